@@ -1,0 +1,201 @@
+//! The `externalclusters.extcluster.io/v1alpha1` API: a cluster the hub did not create.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const GROUP: &str = "extcluster.io";
+pub const VERSION: &str = "v1alpha1";
+pub const PLURAL: &str = "externalclusters";
+pub const CRD_NAME: &str = "externalclusters.extcluster.io";
+/// Where kubeconfig Secrets and the webhook live.
+pub const SYSTEM_NAMESPACE: &str = "extcluster-system";
+/// Set to `"true"` before deleting an imported registration: the intent to disconnect.
+pub const DISCONNECT_ANNOTATION: &str = "extcluster.io/disconnect";
+/// Carries `spec.clusterID`, so registrations of one cluster can be selected.
+pub const CLUSTER_ID_LABEL: &str = "extcluster.io/cluster-id";
+/// Names the registration a kubeconfig Secret belongs to.
+pub const REGISTRATION_LABEL: &str = "extcluster.io/registration";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGER: &str = "kubectl-extcluster";
+
+/// What the hub knows of an external cluster: how it reaches it, who made it, what it is.
+/// The kind is cluster-scoped: a cluster belongs to the hub, not to a namespace.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "extcluster.io",
+    version = "v1alpha1",
+    kind = "ExternalCluster",
+    plural = "externalclusters",
+    shortname = "extc",
+    category = "all-clusters",
+    status = "ExternalClusterStatus",
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.provider"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.observedVersion"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Nodes","type":"integer","jsonPath":".status.nodeCount"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Server","type":"string","jsonPath":".spec.server","priority":1}"#,
+    printcolumn = r#"{"name":"Cluster-ID","type":"string","jsonPath":".spec.clusterID","priority":1}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalClusterSpec {
+    /// Connect: read-only, the hub only views the cluster. Import: full permission.
+    pub mode: Mode,
+    /// Imported clusters were made elsewhere and are never destroyed from the hub.
+    #[serde(default)]
+    pub origin: Origin,
+    #[serde(default)]
+    pub provider: Provider,
+    /// UID of the cluster's `kube-system` namespace: its identity. Immutable.
+    #[serde(rename = "clusterID")]
+    #[schemars(length(min = 1, max = 63))]
+    pub cluster_id: String,
+    /// The cluster's API server URL. Immutable.
+    #[schemars(regex(pattern = r"^https://"))]
+    pub server: String,
+    /// The `gitVersion` the cluster reported when it was registered, e.g. `v1.29.3-eks-adc7111`.
+    #[schemars(length(min = 1))]
+    pub kubernetes_version: String,
+    /// The Secret holding the kubeconfig the hub uses to reach the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_secret_ref: Option<SecretKeyRef>,
+    /// A human-friendly name, shown by `describe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Mode {
+    Connect,
+    Import,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Origin {
+    #[default]
+    Imported,
+    Provisioned,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Provider {
+    #[default]
+    Generic,
+    EKS,
+    GKE,
+    AKS,
+    K3s,
+    RKE2,
+    OpenShift,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    Pending,
+    Running,
+    Reconciling,
+    Unreachable,
+    Disconnecting,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalClusterStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The `gitVersion` the cluster reported at the last probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_time: Option<Time>,
+    /// Why the last probe failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+macro_rules! names {
+    ($t:ty { $($v:ident),* $(,)? }) => {
+        impl $t {
+            pub const ALL: &'static [$t] = &[$(<$t>::$v),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$v => stringify!($v)),* }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            /// Case-insensitive, as people type them on a command line.
+            fn from_str(s: &str) -> Result<Self, String> {
+                <$t>::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
+                    let all: Vec<_> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("{s:?} is not one of {}", all.join(", "))
+                })
+            }
+        }
+    };
+}
+names!(Mode { Connect, Import });
+names!(Origin {
+    Imported,
+    Provisioned
+});
+names!(Provider {
+    Generic,
+    EKS,
+    GKE,
+    AKS,
+    K3s,
+    RKE2,
+    OpenShift
+});
+names!(Phase {
+    Pending,
+    Running,
+    Reconciling,
+    Unreachable,
+    Disconnecting
+});
+
+impl ExternalCluster {
+    /// Live: neither being deleted nor marked for disconnect.
+    pub fn is_live(&self) -> bool {
+        self.metadata.deletion_timestamp.is_none()
+            && !disconnect_requested(self.metadata.annotations.as_ref())
+    }
+}
+
+pub fn disconnect_requested(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> bool {
+    annotations
+        .and_then(|a| a.get(DISCONNECT_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// The CRD as YAML, exactly as committed in `manifests/crd.yaml`.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = ExternalCluster::crd();
+    let body = serde_saphyr::to_string(&crd).expect("the CRD serializes");
+    format!(
+        "# Generated from core/src/api.rs by `cargo run -p extcluster-core --bin crdgen`; do not edit.\n---\n{body}"
+    )
+}

@@ -1,0 +1,16 @@
+//! The ExternalCluster API and the admission policy, shared by `kubectl-extcluster` and
+//! `extcluster-webhook`. Pure: no I/O, no clock, no API calls.
+
+pub mod api;
+pub mod capability;
+pub mod policy;
+pub mod provider;
+pub mod version;
+
+pub use api::{
+    ExternalCluster, ExternalClusterSpec, ExternalClusterStatus, Mode, Origin, Phase, Provider,
+    SecretKeyRef,
+};
+pub use capability::{Capability, CapabilityError};
+pub use policy::{Decision, Denial, Operation, Registration, Registry};
+pub use version::{KubeVersion, VersionError, VersionRange};
