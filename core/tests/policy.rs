@@ -133,7 +133,12 @@ fn reimport_of_an_active_cluster_is_denied_naming_the_holder() {
     let first = cluster("prod-a", "uid-1", "v1.29.3");
     let second = cluster("prod-b", "uid-1", "v1.29.3");
     denied(
-        decide(Operation::Create, Some(&second), None, &[first.clone()]),
+        decide(
+            Operation::Create,
+            Some(&second),
+            None,
+            std::slice::from_ref(&first),
+        ),
         "reimport",
         &[
             "re-import of an active cluster",
@@ -148,7 +153,7 @@ fn reimport_of_an_active_cluster_is_denied_naming_the_holder() {
             Operation::Create,
             Some(&cluster("c", "uid-2", "v1.29.3")),
             None,
-            &[first.clone()]
+            std::slice::from_ref(&first)
         ),
         Ok(())
     );
@@ -172,7 +177,12 @@ fn reimport_of_an_active_cluster_is_denied_naming_the_holder() {
     assert!(decide(Operation::Create, Some(&second), None, &[not_really]).is_err());
     // The registration itself (same name) is not its own duplicate.
     assert_eq!(
-        decide(Operation::Create, Some(&first), None, &[first.clone()]),
+        decide(
+            Operation::Create,
+            Some(&first),
+            None,
+            std::slice::from_ref(&first)
+        ),
         Ok(())
     );
 }
@@ -201,7 +211,7 @@ fn reviving_a_disconnected_registration_checks_for_reimport() {
             Operation::Update,
             Some(&revived),
             Some(&old),
-            &[old.clone()]
+            std::slice::from_ref(&old)
         ),
         Ok(())
     );
