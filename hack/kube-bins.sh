@@ -4,6 +4,7 @@
 #
 #   hack/kube-bins.sh                 build (or find) kube-apiserver and kube-controller-manager;
 #                                     prints the directory that holds them
+#   hack/kube-bins.sh kubectl         the machine's kubectl, or one built from the same source
 #   hack/kube-bins.sh apiserver VER   a kube-apiserver that reports gitVersion VER (e.g.
 #                                     v1.29.3-eks-adc7111); prints its path. Seconds once warm.
 #
@@ -117,16 +118,35 @@ build_apiserver_version() {
   mkdir -p "$(dirname "$out")"
   log "linking kube-apiserver reporting $ver"
   (
-    cd "$tree"
-    GOPATH="$gopath" GO111MODULE=off CGO_ENABLED=0 go build -o "$out.tmp" -ldflags "-s -w $flags" k8s.io/kubernetes/cmd/kube-apiserver
+    # The same GOPATH, cache and trimpath flags as the make build, so every package is a cache hit
+    # and only the link runs again.
+    local root
+    root=$(cd "$tree" && pwd -P)
+    cd "$root"
+    export GOPATH="$root/_output/local/go" GOCACHE="$root/_output/local/go/cache" GO111MODULE=off CGO_ENABLED=0
+    go build -o "$out.tmp" -gcflags "-trimpath=$root" -asmflags "-trimpath=$root" \
+      -ldflags "-s -w $flags" k8s.io/kubernetes/cmd/kube-apiserver
   )
   mv "$out.tmp" "$out"
   echo "$out"
 }
 
+# kubectl: the machine's own when it has one, else built from the same source tree.
+find_kubectl() {
+  if command -v kubectl >/dev/null; then command -v kubectl; return 0; fi
+  if [ ! -x "$bin/kubectl" ]; then
+    build_base
+    log "no kubectl on PATH; building it from the same source"
+    (cd "$tree" && GOPATH="$gopath" CGO_ENABLED=0 make WHAT=cmd/kubectl >>"$kube/build.log" 2>&1)
+    cp "$tree/_output/local/bin/linux/$(go env GOARCH)/kubectl" "$bin/"
+  fi
+  echo "$bin/kubectl"
+}
+
 case "${1:-base}" in
   base) build_base; echo "$bin" ;;
   apiserver) build_apiserver_version "${2:?usage: kube-bins.sh apiserver VERSION}" ;;
+  kubectl) find_kubectl ;;
   deps) install_build_deps ;;
-  *) log "usage: kube-bins.sh [base | apiserver VERSION | deps]"; exit 2 ;;
+  *) log "usage: kube-bins.sh [base | apiserver VERSION | kubectl | deps]"; exit 2 ;;
 esac

@@ -112,6 +112,7 @@ pub enum Phase {
 #[serde(rename_all = "camelCase")]
 pub struct ExternalClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "phase_schema")]
     pub phase: Option<Phase>,
     /// The `gitVersion` the cluster reported at the last probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +126,12 @@ pub struct ExternalClusterStatus {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// schemars lists `null` among an optional enum's values, which the API server refuses.
+fn phase_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let values: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+    schemars::json_schema!({"type": "string", "enum": values})
 }
 
 macro_rules! names {

@@ -1,0 +1,318 @@
+//! One real Kubernetes control plane on loopback, with its own CA and data.
+
+use crate::bins;
+use crate::kubectl::{self, Output};
+use crate::process::Supervised;
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use extcluster_webhook::certs::{self, Ca, Leaf, Pem};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The gitVersion the API server reports (e.g. `v1.29.3-eks-adc7111`); the build's own if unset.
+    pub version: Option<String>,
+    /// Run kube-controller-manager too (ServiceAccount token Secrets, namespaces, garbage collection).
+    pub controller_manager: bool,
+    /// The name used for the kubeconfig's cluster, user and context.
+    pub name: Option<String>,
+}
+
+impl Options {
+    pub fn version(mut self, v: &str) -> Self {
+        self.version = Some(v.to_owned());
+        self
+    }
+    pub fn controller_manager(mut self) -> Self {
+        self.controller_manager = true;
+        self
+    }
+    pub fn name(mut self, n: &str) -> Self {
+        self.name = Some(n.to_owned());
+        self
+    }
+}
+
+/// How a kubeconfig's user authenticates.
+#[derive(Debug, Clone)]
+pub enum User {
+    ClientCert(Pem),
+    Token(String),
+    /// An exec credential plugin: `command args...` printing an ExecCredential.
+    Exec { command: String, args: Vec<String> },
+}
+
+pub struct ControlPlane {
+    name: String,
+    dir: tempfile::TempDir,
+    port: u16,
+    ca: Pem,
+    admin: Pem,
+    sso_token: String,
+    apiserver_bin: PathBuf,
+    apiserver_args: Vec<String>,
+    // Field order is drop order: controller-manager, API server, then etcd.
+    controller_manager: Option<Supervised>,
+    apiserver: Option<Supervised>,
+    _etcd: Supervised,
+}
+
+pub const SSO_USER: &str = "sso-admin";
+
+impl ControlPlane {
+    pub async fn start(opts: Options) -> Result<Self> {
+        let name = opts.name.clone().unwrap_or_else(|| "cluster".to_owned());
+        let apiserver_bin = bins::apiserver(opts.version.as_deref())?;
+        let dir = tempfile::Builder::new().prefix(&format!("extc-{name}-")).tempdir()?;
+        let d = dir.path();
+
+        let ca = Ca::generate(&format!("{name}-ca"))?;
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let serving = ca.issue(&Leaf {
+            common_name: "kube-apiserver".into(),
+            dns_names: vec!["localhost".into(), "kubernetes.default.svc".into()],
+            ips: vec![loopback],
+            server: true,
+            ..Leaf::default()
+        })?;
+        let admin = ca.issue(&Leaf {
+            common_name: "admin".into(),
+            organizations: vec!["system:masters".into()],
+            client: true,
+            ..Leaf::default()
+        })?;
+        let sso_token = random_token();
+        write(d, "ca.crt", &ca.pem().cert)?;
+        write(d, "apiserver.crt", &serving.cert)?;
+        write(d, "apiserver.key", &serving.key)?;
+        let (sa_key, sa_pub) = certs::key_pair_pem()?;
+        write(d, "sa.key", &sa_key)?;
+        write(d, "sa.pub", &sa_pub)?;
+        // A static token standing in for what an SSO or cloud exec plugin would hand out.
+        write(d, "tokens.csv", &format!("{sso_token},{SSO_USER},{SSO_USER},system:masters\n"))?;
+
+        let (etcd_client, etcd_peer, port) = (free_port()?, free_port()?, free_port()?);
+        let etcd = Supervised::spawn(
+            "etcd",
+            &bins::etcd()?,
+            &strings(&[
+                "--name=default",
+                &format!("--data-dir={}", d.join("etcd").display()),
+                &format!("--listen-client-urls=http://127.0.0.1:{etcd_client}"),
+                &format!("--advertise-client-urls=http://127.0.0.1:{etcd_client}"),
+                &format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer}"),
+                &format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}"),
+                &format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer}"),
+                "--logger=zap",
+                "--log-level=warn",
+            ]),
+            &d.join("etcd.log"),
+        )?;
+
+        let p = |f: &str| d.join(f).display().to_string();
+        let apiserver_args = strings(&[
+            &format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            &format!("--secure-port={port}"),
+            "--insecure-port=0",
+            &format!("--cert-dir={}", p("certs")),
+            &format!("--tls-cert-file={}", p("apiserver.crt")),
+            &format!("--tls-private-key-file={}", p("apiserver.key")),
+            &format!("--client-ca-file={}", p("ca.crt")),
+            "--authorization-mode=RBAC",
+            &format!("--service-account-key-file={}", p("sa.pub")),
+            &format!("--service-account-signing-key-file={}", p("sa.key")),
+            "--service-account-issuer=https://kubernetes.default.svc",
+            "--api-audiences=https://kubernetes.default.svc",
+            &format!("--token-auth-file={}", p("tokens.csv")),
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--endpoint-reconciler-type=none",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+            "--v=0",
+        ]);
+
+        let mut cp = ControlPlane {
+            name,
+            port,
+            ca: ca.pem().clone(),
+            admin,
+            sso_token,
+            apiserver_bin,
+            apiserver_args,
+            controller_manager: None,
+            apiserver: None,
+            _etcd: etcd,
+            dir,
+        };
+        cp.write_kubeconfig(&cp.kubeconfig(), &User::ClientCert(cp.admin.clone()))?;
+        cp.start_apiserver().await?;
+        if opts.controller_manager {
+            cp.start_controller_manager()?;
+        }
+        Ok(cp)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn server(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca.cert
+    }
+
+    /// A token this API server accepts for a cluster-admin user, as an SSO plugin would hand out.
+    pub fn sso_token(&self) -> &str {
+        &self.sso_token
+    }
+
+    /// The admin kubeconfig (client certificate in `system:masters`).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir().join("admin.kubeconfig")
+    }
+
+    pub async fn client(&self) -> Result<kube::Client> {
+        client_for(&self.kubeconfig()).await
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        kubectl::run(&self.kubeconfig(), args, None)
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        kubectl::run(&self.kubeconfig(), args, Some(stdin))
+    }
+
+    /// Writes a kubeconfig for this cluster with the given user; cluster, user and context are all
+    /// named after the control plane.
+    pub fn write_kubeconfig(&self, path: &Path, user: &User) -> Result<()> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let user_yaml = match user {
+            User::ClientCert(pem) => format!(
+                "    client-certificate-data: {}\n    client-key-data: {}\n",
+                b64(&pem.cert),
+                b64(&pem.key)
+            ),
+            User::Token(t) => format!("    token: {t}\n"),
+            User::Exec { command, args } => {
+                let args: String = args.iter().map(|a| format!("      - {a:?}\n")).collect();
+                format!(
+                    "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {command:?}\n      args:\n{args}      interactiveMode: Never\n"
+                )
+            }
+        };
+        let n = &self.name;
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {n}\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {n}\n  user:\n{user_yaml}contexts:\n- name: {n}\n  context:\n    cluster: {n}\n    user: {n}\ncurrent-context: {n}\n",
+            server = self.server(),
+            ca = b64(&self.ca.cert),
+        );
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Stops the API server (etcd keeps the data): the cluster becomes unreachable.
+    pub fn stop_apiserver(&mut self) {
+        if let Some(mut s) = self.apiserver.take() {
+            s.stop();
+        }
+    }
+
+    /// Starts the API server (again) on the same port and waits until it is ready.
+    pub async fn start_apiserver(&mut self) -> Result<()> {
+        self.stop_apiserver();
+        let log = self.dir().join("apiserver.log");
+        self.apiserver =
+            Some(Supervised::spawn("kube-apiserver", &self.apiserver_bin, &self.apiserver_args, &log)?);
+        self.wait_ready(Duration::from_secs(60)).await
+    }
+
+    fn start_controller_manager(&mut self) -> Result<()> {
+        let p = |f: &str| self.dir().join(f).display().to_string();
+        let args = strings(&[
+            &format!("--kubeconfig={}", self.kubeconfig().display()),
+            "--controllers=serviceaccount-token,serviceaccount,namespace,garbagecollector",
+            &format!("--service-account-private-key-file={}", p("sa.key")),
+            &format!("--root-ca-file={}", p("ca.crt")),
+            "--leader-elect=false",
+            "--port=0",
+            "--secure-port=0",
+            "--use-service-account-credentials=false",
+            "--v=0",
+        ]);
+        let bin = bins::controller_manager()?;
+        self.controller_manager = Some(Supervised::spawn(
+            "kube-controller-manager",
+            &bin,
+            &args,
+            &self.dir().join("controller-manager.log"),
+        )?);
+        Ok(())
+    }
+
+    async fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        let client = self.client().await?;
+        loop {
+            let ready = client
+                .request_text(http_get("/readyz"))
+                .await
+                .is_ok_and(|body| body.trim() == "ok");
+            if ready {
+                return Ok(());
+            }
+            if !self.apiserver.as_mut().is_some_and(Supervised::alive) {
+                bail!("kube-apiserver exited while starting:\n{}", self.log_tail("apiserver.log"));
+            }
+            if start.elapsed() > limit {
+                bail!("kube-apiserver was not ready within {limit:?}:\n{}", self.log_tail("apiserver.log"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_tail(&self, file: &str) -> String {
+        let text = std::fs::read_to_string(self.dir().join(file)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+fn http_get(path: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(path).body(Vec::new()).expect("a valid request")
+}
+
+fn write(dir: &Path, file: &str, text: &str) -> Result<()> {
+    std::fs::write(dir.join(file), text).with_context(|| format!("writing {file}"))
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,77 @@
+//! A child process that cannot outlive its test: it runs in its own process group under a small
+//! shell watchdog that ends it when the test process goes away (even by SIGKILL), and `Drop`
+//! ends the group.
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Supervised {
+    name: String,
+    child: Option<Child>,
+}
+
+/// Runs "$@" in the background and waits; ends it on TERM or when the test process ($1) is gone.
+const WATCHDOG: &str = r#"p=$1; shift
+"$@" & c=$!
+trap 'kill -TERM $c 2>/dev/null; wait $c; exit 0' TERM INT
+while kill -0 "$p" 2>/dev/null && kill -0 "$c" 2>/dev/null; do sleep 0.5; done
+kill -TERM $c 2>/dev/null; wait $c"#;
+
+impl Supervised {
+    pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
+        let log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("watchdog")
+            .arg(std::process::id().to_string())
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {name} ({})", program.display()))?;
+        Ok(Self { name: name.to_owned(), child: Some(child) })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Ends the process group: TERM, then KILL after a grace period.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let group = Pid::from_raw(child.id() as i32);
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                // The watchdog has waited for its child; stragglers in the group get KILL.
+                let _ = killpg(group, Signal::SIGKILL);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
