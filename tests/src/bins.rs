@@ -14,7 +14,12 @@ fn run_script(args: &[&str]) -> Result<PathBuf> {
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if !out.status.success() {
-        bail!("{} {} failed ({})", script.display(), args.join(" "), out.status);
+        bail!(
+            "{} {} failed ({})",
+            script.display(),
+            args.join(" "),
+            out.status
+        );
     }
     let path = String::from_utf8(out.stdout)?.trim().to_owned();
     Ok(PathBuf::from(path))

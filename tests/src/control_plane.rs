@@ -41,7 +41,10 @@ pub enum User {
     ClientCert(Pem),
     Token(String),
     /// An exec credential plugin: `command args...` printing an ExecCredential.
-    Exec { command: String, args: Vec<String> },
+    Exec {
+        command: String,
+        args: Vec<String>,
+    },
 }
 
 pub struct ControlPlane {
@@ -65,7 +68,9 @@ impl ControlPlane {
     pub async fn start(opts: Options) -> Result<Self> {
         let name = opts.name.clone().unwrap_or_else(|| "cluster".to_owned());
         let apiserver_bin = bins::apiserver(opts.version.as_deref())?;
-        let dir = tempfile::Builder::new().prefix(&format!("extc-{name}-")).tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("extc-{name}-"))
+            .tempdir()?;
         let d = dir.path();
 
         let ca = Ca::generate(&format!("{name}-ca"))?;
@@ -91,7 +96,11 @@ impl ControlPlane {
         write(d, "sa.key", &sa_key)?;
         write(d, "sa.pub", &sa_pub)?;
         // A static token standing in for what an SSO or cloud exec plugin would hand out.
-        write(d, "tokens.csv", &format!("{sso_token},{SSO_USER},{SSO_USER},system:masters\n"))?;
+        write(
+            d,
+            "tokens.csv",
+            &format!("{sso_token},{SSO_USER},{SSO_USER},system:masters\n"),
+        )?;
 
         let (etcd_client, etcd_peer, port) = (free_port()?, free_port()?, free_port()?);
         let etcd = Supervised::spawn(
@@ -232,8 +241,12 @@ impl ControlPlane {
     pub async fn start_apiserver(&mut self) -> Result<()> {
         self.stop_apiserver();
         let log = self.dir().join("apiserver.log");
-        self.apiserver =
-            Some(Supervised::spawn("kube-apiserver", &self.apiserver_bin, &self.apiserver_args, &log)?);
+        self.apiserver = Some(Supervised::spawn(
+            "kube-apiserver",
+            &self.apiserver_bin,
+            &self.apiserver_args,
+            &log,
+        )?);
         self.wait_ready(Duration::from_secs(60)).await
     }
 
@@ -272,10 +285,16 @@ impl ControlPlane {
                 return Ok(());
             }
             if !self.apiserver.as_mut().is_some_and(Supervised::alive) {
-                bail!("kube-apiserver exited while starting:\n{}", self.log_tail("apiserver.log"));
+                bail!(
+                    "kube-apiserver exited while starting:\n{}",
+                    self.log_tail("apiserver.log")
+                );
             }
             if start.elapsed() > limit {
-                bail!("kube-apiserver was not ready within {limit:?}:\n{}", self.log_tail("apiserver.log"));
+                bail!(
+                    "kube-apiserver was not ready within {limit:?}:\n{}",
+                    self.log_tail("apiserver.log")
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -291,12 +310,15 @@ impl ControlPlane {
 pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
     Ok(kube::Client::try_from(config)?)
 }
 
 fn http_get(path: &str) -> http::Request<Vec<u8>> {
-    http::Request::get(path).body(Vec::new()).expect("a valid request")
+    http::Request::get(path)
+        .body(Vec::new())
+        .expect("a valid request")
 }
 
 fn write(dir: &Path, file: &str, text: &str) -> Result<()> {

@@ -19,28 +19,54 @@ impl Output {
     /// Panics with everything kubectl said unless it succeeded.
     #[track_caller]
     pub fn success(self) -> Self {
-        assert!(self.ok(), "kubectl failed ({}):\n{}\n{}", self.code, self.stdout, self.stderr);
+        assert!(
+            self.ok(),
+            "kubectl failed ({}):\n{}\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn failure(self) -> Self {
-        assert!(!self.ok(), "kubectl should have failed:\n{}\n{}", self.stdout, self.stderr);
+        assert!(
+            !self.ok(),
+            "kubectl should have failed:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
 
 pub fn run(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    run_with(Command::new("kubectl").arg("--kubeconfig").arg(kubeconfig).args(args), stdin)
+    run_with(
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args),
+        stdin,
+    )
 }
 
 pub fn run_with(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("kubectl is on PATH");
     if let Some(input) = stdin {
-        child.stdin.take().expect("piped").write_all(input.as_bytes()).expect("writing stdin");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(input.as_bytes())
+            .expect("writing stdin");
     }
     let out = child.wait_with_output().expect("waiting for kubectl");
     Output {

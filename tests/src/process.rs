@@ -39,7 +39,10 @@ impl Supervised {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {name} ({})", program.display()))?;
-        Ok(Self { name: name.to_owned(), child: Some(child) })
+        Ok(Self {
+            name: name.to_owned(),
+            child: Some(child),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -48,12 +51,16 @@ impl Supervised {
 
     /// Still running?
     pub fn alive(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Ends the process group: TERM, then KILL after a grace period.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let group = Pid::from_raw(child.id() as i32);
         let _ = killpg(group, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);

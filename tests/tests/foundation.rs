@@ -29,21 +29,44 @@ fn crd_path() -> String {
 
 #[tokio::test]
 async fn crd_on_a_real_hub_create_read_list_delete() {
-    let hub = ControlPlane::start(Options::default().name("hub")).await.unwrap();
+    let hub = ControlPlane::start(Options::default().name("hub"))
+        .await
+        .unwrap();
     hub.kubectl(&["apply", "-f", &crd_path()]).success();
-    hub.kubectl(&["wait", "--for=condition=Established", "crd/externalclusters.extcluster.io", "--timeout=30s"])
-        .success();
+    hub.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/externalclusters.extcluster.io",
+        "--timeout=30s",
+    ])
+    .success();
 
     hub.kubectl_stdin(&["create", "-f", "-"], CLUSTER).success();
     // Status is a subresource: the main resource ignores it, the subresource takes it.
     let status = json!({"status": {"phase": "Running", "observedVersion": "v1.29.3-eks-adc7111", "nodeCount": 3}});
-    hub.kubectl(&["patch", "extc", "prod-eu", "--subresource=status", "--type=merge", "-p", &status.to_string()])
-        .success();
+    hub.kubectl(&[
+        "patch",
+        "extc",
+        "prod-eu",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ])
+    .success();
 
-    let got = hub.kubectl(&["get", "externalcluster", "prod-eu", "-o", "json"]).success();
+    let got = hub
+        .kubectl(&["get", "externalcluster", "prod-eu", "-o", "json"])
+        .success();
     let obj: serde_json::Value = serde_json::from_str(&got.stdout).unwrap();
-    assert_eq!(obj["spec"]["origin"], "Imported", "origin defaults to Imported");
-    assert_eq!(obj["spec"]["clusterID"], "4c1b2f3e-0000-4000-8000-000000000001");
+    assert_eq!(
+        obj["spec"]["origin"], "Imported",
+        "origin defaults to Imported"
+    );
+    assert_eq!(
+        obj["spec"]["clusterID"],
+        "4c1b2f3e-0000-4000-8000-000000000001"
+    );
     assert_eq!(obj["status"]["phase"], "Running");
     assert!(obj["metadata"]["namespace"].is_null(), "cluster-scoped");
     let typed: extcluster_core::ExternalCluster = serde_json::from_value(obj).unwrap();
@@ -51,23 +74,54 @@ async fn crd_on_a_real_hub_create_read_list_delete() {
 
     let table = hub.kubectl(&["get", "extc"]).success().stdout;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "MODE", "PROVIDER", "VERSION", "PHASE", "NODES", "AGE"], "{table}");
+    assert_eq!(
+        header,
+        [
+            "NAME", "MODE", "PROVIDER", "VERSION", "PHASE", "NODES", "AGE"
+        ],
+        "{table}"
+    );
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(&row[..6], ["prod-eu", "Import", "EKS", "v1.29.3-eks-adc7111", "Running", "3"], "{table}");
+    assert_eq!(
+        &row[..6],
+        [
+            "prod-eu",
+            "Import",
+            "EKS",
+            "v1.29.3-eks-adc7111",
+            "Running",
+            "3"
+        ],
+        "{table}"
+    );
     let wide = hub.kubectl(&["get", "extc", "-o", "wide"]).success().stdout;
-    assert!(wide.lines().next().unwrap().contains("SERVER") && wide.contains("CLUSTER-ID"), "{wide}");
+    assert!(
+        wide.lines().next().unwrap().contains("SERVER") && wide.contains("CLUSTER-ID"),
+        "{wide}"
+    );
     assert!(wide.contains("https://prod-eu.example.com:443"), "{wide}");
     let selected = hub
-        .kubectl(&["get", "extc", "-l", "extcluster.io/cluster-id=4c1b2f3e-0000-4000-8000-000000000001", "-o", "name"])
+        .kubectl(&[
+            "get",
+            "extc",
+            "-l",
+            "extcluster.io/cluster-id=4c1b2f3e-0000-4000-8000-000000000001",
+            "-o",
+            "name",
+        ])
         .success()
         .stdout;
     assert_eq!(selected.trim(), "externalcluster.extcluster.io/prod-eu");
 
     // The schema refuses what the types forbid.
-    let bad = CLUSTER.replace("mode: Import", "mode: Sideways").replace("prod-eu\n", "bad\n");
+    let bad = CLUSTER
+        .replace("mode: Import", "mode: Sideways")
+        .replace("prod-eu\n", "bad\n");
     let out = hub.kubectl_stdin(&["create", "-f", "-"], &bad).failure();
     assert!(out.stderr.contains("spec.mode"), "{}", out.stderr);
-    let http = CLUSTER.replace("https://prod-eu", "http://prod-eu").replace("name: prod-eu\n", "name: plain\n");
+    let http = CLUSTER
+        .replace("https://prod-eu", "http://prod-eu")
+        .replace("name: prod-eu\n", "name: plain\n");
     let out = hub.kubectl_stdin(&["create", "-f", "-"], &http).failure();
     assert!(out.stderr.contains("spec.server"), "{}", out.stderr);
 
@@ -87,7 +141,13 @@ fn committed_crd_matches_the_types() {
 
 #[tokio::test]
 async fn external_control_plane_reports_a_provider_version() {
-    let ext = ControlPlane::start(Options::default().name("eks").version("v1.29.3-eks-adc7111")).await.unwrap();
+    let ext = ControlPlane::start(
+        Options::default()
+            .name("eks")
+            .version("v1.29.3-eks-adc7111"),
+    )
+    .await
+    .unwrap();
     let client = ext.client().await.unwrap();
     let info = client.apiserver_version().await.unwrap();
     assert_eq!(info.git_version, "v1.29.3-eks-adc7111");
@@ -106,10 +166,13 @@ async fn external_control_plane_reports_a_provider_version() {
 
 #[tokio::test]
 async fn controller_manager_fills_service_account_token_secrets() {
-    let ext = ControlPlane::start(Options::default().name("tokens").controller_manager()).await.unwrap();
+    let ext = ControlPlane::start(Options::default().name("tokens").controller_manager())
+        .await
+        .unwrap();
     let client = ext.client().await.unwrap();
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
-    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "probe"}})).unwrap();
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "probe"}})).unwrap();
     sas.create(&PostParams::default(), &sa).await.unwrap();
     let secrets: Api<Secret> = Api::namespaced(client, "kube-system");
     let secret: Secret = serde_json::from_value(json!({
@@ -117,15 +180,24 @@ async fn controller_manager_fills_service_account_token_secrets() {
         "type": "kubernetes.io/service-account-token"
     }))
     .unwrap();
-    secrets.create(&PostParams::default(), &secret).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     let mut filled = false;
     for _ in 0..300 {
         let s = secrets.get("probe-token").await.unwrap();
-        if s.data.is_some_and(|d| d.get("token").is_some_and(|t| !t.0.is_empty())) {
+        if s.data
+            .is_some_and(|d| d.get("token").is_some_and(|t| !t.0.is_empty()))
+        {
             filled = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(filled, "the token controller never filled the Secret:\n{}", ext.log_tail("controller-manager.log"));
+    assert!(
+        filled,
+        "the token controller never filled the Secret:\n{}",
+        ext.log_tail("controller-manager.log")
+    );
 }

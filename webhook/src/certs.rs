@@ -50,8 +50,14 @@ impl Ca {
         ];
         validity(&mut params, 3650);
         let cert = params.self_signed(&key)?;
-        let pem = Pem { cert: cert.pem(), key: key.serialize_pem() };
-        Ok(Self { issuer: Issuer::new(params, key), pem })
+        let pem = Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        };
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            pem,
+        })
     }
 
     pub fn pem(&self) -> &Pem {
@@ -68,16 +74,33 @@ impl Ca {
             .map(|d| d.clone().try_into().map(SanType::DnsName))
             .chain(leaf.ips.iter().map(|ip| Ok(SanType::IpAddress(*ip))))
             .collect::<Result<_, _>>()?;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         if leaf.server {
-            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
         }
         if leaf.client {
-            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth);
         }
-        validity(&mut params, if leaf.valid_days > 0 { leaf.valid_days } else { 365 });
+        validity(
+            &mut params,
+            if leaf.valid_days > 0 {
+                leaf.valid_days
+            } else {
+                365
+            },
+        );
         let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(Pem { cert: cert.pem(), key: key.serialize_pem() })
+        Ok(Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
     }
 }
 
