@@ -57,3 +57,22 @@ pub fn etcd() -> Result<PathBuf> {
     }
     bail!("etcd is not installed; run hack/kube-bins.sh deps")
 }
+
+/// A binary of this workspace (`kubectl-extcluster`, `extcluster-webhook`), built if missing.
+/// `cargo nextest run --workspace` and `cargo test --workspace` build them before tests run.
+pub fn workspace_bin(name: &str) -> Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::repo_root().join("target"));
+    let path = target.join("debug").join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--bin", name])
+            .current_dir(crate::repo_root())
+            .status()?;
+        if !status.success() {
+            bail!("cargo build --bin {name} failed");
+        }
+    }
+    Ok(path)
+}

@@ -4,6 +4,7 @@
 
 pub mod bins;
 pub mod control_plane;
+pub mod hub;
 pub mod kubectl;
 pub mod process;
 

@@ -1,0 +1,38 @@
+//! A hub: a control plane with the ExternalCluster CRD installed and the system namespace made.
+
+use crate::{ControlPlane, Options, repo_root};
+use anyhow::{Result, bail};
+
+pub async fn start() -> Result<ControlPlane> {
+    start_with(Options::default().name("hub")).await
+}
+
+pub async fn start_with(opts: Options) -> Result<ControlPlane> {
+    let hub = ControlPlane::start(opts).await?;
+    install_crd(&hub)?;
+    Ok(hub)
+}
+
+pub fn install_crd(hub: &ControlPlane) -> Result<()> {
+    let crd = repo_root().join("manifests/crd.yaml");
+    for args in [
+        vec!["apply", "-f", crd.to_str().unwrap_or_default()],
+        vec![
+            "wait",
+            "--for=condition=Established",
+            "crd/externalclusters.extcluster.io",
+            "--timeout=30s",
+        ],
+        vec![
+            "create",
+            "namespace",
+            extcluster_core::api::SYSTEM_NAMESPACE,
+        ],
+    ] {
+        let out = hub.kubectl(&args);
+        if !out.ok() {
+            bail!("kubectl {} failed: {}", args.join(" "), out.stderr);
+        }
+    }
+    Ok(())
+}
