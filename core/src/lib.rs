@@ -12,5 +12,7 @@ pub use api::{
     SecretKeyRef,
 };
 pub use capability::{Capability, CapabilityError};
-pub use policy::{Decision, Denial, Operation, Registration, Registry};
+pub use policy::{
+    Decision, Denial, Operation, Policy, Registration, Registry, RegistryUnavailable,
+};
 pub use version::{KubeVersion, VersionError, VersionRange};

@@ -204,20 +204,38 @@ impl Registration<'_> {
 
 /// The registrations the hub holds, as far as the rules need them.
 pub trait Registry {
-    /// The name of a live registration other than `name` that holds `cluster_id`.
-    fn live_holder(&self, cluster_id: &str, name: &str) -> Option<&str>;
+    /// The name of a live registration other than `name` that holds `cluster_id`; an error when
+    /// the registry cannot be trusted to know (not yet synced, or out of touch with the hub).
+    fn live_holder(
+        &self,
+        cluster_id: &str,
+        name: &str,
+    ) -> Result<Option<&str>, RegistryUnavailable>;
 }
 
+/// Why the registry cannot answer, in words for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryUnavailable(pub &'static str);
+
 impl Registry for [Registration<'_>] {
-    fn live_holder(&self, cluster_id: &str, name: &str) -> Option<&str> {
-        self.iter()
+    fn live_holder(
+        &self,
+        cluster_id: &str,
+        name: &str,
+    ) -> Result<Option<&str>, RegistryUnavailable> {
+        Ok(self
+            .iter()
             .find(|r| r.is_live() && r.spec.cluster_id == cluster_id && r.name() != name)
-            .map(Registration::name)
+            .map(Registration::name))
     }
 }
 
 impl<R: Registry + ?Sized> Registry for &R {
-    fn live_holder(&self, cluster_id: &str, name: &str) -> Option<&str> {
+    fn live_holder(
+        &self,
+        cluster_id: &str,
+        name: &str,
+    ) -> Result<Option<&str>, RegistryUnavailable> {
         (**self).live_holder(cluster_id, name)
     }
 }
@@ -259,6 +277,10 @@ pub enum Denial {
         name: String,
         label: String,
     },
+    RegistryUnavailable {
+        name: String,
+        why: &'static str,
+    },
     MissingObject {
         operation: Operation,
     },
@@ -277,10 +299,11 @@ impl Denial {
             Denial::ConnectReadOnly { .. } => "connect_read_only",
             Denial::LabelMismatch { .. } => "label_mismatch",
             Denial::MissingObject { .. } => "missing_object",
+            Denial::RegistryUnavailable { .. } => "registry_unavailable",
         }
     }
 
-    pub const REASONS: [&'static str; 9] = [
+    pub const REASONS: [&'static str; 10] = [
         "version_out_of_range",
         "version_unreadable",
         "reimport",
@@ -290,6 +313,7 @@ impl Denial {
         "connect_read_only",
         "label_mismatch",
         "missing_object",
+        "registry_unavailable",
     ];
 }
 
@@ -344,6 +368,11 @@ impl fmt::Display for Denial {
                 f,
                 "label {CLUSTER_ID_LABEL}={label:?} on {name:?} does not match its spec.clusterID; \
                  remove the label or set it to spec.clusterID"
+            ),
+            Denial::RegistryUnavailable { name, why } => write!(
+                f,
+                "cannot check whether the cluster behind {name:?} is already registered: {why}; \
+                 retry in a few seconds"
             ),
             Denial::MissingObject { operation } => write!(
                 f,
@@ -480,12 +509,16 @@ fn decide_delete(old: &Registration<'_>) -> Decision {
 
 fn check_not_reimport(r: &Registration<'_>, registry: &(impl Registry + ?Sized)) -> Decision {
     match registry.live_holder(&r.spec.cluster_id, r.name()) {
-        Some(existing) => Err(Denial::ReImport {
+        Ok(Some(existing)) => Err(Denial::ReImport {
             name: r.name().to_owned(),
             cluster_id: r.spec.cluster_id.to_string(),
             existing: existing.to_owned(),
         }),
-        None => Ok(()),
+        Ok(None) => Ok(()),
+        Err(RegistryUnavailable(why)) => Err(Denial::RegistryUnavailable {
+            name: r.name().to_owned(),
+            why,
+        }),
     }
 }
 

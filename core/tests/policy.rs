@@ -476,6 +476,39 @@ fn missing_objects_are_denied_not_panicked() {
 }
 
 #[test]
+fn an_untrusted_registry_denies_what_needs_it() {
+    use extcluster_core::policy::{Registry, RegistryUnavailable};
+    struct Unsynced;
+    impl Registry for Unsynced {
+        fn live_holder(&self, _: &str, _: &str) -> Result<Option<&str>, RegistryUnavailable> {
+            Err(RegistryUnavailable(
+                "the webhook has not finished reading the registrations",
+            ))
+        }
+    }
+    let text = cluster("prod", "uid-1", "v1.29.3").to_string();
+    let c = parse(&text);
+    let d = Policy::default().decide(Operation::Create, Some(&c), None, &Unsynced);
+    denied(
+        d,
+        "registry_unavailable",
+        &["\"prod\"", "not finished", "retry"],
+    );
+    // Rules that do not need the registry still decide.
+    let old = annotate(
+        cluster("prod", "uid-1", "v1.29.3"),
+        DISCONNECT_ANNOTATION,
+        "true",
+    )
+    .to_string();
+    let old = parse(&old);
+    assert_eq!(
+        Policy::default().decide(Operation::Delete, None, Some(&old), &Unsynced),
+        Ok(())
+    );
+}
+
+#[test]
 fn every_reason_is_listed_for_metrics() {
     let samples = [
         decide(
