@@ -1,0 +1,62 @@
+//! HTTP routes: `POST /validate` on the TLS port; `/healthz`, `/readyz`, `/metrics` on the
+//! plain probe port.
+
+use crate::state::Webhook;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// The API server never sends more than this (its own request limit is 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+pub fn webhook(state: Arc<Webhook>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+pub fn probes(state: Arc<Webhook>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn validate(State(webhook): State<Arc<Webhook>>, body: Bytes) -> Response {
+    let reply = webhook.review(&body);
+    let content_type = if reply.status.is_success() {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    (
+        reply.status,
+        [(header::CONTENT_TYPE, content_type)],
+        reply.body,
+    )
+        .into_response()
+}
+
+async fn readyz(State(webhook): State<Arc<Webhook>>) -> Response {
+    match webhook.sync().unavailable() {
+        None => (StatusCode::OK, "ok").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
+async fn metrics(State(webhook): State<Arc<Webhook>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        webhook.metrics.render(),
+    )
+        .into_response()
+}

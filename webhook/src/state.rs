@@ -1,0 +1,294 @@
+//! What a request needs: the policy, the registry index and whether it can be trusted, metrics.
+//! [`Webhook::review`] turns a request body into an answer without any I/O.
+
+use crate::index::RegistryIndex;
+use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
+use crate::review::{self, Review};
+use extcluster_core::api::GROUP;
+use extcluster_core::policy::{Operation, Policy, Registry, RegistryUnavailable};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+pub struct Webhook {
+    policy: Policy,
+    index: RwLock<RegistryIndex>,
+    sync: SyncState,
+    pub metrics: Metrics,
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: http::StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Webhook {
+    pub fn new(policy: Policy, stale_after: Duration) -> Self {
+        Self {
+            policy,
+            index: RwLock::default(),
+            sync: SyncState::new(stale_after),
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn review(&self, body: &[u8]) -> Reply {
+        let start = Instant::now();
+        let reply = self.decide(body);
+        self.metrics.latency.observe(start.elapsed().as_secs_f64());
+        reply
+    }
+
+    fn decide(&self, body: &[u8]) -> Reply {
+        let review: Review = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.bad_request(None, &format!("the body is not an AdmissionReview: {e}"));
+            }
+        };
+        if review.api_version.as_deref() != Some(review::API_VERSION)
+            || review.kind.as_deref() != Some(review::KIND)
+        {
+            return self.bad_request(
+                None,
+                &format!(
+                    "expected an {} {}, got apiVersion {:?} kind {:?}; set admissionReviewVersions: [v1]",
+                    review::API_VERSION,
+                    review::KIND,
+                    review.api_version.as_deref().unwrap_or(""),
+                    review.kind.as_deref().unwrap_or(""),
+                ),
+            );
+        }
+        let Some(req) = review.request else {
+            return self.bad_request(None, "the AdmissionReview has no request");
+        };
+        let op = req.operation;
+        if req.kind.group != GROUP || req.kind.kind != "ExternalCluster" {
+            let msg = format!(
+                "this webhook reviews only {GROUP} ExternalClusters, not {}/{} {}; check the \
+                 ValidatingWebhookConfiguration's rules",
+                req.kind.group, req.kind.version, req.kind.kind
+            );
+            return self.refuse(
+                &req.uid,
+                op,
+                &req.name,
+                Verdict::Invalid,
+                "wrong_kind",
+                400,
+                &msg,
+            );
+        }
+        let objects = review::registration(req.object, "object")
+            .and_then(|new| Ok((new, review::registration(req.old_object, "oldObject")?)));
+        let (new, old) = match objects {
+            Ok(o) => o,
+            Err(msg) => {
+                return self.refuse(
+                    &req.uid,
+                    op,
+                    &req.name,
+                    Verdict::Invalid,
+                    "unreadable_object",
+                    400,
+                    &msg,
+                );
+            }
+        };
+        let name = new
+            .as_ref()
+            .or(old.as_ref())
+            .map_or(&*req.name, |r| r.name());
+        let decision = {
+            let registry = self.registry();
+            self.policy
+                .decide(op, new.as_ref(), old.as_ref(), &registry)
+        };
+        match decision {
+            Ok(()) => {
+                tracing::debug!(uid = %req.uid, operation = op.as_str(), name, "allowed");
+                self.metrics
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        operation: op.as_str(),
+                        verdict: Verdict::Allowed,
+                    })
+                    .inc();
+                Reply {
+                    status: http::StatusCode::OK,
+                    body: review::response(&req.uid, None),
+                }
+            }
+            Err(denial) => {
+                let msg = denial.to_string();
+                self.refuse(
+                    &req.uid,
+                    op,
+                    name,
+                    Verdict::Denied,
+                    denial.reason(),
+                    403,
+                    &msg,
+                )
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &self,
+        uid: &str,
+        op: Operation,
+        name: &str,
+        verdict: Verdict,
+        reason: &'static str,
+        code: u16,
+        message: &str,
+    ) -> Reply {
+        tracing::info!(
+            uid,
+            operation = op.as_str(),
+            name,
+            reason,
+            message,
+            "denied"
+        );
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                operation: op.as_str(),
+                verdict,
+            })
+            .inc();
+        self.metrics
+            .denials
+            .get_or_create(&DenialLabels { reason })
+            .inc();
+        Reply {
+            status: http::StatusCode::OK,
+            body: review::response(uid, Some((code, message))),
+        }
+    }
+
+    /// A body with no review to answer: HTTP 400, which the API server reports as a webhook failure.
+    fn bad_request(&self, _uid: Option<&str>, message: &str) -> Reply {
+        tracing::info!(
+            reason = "bad_request",
+            message,
+            "refused a malformed review"
+        );
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                operation: "UNKNOWN",
+                verdict: Verdict::Invalid,
+            })
+            .inc();
+        Reply {
+            status: http::StatusCode::BAD_REQUEST,
+            body: message.as_bytes().to_vec(),
+        }
+    }
+
+    fn registry(&self) -> IndexView<'_> {
+        IndexView {
+            index: self.index.read().unwrap_or_else(|e| e.into_inner()),
+            unavailable: self.sync.unavailable(),
+        }
+    }
+
+    /// Applies `f` to the index (the watch feeds it through here).
+    pub fn update_index<T>(&self, f: impl FnOnce(&mut RegistryIndex) -> T) -> T {
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let out = f(&mut index);
+        self.metrics.registrations.set(index.len() as i64);
+        out
+    }
+
+    pub fn replace_index(&self, fresh: RegistryIndex) {
+        self.update_index(|index| *index = fresh);
+    }
+
+    pub fn sync(&self) -> &SyncState {
+        &self.sync
+    }
+
+    pub fn ready(&self) -> bool {
+        self.sync.unavailable().is_none()
+    }
+}
+
+struct IndexView<'a> {
+    index: RwLockReadGuard<'a, RegistryIndex>,
+    unavailable: Option<&'static str>,
+}
+
+impl Registry for IndexView<'_> {
+    fn live_holder(
+        &self,
+        cluster_id: &str,
+        name: &str,
+    ) -> Result<Option<&str>, RegistryUnavailable> {
+        match self.unavailable {
+            Some(why) => Err(RegistryUnavailable(why)),
+            None => self.index.live_holder(cluster_id, name),
+        }
+    }
+}
+
+/// Whether the index reflects the hub: synced once, and not out of touch for too long.
+pub struct SyncState {
+    epoch: Instant,
+    synced: AtomicBool,
+    /// Milliseconds since `epoch` when the watch broke; 0 while it is healthy.
+    broken_since: AtomicU64,
+    stale_after: Duration,
+}
+
+impl SyncState {
+    fn new(stale_after: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            synced: AtomicBool::new(false),
+            broken_since: AtomicU64::new(0),
+            stale_after,
+        }
+    }
+
+    pub fn mark_synced(&self) {
+        self.synced.store(true, Ordering::Release);
+        self.mark_healthy();
+    }
+
+    pub fn mark_healthy(&self) {
+        self.broken_since.store(0, Ordering::Release);
+    }
+
+    pub fn mark_broken(&self) {
+        let now = (self.epoch.elapsed().as_millis() as u64).max(1);
+        let _ = self
+            .broken_since
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Why the index cannot be trusted, if it cannot.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        if !self.synced.load(Ordering::Acquire) {
+            return Some("the webhook has not finished reading the registrations from the hub");
+        }
+        let since = self.broken_since.load(Ordering::Acquire);
+        if since != 0 {
+            let broken_for = self
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_millis(since));
+            if broken_for > self.stale_after {
+                return Some("the webhook has lost its watch on the registrations");
+            }
+        }
+        None
+    }
+}
