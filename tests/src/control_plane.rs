@@ -59,13 +59,27 @@ pub struct ControlPlane {
     // Field order is drop order: controller-manager, API server, then etcd.
     controller_manager: Option<Supervised>,
     apiserver: Option<Supervised>,
-    _etcd: Supervised,
+    etcd: Supervised,
 }
 
 pub const SSO_USER: &str = "sso-admin";
 
 impl ControlPlane {
+    /// Starts a control plane. Ports are picked free but may be taken by a parallel test before
+    /// the server binds them; then it starts over with new ones.
     pub async fn start(opts: Options) -> Result<Self> {
+        let mut attempt = 0;
+        loop {
+            match Self::start_once(&opts).await {
+                Err(e) if attempt < 4 && format!("{e:#}").contains("address already in use") => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(opts: &Options) -> Result<Self> {
         let name = opts.name.clone().unwrap_or_else(|| "cluster".to_owned());
         let apiserver_bin = bins::apiserver(opts.version.as_deref())?;
         let dir = tempfile::Builder::new()
@@ -154,7 +168,7 @@ impl ControlPlane {
             apiserver_args,
             controller_manager: None,
             apiserver: None,
-            _etcd: etcd,
+            etcd,
             dir,
         };
         cp.write_kubeconfig(&cp.kubeconfig(), &User::ClientCert(cp.admin.clone()))?;
@@ -289,6 +303,9 @@ impl ControlPlane {
                     "kube-apiserver exited while starting:\n{}",
                     self.log_tail("apiserver.log")
                 );
+            }
+            if !self.etcd.alive() {
+                bail!("etcd exited while starting:\n{}", self.log_tail("etcd.log"));
             }
             if start.elapsed() > limit {
                 bail!(

@@ -7,6 +7,8 @@ pub mod control_plane;
 pub mod hub;
 pub mod kubectl;
 pub mod process;
+pub mod tls_client;
+pub mod webhook;
 
 pub use control_plane::{ControlPlane, Options};
 pub use kubectl::Output;
@@ -17,4 +19,25 @@ pub fn repo_root() -> std::path::PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
+}
+
+/// An ExternalCluster manifest for raw `kubectl` tests.
+pub fn cluster_yaml(
+    name: &str,
+    cluster_id: &str,
+    version: &str,
+    annotations: &[(&str, &str)],
+) -> String {
+    let annotations: String = annotations
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "    {k}: {}\n",
+                serde_json::to_string(v).expect("a string serializes")
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: extcluster.io/v1alpha1\nkind: ExternalCluster\nmetadata:\n  name: {name}\n  annotations:\n{annotations}    created-by: test\nspec:\n  mode: Import\n  clusterID: {cluster_id}\n  server: https://{name}.example.com:6443\n  kubernetesVersion: {version:?}\n"
+    )
 }

@@ -25,7 +25,11 @@ kill -TERM $c 2>/dev/null; wait $c"#;
 
 impl Supervised {
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
-        let log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let log_file = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let child = Command::new("bash")
             .arg("-c")
             .arg(WATCHDOG)

@@ -1,0 +1,284 @@
+//! `extcluster-webhook` as a local process, registered with a hub by URL, as in the sandbox.
+
+use crate::ControlPlane;
+use crate::bins::workspace_bin;
+use crate::process::Supervised;
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct WebhookProcess {
+    pub port: u16,
+    pub probe_port: u16,
+    pub dir: tempfile::TempDir,
+    /// The CA PEM(s) the hub trusts for this webhook.
+    pub ca: String,
+    process: Option<Supervised>,
+    args: Vec<String>,
+}
+
+impl WebhookProcess {
+    /// Starts the webhook against `hub` with a fresh CA and serving certificate for 127.0.0.1,
+    /// and waits until it is ready (its registry synced).
+    pub async fn start(hub: &ControlPlane, extra: &[&str]) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("extc-webhook-").tempdir()?;
+        // Laid out like a mounted Secret: tls.crt -> ..data/tls.crt, ..data -> a versioned folder.
+        let ca = run_certs_command(&dir.path().join("certs-1"))?;
+        symlink_swap(&dir.path().join("..data"), Path::new("certs-1"))?;
+        for f in ["tls.crt", "tls.key"] {
+            std::os::unix::fs::symlink(Path::new("..data").join(f), dir.path().join(f))?;
+        }
+        let (port, probe_port) = (free_port()?, free_port()?);
+        let mut args: Vec<String> = vec![
+            format!("--listen=127.0.0.1:{port}"),
+            format!("--probe-listen=127.0.0.1:{probe_port}"),
+            format!("--tls-cert-file={}", dir.path().join("tls.crt").display()),
+            format!("--tls-key-file={}", dir.path().join("tls.key").display()),
+            format!("--kubeconfig={}", hub.kubeconfig().display()),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut w = WebhookProcess {
+            port,
+            probe_port,
+            dir,
+            ca,
+            process: None,
+            args,
+        };
+        w.restart().await?;
+        Ok(w)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("webhook.log")
+    }
+
+    /// Everything the process has logged, across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+
+    /// (Re)starts the process with the same flags and waits for /readyz.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let bin = workspace_bin("extcluster-webhook")?;
+        let log = self.dir.path().join("webhook.log");
+        let log_file = if log.exists() {
+            self.dir.path().join("webhook.restart.log")
+        } else {
+            log
+        };
+        self.process = Some(Supervised::spawn(
+            "extcluster-webhook",
+            &bin,
+            &self.args,
+            &log_file,
+        )?);
+        self.wait_ready(Duration::from_secs(20)).await
+    }
+
+    pub async fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if self
+                .probe("/readyz")
+                .await
+                .is_ok_and(|(code, _)| code == 200)
+            {
+                return Ok(());
+            }
+            if !self.process.as_mut().is_some_and(Supervised::alive) {
+                bail!("extcluster-webhook exited:\n{}", self.log());
+            }
+            if start.elapsed() > limit {
+                bail!(
+                    "extcluster-webhook not ready within {limit:?}:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// GET on the plain probe port: (status code, body).
+    pub async fn probe(&self, path: &str) -> Result<(u16, String)> {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.probe_port)).await?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).await?;
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .context("no status")?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok((code, body))
+    }
+
+    /// A metric's value from /metrics (the first sample whose line starts with `prefix`).
+    pub async fn metric(&self, prefix: &str) -> Option<f64> {
+        let (_, body) = self.probe("/metrics").await.ok()?;
+        body.lines()
+            .find(|l| l.starts_with(prefix))?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// Waits until the webhook's index holds `n` registrations (the watch has caught up).
+    pub async fn wait_registrations(&self, n: usize) -> Result<()> {
+        for _ in 0..200 {
+            if self.metric("extcluster_webhook_registrations ").await == Some(n as f64) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!("the webhook's index never reached {n} registrations")
+    }
+
+    /// Registers this webhook with the hub by URL, as the sandbox does.
+    pub fn register(&self, hub: &ControlPlane) -> Result<()> {
+        let config = webhook_configuration(
+            &format!("https://127.0.0.1:{}/validate", self.port),
+            &self.ca,
+        );
+        let out = hub.kubectl_stdin(&["apply", "-f", "-"], &config);
+        if !out.ok() {
+            bail!("registering the webhook failed: {}", out.stderr);
+        }
+        Ok(())
+    }
+
+    /// Registers and waits until the API server actually calls the webhook (its configuration
+    /// informer takes a moment): a server-side dry run of an out-of-range cluster gets denied.
+    pub async fn register_and_wait(&self, hub: &ControlPlane) -> Result<()> {
+        self.register(hub)?;
+        let probe = crate::cluster_yaml("webhook-probe", "probe-id", "v1.0.0", &[]);
+        for _ in 0..100 {
+            let out = hub.kubectl_stdin(&["create", "--dry-run=server", "-f", "-"], &probe);
+            if !out.ok() && out.stderr.contains("denied the request") {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the hub never called the webhook:\n{}", self.log())
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.path().join("tls.crt")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for WebhookProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `extcluster-webhook certs` into `dir` for 127.0.0.1; returns the CA PEM, after checking
+/// the printed caBundle is that CA.
+pub fn run_certs_command(dir: &Path) -> Result<String> {
+    let bin = workspace_bin("extcluster-webhook")?;
+    let out = std::process::Command::new(bin)
+        .args([
+            "certs",
+            "--ip",
+            "127.0.0.1",
+            "--dns",
+            "localhost",
+            "--out-dir",
+        ])
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "extcluster-webhook certs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ca = std::fs::read_to_string(dir.join("ca.crt"))?;
+    let bundle =
+        base64::engine::general_purpose::STANDARD.decode(String::from_utf8(out.stdout)?.trim())?;
+    if bundle != ca.as_bytes() {
+        bail!("the printed caBundle is not ca.crt");
+    }
+    Ok(ca)
+}
+
+/// Points `link` at `target` atomically, as the kubelet does when a Secret volume changes.
+pub fn symlink_swap(link: &Path, target: &Path) -> Result<()> {
+    let tmp = link.with_file_name("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::fs::rename(&tmp, link)?;
+    Ok(())
+}
+
+/// CA rotation in the order an operator does it: make the new pair, have the hub trust both CAs,
+/// then swap the files under the running webhook as a Secret volume update does.
+impl WebhookProcess {
+    /// Makes `certs-{generation}` and adds its CA to what the hub trusts; returns the new CA.
+    pub fn prepare_rotation(&mut self, hub: &ControlPlane, generation: u32) -> Result<String> {
+        let new_ca = run_certs_command(&self.dir.path().join(format!("certs-{generation}")))?;
+        self.ca = format!("{}{new_ca}", self.ca);
+        self.register(hub)?;
+        Ok(new_ca)
+    }
+
+    pub fn swap_certificates(&self, generation: u32) -> Result<()> {
+        symlink_swap(
+            &self.dir.path().join("..data"),
+            Path::new(&format!("certs-{generation}")),
+        )
+    }
+}
+
+/// The ValidatingWebhookConfiguration of manifests/webhook.yaml, pointed at a URL.
+pub fn webhook_configuration(url: &str, ca_pem: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: extcluster-webhook
+webhooks:
+- name: validate.extcluster.io
+  clientConfig:
+    url: {url}
+    caBundle: {ca}
+  rules:
+  - apiGroups: ["extcluster.io"]
+    apiVersions: ["v1alpha1"]
+    resources: ["externalclusters"]
+    operations: ["CREATE", "UPDATE", "DELETE"]
+    scope: Cluster
+  failurePolicy: Fail
+  sideEffects: None
+  admissionReviewVersions: ["v1"]
+  timeoutSeconds: 5
+  matchPolicy: Equivalent
+"#
+    )
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
