@@ -6,8 +6,8 @@ use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
 use crate::review::{self, Review};
 use extcluster_core::api::GROUP;
 use extcluster_core::policy::{Operation, Policy, Registry, RegistryUnavailable};
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 pub struct Webhook {
@@ -102,10 +102,31 @@ impl Webhook {
             .as_ref()
             .or(old.as_ref())
             .map_or(&*req.name, |r| r.name());
-        let decision = {
-            let registry = self.registry();
-            self.policy
-                .decide(op, new.as_ref(), old.as_ref(), &registry)
+        let unavailable = self.sync.unavailable();
+        let decision = match (op, &new) {
+            // Decide and reserve under one write lock, so two creates of one cluster cannot both
+            // pass between the decision and the reservation.
+            (Operation::Create, Some(new)) if !req.dry_run && new.is_live() => {
+                let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+                let view = IndexView {
+                    index: &index,
+                    unavailable,
+                };
+                let decision = self.policy.decide(op, Some(new), old.as_ref(), &view);
+                if decision.is_ok() {
+                    index.reserve(new.name(), &new.spec.cluster_id, Instant::now());
+                    self.metrics.registrations.set(index.len() as i64);
+                }
+                decision
+            }
+            _ => {
+                let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+                let view = IndexView {
+                    index: &index,
+                    unavailable,
+                };
+                self.policy.decide(op, new.as_ref(), old.as_ref(), &view)
+            }
         };
         match decision {
             Ok(()) => {
@@ -193,13 +214,6 @@ impl Webhook {
         }
     }
 
-    fn registry(&self) -> IndexView<'_> {
-        IndexView {
-            index: self.index.read().unwrap_or_else(|e| e.into_inner()),
-            unavailable: self.sync.unavailable(),
-        }
-    }
-
     /// Applies `f` to the index (the watch feeds it through here).
     pub fn update_index<T>(&self, f: impl FnOnce(&mut RegistryIndex) -> T) -> T {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
@@ -208,8 +222,12 @@ impl Webhook {
         out
     }
 
-    pub fn replace_index(&self, fresh: RegistryIndex) {
-        self.update_index(|index| *index = fresh);
+    /// Swaps in a relisted index, keeping reservations the relist may predate.
+    pub fn replace_index(&self, mut fresh: RegistryIndex) {
+        self.update_index(|index| {
+            index.carry_reservations_into(&mut fresh, Instant::now());
+            *index = fresh;
+        });
     }
 
     pub fn sync(&self) -> &SyncState {
@@ -222,7 +240,7 @@ impl Webhook {
 }
 
 struct IndexView<'a> {
-    index: RwLockReadGuard<'a, RegistryIndex>,
+    index: &'a RegistryIndex,
     unavailable: Option<&'static str>,
 }
 

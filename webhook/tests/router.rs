@@ -331,3 +331,27 @@ async fn probes_report_readiness_from_the_sync_state() {
     assert_eq!(get("/readyz").await, StatusCode::OK);
     assert_eq!(get("/metrics").await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_allowed_create_reserves_its_cluster_before_the_watch_sees_it() {
+    let w = Arc::new(Webhook::new(Policy::default(), Duration::from_secs(15)));
+    w.sync().mark_synced();
+    // A dry run reserves nothing.
+    let mut dry: Value = serde_json::from_slice(&fixture("create-duplicate.json")).unwrap();
+    dry["request"]["dryRun"] = Value::Bool(true);
+    let (status, body) = post(&w, serde_json::to_vec(&dry).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["response"]["allowed"],
+        true
+    );
+    allowed(&w, "create.json").await;
+    // The same cluster under another name, a moment later, with no watch event in between.
+    denied(
+        &w,
+        "create-duplicate.json",
+        403,
+        &["re-import of an active cluster", "\"prod-eu\""],
+    )
+    .await;
+}
