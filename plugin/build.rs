@@ -1,0 +1,17 @@
+//! Records the git commit the plugin is built from, for `kubectl extcluster version`.
+
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-changed=../.git/HEAD");
+    println!("cargo:rerun-if-changed=../.git/refs/heads");
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    println!("cargo:rustc-env=EXTCLUSTER_GIT_COMMIT={commit}");
+}

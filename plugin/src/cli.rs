@@ -1,0 +1,288 @@
+//! The command line, as `kubectl extcluster --help` shows it.
+
+use crate::output::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use extcluster_core::{Mode, Provider};
+use std::path::PathBuf;
+
+const ABOUT: &str = "Register Kubernetes clusters you did not create on a hub cluster, and list, \
+describe, refresh and disconnect them. The hub is whatever kubectl talks to (--kubeconfig, \
+--context, KUBECONFIG). The external clusters themselves are never changed.";
+
+const EXAMPLES: &str = "Examples:
+  # Register a cluster read-only from its kubeconfig, then look at it
+  kubectl extcluster register prod-eu --from-kubeconfig ~/eks.kubeconfig
+  kubectl extcluster list
+  kubectl extcluster describe prod-eu
+
+  # Remove the registration (the cluster itself is left untouched)
+  kubectl extcluster disconnect prod-eu --yes";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-extcluster",
+    bin_name = "kubectl extcluster",
+    version,
+    about = ABOUT,
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach the hub, as kubectl's own flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Global {
+    /// Path to the hub's kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The hub kubeconfig context to use
+    #[arg(long, global = true, value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register an external cluster from its kubeconfig (read-only Connect mode by default)
+    #[command(after_help = "Examples:
+  # Read-only (Connect), from the kubeconfig's current context
+  kubectl extcluster register prod-eu --from-kubeconfig ~/eks.kubeconfig
+
+  # Full permission (Import), from a named context, showing what would be created
+  kubectl extcluster register prod-eu --from-kubeconfig ~/all.kubeconfig --from-context eks-prod --mode import --dry-run")]
+    Register(RegisterArgs),
+    /// Register an external cluster read-only (register --mode connect)
+    #[command(after_help = "Examples:
+  kubectl extcluster connect staging --from-kubeconfig ~/staging.kubeconfig --display-name 'Staging (GKE)'")]
+    Connect(RegistrationArgs),
+    /// Register an external cluster with full permission (register --mode import)
+    #[command(after_help = "Examples:
+  kubectl extcluster import prod-eu --from-kubeconfig ~/eks.kubeconfig --from-context eks-prod")]
+    Import(RegistrationArgs),
+    /// List the registered clusters
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:
+  kubectl extcluster list
+  kubectl extcluster ls -o wide
+  kubectl extcluster list -o name"
+    )]
+    List(ListArgs),
+    /// Show one registered cluster
+    #[command(after_help = "Examples:
+  kubectl extcluster get prod-eu
+  kubectl extcluster get prod-eu -o yaml")]
+    Get(GetArgs),
+    /// Show a registration in detail, with the cluster's nodes and warnings read live
+    #[command(after_help = "Examples:
+  kubectl extcluster describe prod-eu")]
+    Describe(NameArg),
+    /// Probe clusters again and update their status (Running, Reconciling, Unreachable)
+    #[command(after_help = "Examples:
+  kubectl extcluster refresh prod-eu
+  kubectl extcluster refresh --all")]
+    Refresh(RefreshArgs),
+    /// Remove a registration and its stored kubeconfig; the cluster itself is left untouched
+    #[command(after_help = "Examples:
+  # Asks for confirmation on a terminal
+  kubectl extcluster disconnect prod-eu
+
+  # In scripts
+  kubectl extcluster disconnect prod-eu --yes")]
+    Disconnect(DisconnectArgs),
+    /// Delete a Provisioned registration (Imported ones can only be disconnected)
+    #[command(after_help = "Examples:
+  kubectl extcluster delete lab-01")]
+    Delete(NameArg),
+    /// Print the plugin's version
+    #[command(after_help = "Examples:
+  kubectl extcluster version")]
+    Version,
+    /// Print a shell completion script
+    #[command(after_help = "Examples:
+  kubectl extcluster completion bash > /etc/bash_completion.d/kubectl-extcluster
+  kubectl extcluster completion zsh > \"${fpath[1]}/_kubectl-extcluster\"
+  kubectl extcluster completion fish > ~/.config/fish/completions/kubectl-extcluster.fish")]
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegistrationArgs {
+    /// The registration's name on the hub (lowercase letters, digits, '-')
+    pub name: String,
+    /// The external cluster's kubeconfig
+    #[arg(long, value_name = "FILE")]
+    pub from_kubeconfig: PathBuf,
+    /// The context in that kubeconfig (default: its current-context)
+    #[arg(long, value_name = "CONTEXT")]
+    pub from_context: Option<String>,
+    /// The provider: auto (detected from the version and nodes), Generic, EKS, GKE, AKS, K3s, RKE2 or OpenShift
+    #[arg(long, default_value = "auto", value_parser = parse_provider, value_name = "PROVIDER")]
+    pub provider: ProviderChoice,
+    /// A human-friendly name, shown by describe
+    #[arg(long, value_name = "TEXT")]
+    pub display_name: Option<String>,
+    /// Check everything and print what would be created, writing nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub registration: RegistrationArgs,
+    /// connect (read-only) or import (full permission)
+    #[arg(long, default_value = "connect", value_parser = parse_mode, value_name = "MODE")]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderChoice {
+    Auto,
+    Fixed(Provider),
+}
+
+fn parse_provider(s: &str) -> Result<ProviderChoice, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(ProviderChoice::Auto);
+    }
+    s.parse::<Provider>()
+        .map(ProviderChoice::Fixed)
+        .map_err(|e| format!("{e}, or auto"))
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse::<Mode>()
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Output format: wide, json, yaml or name
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    pub name: String,
+    /// Output format: wide, json, yaml or name
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NameArg {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RefreshArgs {
+    /// The registrations to refresh
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub names: Vec<String>,
+    /// Refresh every registration
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DisconnectArgs {
+    pub name: String,
+    /// Do not ask for confirmation (required when there is no terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("kubectl extcluster"),
+                "{} has no example",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn parses_like_kubectl() {
+        let cli = Cli::try_parse_from([
+            "kubectl-extcluster",
+            "register",
+            "prod",
+            "--from-kubeconfig",
+            "/k",
+            "--mode",
+            "Import",
+            "--provider",
+            "eks",
+            "--kubeconfig",
+            "/hub",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.kubeconfig, Some(PathBuf::from("/hub")));
+        match cli.command {
+            Command::Register(r) => {
+                assert_eq!(r.mode, Mode::Import);
+                assert_eq!(
+                    r.registration.provider,
+                    ProviderChoice::Fixed(Provider::EKS)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["kubectl-extcluster", "ls", "-o", "wide"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::List(ListArgs {
+                output: Some(Format::Wide)
+            })
+        ));
+        assert!(Cli::try_parse_from(["kubectl-extcluster", "refresh"]).is_err());
+        assert!(Cli::try_parse_from(["kubectl-extcluster", "refresh", "a", "--all"]).is_err());
+        let bad = Cli::try_parse_from([
+            "kubectl-extcluster",
+            "register",
+            "x",
+            "--from-kubeconfig",
+            "k",
+            "--provider",
+            "nope",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("EKS"), "{bad}");
+    }
+}

@@ -1,0 +1,339 @@
+//! `describe NAME`: the registration as the hub records it, and the cluster as it is now, read
+//! live through the stored kubeconfig when it answers.
+
+use crate::cli::Global;
+use crate::commands::list::not_found;
+use crate::hub::Hub;
+use crate::output::{age, human_duration, table};
+use crate::probe::{self, NodeInfo, Warning};
+use crate::stored;
+use anyhow::Result;
+use extcluster_core::ExternalCluster;
+use extcluster_core::capability::{FOREIGN_PREFIXES, PREFIX};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use std::fmt::Write as _;
+
+/// What describe read from the cluster itself.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub nodes: Vec<NodeInfo>,
+    /// Warning events, or why they could not be read.
+    pub warnings: Result<Vec<Warning>, String>,
+}
+
+const WARNINGS_SHOWN: usize = 10;
+
+pub async fn run(global: &Global, name: &str) -> Result<()> {
+    let hub = Hub::connect(global).await?;
+    let cluster = hub
+        .clusters()
+        .get_opt(name)
+        .await
+        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
+        .ok_or_else(|| not_found(name))?;
+    let live = live(&hub, &cluster).await;
+    print!("{}", render(&cluster, &live, Timestamp::now()));
+    Ok(())
+}
+
+async fn live(hub: &Hub, cluster: &ExternalCluster) -> Result<Live, String> {
+    let client = stored::client(hub, cluster).await?;
+    let facts = probe::facts(&client)
+        .await
+        .map_err(|f| stored::explain(&cluster.spec.server, &f))?;
+    let warnings = probe::warnings(&client, WARNINGS_SHOWN)
+        .await
+        .map_err(|f| f.to_string());
+    Ok(Live {
+        nodes: facts.nodes,
+        warnings,
+    })
+}
+
+fn none_if_empty(s: &str) -> &str {
+    if s.is_empty() { "<none>" } else { s }
+}
+
+fn time_and_age(t: Option<&Timestamp>, now: Timestamp) -> String {
+    match t {
+        Some(t) => format!("{t} ({} ago)", age(Some(t), now)),
+        None => "<none>".into(),
+    }
+}
+
+fn map_lines(
+    out: &mut String,
+    key: &str,
+    map: Option<&std::collections::BTreeMap<String, String>>,
+) {
+    let entries: Vec<String> = map
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != "kubectl.kubernetes.io/last-applied-configuration")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if entries.is_empty() {
+        let _ = writeln!(out, "{key:<14}<none>");
+    }
+    for (i, e) in entries.iter().enumerate() {
+        let label = if i == 0 { key } else { "" };
+        let _ = writeln!(out, "{label:<14}{e}");
+    }
+}
+
+fn indent(block: &str, by: &str) -> String {
+    block.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+/// The whole description. Pure, so it can be tested without a cluster.
+pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) -> String {
+    let mut out = String::new();
+    let m = &c.metadata;
+    let s = &c.spec;
+    let _ = writeln!(
+        out,
+        "{:<14}{}",
+        "Name:",
+        m.name.as_deref().unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "{:<14}{}",
+        "Display Name:",
+        s.display_name.as_deref().unwrap_or("<none>")
+    );
+    map_lines(&mut out, "Labels:", m.labels.as_ref());
+    map_lines(&mut out, "Annotations:", m.annotations.as_ref());
+    let _ = writeln!(
+        out,
+        "{:<14}{}",
+        "Created:",
+        time_and_age(m.creation_timestamp.as_ref().map(|t| &t.0), now)
+    );
+
+    let _ = writeln!(out, "Spec:");
+    let secret = s.kubeconfig_secret_ref.as_ref().map_or_else(
+        || "<none>".to_owned(),
+        |r| format!("{}/{} (key {})", r.namespace, r.name, r.key),
+    );
+    for (k, v) in [
+        ("Mode:", s.mode.to_string()),
+        ("Origin:", s.origin.to_string()),
+        ("Provider:", s.provider.to_string()),
+        ("Cluster ID:", s.cluster_id.clone()),
+        ("Server:", s.server.clone()),
+        ("Kubernetes Version:", s.kubernetes_version.clone()),
+        ("Kubeconfig Secret:", secret),
+    ] {
+        let _ = writeln!(out, "  {k:<21}{v}");
+    }
+
+    let st = c.status.clone().unwrap_or_default();
+    let _ = writeln!(out, "Status:");
+    for (k, v) in [
+        (
+            "Phase:",
+            st.phase.map_or("<none>".into(), |p| p.to_string()),
+        ),
+        (
+            "Observed Version:",
+            st.observed_version
+                .clone()
+                .unwrap_or_else(|| "<none>".into()),
+        ),
+        (
+            "Nodes:",
+            st.node_count.map_or("<none>".into(), |n| n.to_string()),
+        ),
+        (
+            "Last Probe:",
+            time_and_age(st.last_probe_time.as_ref().map(|t| &t.0), now),
+        ),
+        (
+            "Message:",
+            none_if_empty(st.message.as_deref().unwrap_or_default()).to_owned(),
+        ),
+    ] {
+        let _ = writeln!(out, "  {k:<21}{v}");
+    }
+
+    let _ = writeln!(out, "Conditions:");
+    if st.conditions.is_empty() {
+        let _ = writeln!(out, "  <none>");
+    } else {
+        let rows: Vec<Vec<String>> = st
+            .conditions
+            .iter()
+            .map(|c| {
+                vec![
+                    c.type_.clone(),
+                    c.status.clone(),
+                    none_if_empty(&c.reason).to_owned(),
+                    age(Some(&c.last_transition_time.0), now),
+                    crate::errors::one_line(&c.message),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(
+            &table(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows),
+            "  ",
+        ));
+    }
+
+    let _ = writeln!(out, "Capabilities:");
+    let caps: Vec<(String, String)> = m
+        .annotations
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            std::iter::once(PREFIX)
+                .chain(FOREIGN_PREFIXES.iter().copied())
+                .find_map(|p| k.strip_prefix(p))
+                .map(|name| (name.to_owned(), v.clone()))
+        })
+        .collect();
+    if caps.is_empty() {
+        let _ = writeln!(out, "  <none>");
+    }
+    for (k, v) in caps {
+        let _ = writeln!(out, "  {:<25}{v}", format!("{k}:"));
+    }
+
+    match live {
+        Ok(live) => {
+            let _ = writeln!(out, "Nodes (live, {}):", live.nodes.len());
+            if live.nodes.is_empty() {
+                let _ = writeln!(out, "  <none>");
+            } else {
+                let rows: Vec<Vec<String>> = live
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            n.name.clone(),
+                            if n.roles.is_empty() {
+                                "<none>".into()
+                            } else {
+                                n.roles.join(",")
+                            },
+                            none_if_empty(&n.kubelet_version).to_owned(),
+                            n.ready.clone(),
+                        ]
+                    })
+                    .collect();
+                out.push_str(&indent(
+                    &table(&["NAME", "ROLES", "VERSION", "READY"], &rows),
+                    "  ",
+                ));
+            }
+            let _ = writeln!(out, "Warning Events (live, most recent first):");
+            match &live.warnings {
+                Ok(w) if w.is_empty() => {
+                    let _ = writeln!(out, "  <none>");
+                }
+                Ok(w) => {
+                    let rows: Vec<Vec<String>> = w
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                e.age_seconds.map_or("<unknown>".into(), |s| {
+                                    human_duration(SignedDuration::from_secs(s))
+                                }),
+                                e.object.clone(),
+                                none_if_empty(&e.reason).to_owned(),
+                                e.message.clone(),
+                            ]
+                        })
+                        .collect();
+                    out.push_str(&indent(
+                        &table(&["AGE", "OBJECT", "REASON", "MESSAGE"], &rows),
+                        "  ",
+                    ));
+                }
+                Err(why) => {
+                    let _ = writeln!(out, "  unavailable: {why}");
+                }
+            }
+        }
+        Err(why) => {
+            let _ = writeln!(
+                out,
+                "Live details: unavailable, the cluster did not answer: {why}"
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster() -> ExternalCluster {
+        serde_json::from_value(json!({
+            "apiVersion": "extcluster.io/v1alpha1",
+            "kind": "ExternalCluster",
+            "metadata": {
+                "name": "prod",
+                "creationTimestamp": "2025-01-01T00:00:00Z",
+                "annotations": {"capabilities.extcluster.io/pspEnabled": "false"},
+                "labels": {"extcluster.io/cluster-id": "uid-1"}
+            },
+            "spec": {
+                "mode": "Import", "origin": "Imported", "provider": "EKS", "clusterID": "uid-1",
+                "server": "https://x", "kubernetesVersion": "v1.29.3-eks-adc7111",
+                "kubeconfigSecretRef": {"namespace": "extcluster-system", "name": "prod-kubeconfig", "key": "kubeconfig"}
+            },
+            "status": {"phase": "Running", "nodeCount": 2, "conditions": [
+                {"type": "Ready", "status": "True", "reason": "ProbeSucceeded", "message": "ok",
+                 "lastTransitionTime": "2025-01-01T00:00:00Z"}
+            ]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn describes_live_and_recorded() {
+        let now: Timestamp = "2025-01-01T00:05:00Z".parse().unwrap();
+        let live = Ok(Live {
+            nodes: vec![NodeInfo {
+                name: "node-a".into(),
+                roles: vec!["control-plane".into()],
+                kubelet_version: "v1.29.3".into(),
+                ready: "True".into(),
+                provider_id: None,
+                openshift: false,
+            }],
+            warnings: Ok(vec![Warning {
+                age_seconds: Some(30),
+                object: "default/pod/web".into(),
+                reason: "BackOff".into(),
+                message: "restarting".into(),
+            }]),
+        });
+        let text = render(&cluster(), &live, now);
+        for want in [
+            "Name:         prod",
+            "Provider:            EKS",
+            "extcluster-system/prod-kubeconfig (key kubeconfig)",
+            "Phase:               Running",
+            "Ready   True",
+            "pspEnabled:",
+            "Nodes (live, 1):",
+            "node-a   control-plane   v1.29.3   True",
+            "BackOff",
+            "2025-01-01T00:00:00Z (5m ago)",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+        let down = render(&cluster(), &Err("connection refused".into()), now);
+        assert!(
+            down.contains(
+                "Live details: unavailable, the cluster did not answer: connection refused"
+            ),
+            "{down}"
+        );
+        assert!(!down.contains("Nodes (live"), "{down}");
+    }
+}

@@ -1,0 +1,48 @@
+//! `list` (`ls`) and `get NAME`.
+
+use crate::cli::Global;
+use crate::hub::Hub;
+use crate::output::{Format, print_clusters};
+use anyhow::{Result, anyhow};
+use k8s_openapi::jiff::Timestamp;
+
+pub async fn list(global: &Global, format: Option<Format>) -> Result<()> {
+    let hub = Hub::connect(global).await?;
+    let mut items = hub
+        .clusters()
+        .list(&Default::default())
+        .await
+        .map_err(|e| hub.err("list ExternalClusters", &e))?
+        .items;
+    items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    if items.is_empty() && matches!(format, None | Some(Format::Wide)) {
+        eprintln!("No external clusters are registered on the hub.");
+        return Ok(());
+    }
+    print!(
+        "{}",
+        print_clusters(&items, format, false, Timestamp::now())?
+    );
+    Ok(())
+}
+
+pub async fn get(global: &Global, name: &str, format: Option<Format>) -> Result<()> {
+    let hub = Hub::connect(global).await?;
+    let cluster = hub
+        .clusters()
+        .get_opt(name)
+        .await
+        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
+        .ok_or_else(|| not_found(name))?;
+    print!(
+        "{}",
+        print_clusters(&[cluster], format, true, Timestamp::now())?
+    );
+    Ok(())
+}
+
+pub fn not_found(name: &str) -> anyhow::Error {
+    anyhow!(
+        "no external cluster named {name:?} is registered on the hub; `kubectl extcluster list` shows the registered ones"
+    )
+}

@@ -1,0 +1,106 @@
+//! `refresh NAME...|--all`: probe through the stored kubeconfig and record what was found. An
+//! unreachable cluster is a result, not a failure: only a hub failure fails the command.
+
+use crate::cli::Global;
+use crate::commands::list::not_found;
+use crate::hub::Hub;
+use crate::output::table;
+use crate::{status, stored};
+use anyhow::{Result, bail};
+use extcluster_core::ExternalCluster;
+use extcluster_core::api::MANAGER;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+
+pub async fn run(global: &Global, names: &[String], all: bool) -> Result<()> {
+    let hub = Hub::connect(global).await?;
+    let clusters = hub.clusters();
+    let mut targets: Vec<ExternalCluster> = Vec::new();
+    if all {
+        targets = clusters
+            .list(&Default::default())
+            .await
+            .map_err(|e| hub.err("list ExternalClusters", &e))?
+            .items;
+        targets.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    } else {
+        for name in names {
+            let c = clusters
+                .get_opt(name)
+                .await
+                .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
+                .ok_or_else(|| not_found(name))?;
+            targets.push(c);
+        }
+    }
+    let (live, leaving): (Vec<_>, Vec<_>) = targets.into_iter().partition(ExternalCluster::is_live);
+    for c in &leaving {
+        eprintln!(
+            "skipping {:?}: it is being disconnected",
+            c.metadata.name.as_deref().unwrap_or_default()
+        );
+    }
+    if live.is_empty() {
+        if leaving.is_empty() {
+            eprintln!("No external clusters are registered on the hub.");
+        }
+        return Ok(());
+    }
+
+    // Probe all at once: a cluster that does not answer should not hold up the others.
+    let outcomes = futures::future::join_all(live.iter().map(|c| stored::facts(&hub, c))).await;
+    let now = Timestamp::now();
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    let mut hub_errors = Vec::new();
+    for (c, outcome) in live.iter().zip(&outcomes) {
+        let name = c.metadata.name.clone().unwrap_or_default();
+        let old = c.status.as_ref();
+        let new = status::after_probe(
+            old,
+            outcome.as_ref().map_err(String::as_str),
+            now,
+            c.metadata.generation,
+        );
+        if let Err(e) = clusters
+            .patch_status(&name, &params, &Patch::Merge(status::patch(&new)))
+            .await
+        {
+            hub_errors.push(format!(
+                "{:#}",
+                hub.err(&format!("update the status of {name:?}"), &e)
+            ));
+            continue;
+        }
+        let previous = old.and_then(|s| s.observed_version.clone());
+        let note = match (&previous, &new.observed_version) {
+            (Some(p), Some(n)) if p != n && outcome.is_ok() => {
+                format!("version changed from {p} to {n}")
+            }
+            _ => new.message.clone().unwrap_or_default(),
+        };
+        rows.push(vec![
+            name,
+            new.phase.map(|p| p.to_string()).unwrap_or_default(),
+            new.observed_version
+                .clone()
+                .unwrap_or_else(|| "<none>".into()),
+            new.node_count
+                .map_or_else(|| "<none>".into(), |n| n.to_string()),
+            note,
+        ]);
+    }
+    if !rows.is_empty() {
+        print!(
+            "{}",
+            table(&["NAME", "PHASE", "VERSION", "NODES", "MESSAGE"], &rows)
+        );
+    }
+    if !hub_errors.is_empty() {
+        bail!("{}", hub_errors.join("; "));
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Turning client errors into the one sentence a user reads: what went wrong, in plain words.
+//! Nothing here ever prints a credential: kube errors carry none, and only their text is read.
+
+use std::error::Error as StdError;
+
+/// Why a request to an API server did not get an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Refused,
+    /// The server's certificate is not signed by the CA the kubeconfig trusts (or is for another
+    /// name).
+    Untrusted(String),
+    Timeout,
+    Dns(String),
+    Other(String),
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Refused => f.write_str("the connection was refused"),
+            Transport::Untrusted(why) => write!(
+                f,
+                "the server's certificate is not trusted by the kubeconfig's certificate authority ({why})"
+            ),
+            Transport::Timeout => f.write_str("the server did not answer in time"),
+            Transport::Dns(why) => write!(f, "the server's name does not resolve ({why})"),
+            Transport::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// What an API call's failure means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server could not be reached, or TLS failed.
+    Transport(Transport),
+    /// The server answered with an error status.
+    Status {
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    /// Anything else (a bad kubeconfig, a response that did not decode).
+    Other(String),
+}
+
+impl Failure {
+    pub fn of(err: &kube::Error) -> Self {
+        match err {
+            kube::Error::Api(s) => Failure::Status {
+                code: s.code,
+                reason: s.reason.clone(),
+                message: s.message.clone(),
+            },
+            kube::Error::HyperError(_) | kube::Error::Service(_) => {
+                Failure::Transport(transport(err))
+            }
+            kube::Error::Auth(e) => Failure::Other(format!("authentication failed: {}", chain(e))),
+            kube::Error::InferKubeconfig(e) => Failure::Other(chain(e)),
+            kube::Error::RustlsTls(e) => Failure::Other(format!("TLS setup failed: {}", chain(e))),
+            other => Failure::Other(chain(other)),
+        }
+    }
+
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Failure::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transport(t) => t.fmt(f),
+            Failure::Status {
+                code: 401, message, ..
+            } => write!(
+                f,
+                "the server refused the credentials (401 Unauthorized: {message})"
+            ),
+            Failure::Status { message, .. } if !message.is_empty() => f.write_str(message),
+            Failure::Status { code, reason, .. } => {
+                write!(f, "the server answered {code} {reason}")
+            }
+            Failure::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Classifies a transport failure by walking the error's causes.
+pub fn transport(err: &(dyn StdError + 'static)) -> Transport {
+    let mut deepest = err.to_string();
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut found = None;
+    while let Some(e) = current {
+        let text = e.to_string();
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => found = found.or(Some(Transport::Refused)),
+                std::io::ErrorKind::TimedOut => found = found.or(Some(Transport::Timeout)),
+                _ => {}
+            }
+        }
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("invalid peer certificate") || lower.contains("unknownissuer") {
+            found = Some(Transport::Untrusted(text.clone()));
+        } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+            found = found.or(Some(Transport::Dns(text.clone())));
+        } else if lower.contains("connection refused") {
+            found = found.or(Some(Transport::Refused));
+        } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
+            found = found.or(Some(Transport::Timeout));
+        }
+        deepest = text;
+        current = e.source();
+    }
+    found.unwrap_or(Transport::Other(deepest))
+}
+
+/// An error and its causes on one line, without repeating a cause its parent already quoted.
+pub fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        current = e.source();
+    }
+    one_line(&out)
+}
+
+/// Collapses whitespace runs (newlines included) so a message stays on one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrap(&'static str, Box<dyn StdError + Send + Sync>);
+    impl std::fmt::Display for Wrap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl StdError for Wrap {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&*self.1)
+        }
+    }
+
+    #[test]
+    fn classifies_causes() {
+        let refused = Wrap(
+            "client error (Connect)",
+            Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        );
+        assert_eq!(transport(&refused), Transport::Refused);
+        let tls = Wrap(
+            "client error (Connect)",
+            Box::new(std::io::Error::other(
+                "invalid peer certificate: UnknownIssuer",
+            )),
+        );
+        assert!(matches!(transport(&tls), Transport::Untrusted(_)));
+        assert!(
+            Transport::Untrusted("x".into())
+                .to_string()
+                .contains("not trusted")
+        );
+        let other = Wrap("boom", Box::new(std::io::Error::other("deep cause")));
+        assert_eq!(transport(&other), Transport::Other("deep cause".into()));
+        assert_eq!(chain(&other), "boom: deep cause");
+    }
+
+    #[test]
+    fn one_line_collapses() {
+        assert_eq!(one_line("a\n  b\tc \n"), "a b c");
+    }
+}

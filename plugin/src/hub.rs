@@ -1,0 +1,164 @@
+//! The hub: whatever kubectl would talk to (`--kubeconfig`, `--context`, `KUBECONFIG`,
+//! `~/.kube/config`, else in-cluster).
+
+use crate::cli::Global;
+use crate::errors::Failure;
+use anyhow::{Result, anyhow};
+use extcluster_core::ExternalCluster;
+use extcluster_core::api::{CRD_NAME, SYSTEM_NAMESPACE};
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::{Api, Client};
+
+pub struct Hub {
+    pub client: Client,
+    pub server: String,
+}
+
+impl Hub {
+    pub async fn connect(global: &Global) -> Result<Self> {
+        let options = KubeConfigOptions {
+            context: global.context.clone(),
+            ..Default::default()
+        };
+        let (kc, source) = match &global.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    anyhow!(
+                        "cannot read the hub kubeconfig {}: {}; check --kubeconfig",
+                        path.display(),
+                        kubeconfig_reason(&e)
+                    )
+                })?;
+                (Some(kc), path.display().to_string())
+            }
+            None => match Kubeconfig::read() {
+                Ok(kc) => (Some(kc), kubeconfig_source()),
+                Err(e) => {
+                    if global.context.is_some() || std::env::var_os("KUBECONFIG").is_some() {
+                        return Err(anyhow!(
+                            "cannot read the hub kubeconfig {}: {}; check KUBECONFIG or pass --kubeconfig",
+                            kubeconfig_source(),
+                            kubeconfig_reason(&e)
+                        ));
+                    }
+                    (None, "in-cluster configuration".to_owned())
+                }
+            },
+        };
+        let mut config = match kc {
+            Some(kc) => {
+                let contexts: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
+                kube::Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| match e {
+                        KubeconfigError::LoadContext(name) => anyhow!(
+                            "context {name:?} is not in the hub kubeconfig {source}; available contexts: {}",
+                            if contexts.is_empty() { "(none)".to_owned() } else { contexts.join(", ") }
+                        ),
+                        KubeconfigError::CurrentContextNotSet => anyhow!(
+                            "the hub kubeconfig {source} sets no current-context; pass --context with one of: {}",
+                            contexts.join(", ")
+                        ),
+                        other => anyhow!(
+                            "the hub kubeconfig {source} is not usable: {}",
+                            crate::errors::chain(&other)
+                        ),
+                    })?
+            }
+            None => kube::Config::incluster().map_err(|_| {
+                anyhow!(
+                    "no hub configured: no kubeconfig at ~/.kube/config and not running in a cluster; pass --kubeconfig or set KUBECONFIG"
+                )
+            })?,
+        };
+        config.connect_timeout = Some(std::time::Duration::from_secs(10));
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        let client = Client::try_from(config).map_err(|e| {
+            anyhow!(
+                "cannot set up a client for the hub at {server}: {}",
+                Failure::of(&e)
+            )
+        })?;
+        Ok(Self { client, server })
+    }
+
+    pub fn clusters(&self) -> Api<ExternalCluster> {
+        Api::all(self.client.clone())
+    }
+
+    pub fn secrets(&self, namespace: &str) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    pub fn system_secrets(&self) -> Api<Secret> {
+        self.secrets(SYSTEM_NAMESPACE)
+    }
+
+    /// The one-line message for a failed hub call; `action` is what was being done ("list
+    /// ExternalClusters").
+    pub fn err(&self, action: &str, e: &kube::Error) -> anyhow::Error {
+        if missing_api(e) {
+            return anyhow!(
+                "the hub at {} has no ExternalCluster API (CRD {CRD_NAME} is not installed); install it with `kubectl apply -f manifests/crd.yaml` (or `kubectl apply -k manifests/`)",
+                self.server
+            );
+        }
+        match Failure::of(e) {
+            Failure::Transport(t) => anyhow!(
+                "cannot reach the hub at {}: {t}; check --kubeconfig, --context or KUBECONFIG",
+                self.server
+            ),
+            Failure::Status {
+                code: 401, message, ..
+            } => anyhow!(
+                "the hub at {} refused the credentials (401 Unauthorized: {message}); log in to the hub again",
+                self.server
+            ),
+            Failure::Status {
+                code: 403, message, ..
+            } => anyhow!(
+                "the hub refused to {action}: {message}; ask the hub's administrator for that right"
+            ),
+            Failure::Status {
+                code: 404, message, ..
+            } if action.starts_with("create") && message.contains("namespaces") => anyhow!(
+                "cannot {action}: {message}; create it with `kubectl create namespace {SYSTEM_NAMESPACE}` (or install with `kubectl apply -k manifests/`)"
+            ),
+            other => anyhow!("cannot {action}: {other}"),
+        }
+    }
+}
+
+/// A 404 for the resource type itself rather than for one object: the CRD is missing.
+pub fn missing_api(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) if s.code == 404 => {
+            let named = s.details.as_ref().is_some_and(|d| !d.name.is_empty());
+            !named && !s.message.contains("namespaces")
+        }
+        _ => false,
+    }
+}
+
+fn kubeconfig_source() -> String {
+    match std::env::var("KUBECONFIG") {
+        Ok(v) if !v.is_empty() => v,
+        _ => "~/.kube/config".into(),
+    }
+}
+
+fn kubeconfig_reason(e: &KubeconfigError) -> String {
+    match e {
+        KubeconfigError::ReadConfig(io, _) if io.kind() == std::io::ErrorKind::NotFound => {
+            "no such file".into()
+        }
+        KubeconfigError::ReadConfig(io, _) => io.to_string(),
+        KubeconfigError::FindPath => "no home directory to find ~/.kube/config in".into(),
+        _ => "it is not a valid kubeconfig".into(),
+    }
+}

@@ -1,0 +1,294 @@
+//! Output the way kubectl prints it: aligned tables, `-o wide|json|yaml|name`, kubectl's ages.
+
+use anyhow::{Context, Result};
+use extcluster_core::ExternalCluster;
+use extcluster_core::api::{GROUP, PLURAL};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Adds SERVER and CLUSTER-ID to the table.
+    Wide,
+    Json,
+    Yaml,
+    /// `externalcluster.extcluster.io/NAME`, one a line.
+    Name,
+}
+
+/// kubectl's resource/name form: `externalcluster.extcluster.io/prod-eu`.
+pub fn resource_name(name: &str) -> String {
+    let kind = PLURAL.trim_end_matches('s');
+    format!("{kind}.{GROUP}/{name}")
+}
+
+/// Ages as kubectl prints them (`duration.HumanDuration`): 5s, 3m20s, 2d4h, 3y.
+pub fn human_duration(d: SignedDuration) -> String {
+    let seconds = d.as_secs();
+    if seconds < -1 {
+        return "<invalid>".into();
+    }
+    if seconds < 0 {
+        return "0s".into();
+    }
+    if seconds < 60 * 2 {
+        return format!("{seconds}s");
+    }
+    let minutes = seconds / 60;
+    if minutes < 10 {
+        let s = seconds % 60;
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
+    }
+    if minutes < 60 * 3 {
+        return format!("{minutes}m");
+    }
+    let hours = minutes / 60;
+    if hours < 8 {
+        let m = minutes % 60;
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        let h = hours % 24;
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        let days = hours / 24;
+        let dy = days % 365;
+        return if dy == 0 {
+            format!("{}y", days / 365)
+        } else {
+            format!("{}y{dy}d", days / 365)
+        };
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+/// The age of something created at `t`, `<unknown>` when there is no time.
+pub fn age(t: Option<&Timestamp>, now: Timestamp) -> String {
+    match t {
+        Some(t) => human_duration(now.duration_since(*t)),
+        None => "<unknown>".into(),
+    }
+}
+
+/// Columns padded like kubectl's tabwriter (3 spaces between columns); the last is not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|s| (*s).to_owned()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}   ", w = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub const HEADER: [&str; 7] = [
+    "NAME", "MODE", "PROVIDER", "VERSION", "PHASE", "NODES", "AGE",
+];
+pub const WIDE_EXTRA: [&str; 2] = ["SERVER", "CLUSTER-ID"];
+
+/// One table row: VERSION is what the cluster last reported, else what it reported at
+/// registration.
+pub fn row(c: &ExternalCluster, now: Timestamp, wide: bool) -> Vec<String> {
+    let status = c.status.clone().unwrap_or_default();
+    let mut row = vec![
+        c.metadata.name.clone().unwrap_or_default(),
+        c.spec.mode.to_string(),
+        c.spec.provider.to_string(),
+        status
+            .observed_version
+            .clone()
+            .unwrap_or_else(|| c.spec.kubernetes_version.clone()),
+        status
+            .phase
+            .map_or_else(|| "<none>".into(), |p| p.to_string()),
+        status
+            .node_count
+            .map_or_else(|| "<none>".into(), |n| n.to_string()),
+        age(c.metadata.creation_timestamp.as_ref().map(|t| &t.0), now),
+    ];
+    if wide {
+        row.push(c.spec.server.clone());
+        row.push(c.spec.cluster_id.clone());
+    }
+    row
+}
+
+/// Prints registrations in the requested format. `single` is a `get NAME`: the object itself
+/// rather than a List.
+pub fn print_clusters(
+    clusters: &[ExternalCluster],
+    format: Option<Format>,
+    single: bool,
+    now: Timestamp,
+) -> Result<String> {
+    let wide = format == Some(Format::Wide);
+    Ok(match format {
+        None | Some(Format::Wide) => {
+            let mut header: Vec<&str> = HEADER.to_vec();
+            if wide {
+                header.extend(WIDE_EXTRA);
+            }
+            let rows: Vec<Vec<String>> = clusters.iter().map(|c| row(c, now, wide)).collect();
+            table(&header, &rows)
+        }
+        Some(Format::Name) => clusters
+            .iter()
+            .map(|c| resource_name(c.metadata.name.as_deref().unwrap_or_default()) + "\n")
+            .collect(),
+        Some(Format::Json) | Some(Format::Yaml) => {
+            // As kubectl does by default: managedFields are noise to a reader.
+            let shown: Vec<ExternalCluster> = clusters
+                .iter()
+                .cloned()
+                .map(|mut c| {
+                    c.metadata.managed_fields = None;
+                    c
+                })
+                .collect();
+            let one = single && shown.len() == 1;
+            if format == Some(Format::Json) {
+                let mut s = if one {
+                    serde_json::to_string_pretty(&shown[0])?
+                } else {
+                    serde_json::to_string_pretty(&list(&shown))?
+                };
+                s.push('\n');
+                s
+            } else if one {
+                yaml(&shown[0])?
+            } else {
+                yaml(&list(&shown))?
+            }
+        }
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    items: &'a [ExternalCluster],
+    metadata: serde_json::Value,
+}
+
+fn list(items: &[ExternalCluster]) -> List<'_> {
+    List {
+        api_version: "v1",
+        kind: "List",
+        items,
+        metadata: serde_json::json!({"resourceVersion": ""}),
+    }
+}
+
+pub fn yaml<T: Serialize>(value: &T) -> Result<String> {
+    // Through JSON first, so the YAML has exactly the fields the API would show.
+    let json = serde_json::to_value(value).context("serializing to JSON")?;
+    let mut s = serde_saphyr::to_string(&json).context("serializing to YAML")?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: i64) -> SignedDuration {
+        SignedDuration::from_secs(s)
+    }
+
+    #[test]
+    fn ages_like_kubectl() {
+        let cases = [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (0, "0s"),
+            (5, "5s"),
+            (119, "119s"),
+            (120, "2m"),
+            (125, "2m5s"),
+            (599, "9m59s"),
+            (600, "10m"),
+            (3 * 3600 - 1, "179m"),
+            (3 * 3600, "3h"),
+            (3 * 3600 + 25 * 60, "3h25m"),
+            (8 * 3600, "8h"),
+            (47 * 3600 + 59 * 60, "47h"),
+            (48 * 3600, "2d"),
+            (52 * 3600, "2d4h"),
+            (8 * 24 * 3600, "8d"),
+            (400 * 24 * 3600, "400d"),
+            (2 * 365 * 24 * 3600, "2y"),
+            ((2 * 365 + 30) * 24 * 3600, "2y30d"),
+            (9 * 365 * 24 * 3600, "9y"),
+        ];
+        for (s, want) in cases {
+            assert_eq!(human_duration(secs(s)), want, "{s}s");
+        }
+        let now = Timestamp::from_second(1_000_000).unwrap();
+        let then = Timestamp::from_second(1_000_000 - 185).unwrap();
+        assert_eq!(age(Some(&then), now), "3m5s");
+        assert_eq!(age(None, now), "<unknown>");
+    }
+
+    #[test]
+    fn tables_align_like_kubectl() {
+        let out = table(
+            &["NAME", "MODE", "AGE"],
+            &[
+                vec!["prod-eu".into(), "Import".into(), "5s".into()],
+                vec!["a".into(), "Connect".into(), "2d4h".into()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "NAME      MODE      AGE\nprod-eu   Import    5s\na         Connect   2d4h\n"
+        );
+    }
+
+    #[test]
+    fn names_like_kubectl() {
+        assert_eq!(
+            resource_name("prod-eu"),
+            "externalcluster.extcluster.io/prod-eu"
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! What the plugin learns from an external cluster, read through its own kubeconfig: version,
+//! identity, nodes, provider, and whether the credentials hold the rights a mode needs.
+
+use crate::errors::Failure;
+use extcluster_core::provider::{self, NodeFacts, OPENSHIFT_NODE_LABEL};
+use extcluster_core::{Mode, Provider};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node};
+use kube::Client;
+use kube::api::{Api, ListParams, PostParams};
+use std::time::Duration;
+
+/// What one probe found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub git_version: String,
+    /// UID of `kube-system`: the cluster's identity.
+    pub cluster_id: String,
+    pub nodes: Vec<NodeInfo>,
+    /// What the version and nodes say; `--provider` may override it.
+    pub provider: Provider,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub kubelet_version: String,
+    /// The Ready condition's status: True, False or Unknown.
+    pub ready: String,
+    pub provider_id: Option<String>,
+    pub openshift: bool,
+}
+
+/// How long a whole probe may take, so a server that accepts and never answers cannot hang us.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(30);
+
+/// A client for a minimized kubeconfig.
+pub async fn client(kubeconfig: &serde_json::Value) -> Result<Client, Failure> {
+    let config = crate::external::client_config(kubeconfig)
+        .await
+        .map_err(Failure::Other)?;
+    Client::try_from(config).map_err(|e| Failure::of(&e))
+}
+
+/// Reads version, identity and nodes.
+pub async fn facts(client: &Client) -> Result<Facts, Failure> {
+    within(async {
+        let info = client.apiserver_version().await?;
+        let ns: Namespace = Api::all(client.clone()).get("kube-system").await?;
+        let nodes = Api::<Node>::all(client.clone())
+            .list(&ListParams::default())
+            .await?;
+        let nodes: Vec<NodeInfo> = nodes.items.iter().map(node_info).collect();
+        let provider = provider::detect(
+            &info.git_version,
+            nodes.iter().map(|n| NodeFacts {
+                provider_id: n.provider_id.as_deref(),
+                openshift: n.openshift,
+            }),
+        );
+        Ok(Facts {
+            git_version: info.git_version,
+            cluster_id: ns.metadata.uid.unwrap_or_default(),
+            nodes,
+            provider,
+        })
+    })
+    .await
+}
+
+async fn within<T>(
+    fut: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(PROBE_LIMIT, fut).await {
+        Ok(r) => r.map_err(|e| Failure::of(&e)),
+        Err(_) => Err(Failure::Transport(crate::errors::Transport::Timeout)),
+    }
+}
+
+pub fn node_info(n: &Node) -> NodeInfo {
+    let labels = n.metadata.labels.clone().unwrap_or_default();
+    let mut roles: Vec<String> = labels
+        .keys()
+        .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(role) = labels.get("kubernetes.io/role")
+        && !roles.contains(role)
+    {
+        roles.push(role.clone());
+    }
+    roles.sort();
+    let status = n.status.clone().unwrap_or_default();
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map_or_else(|| "Unknown".to_owned(), |c| c.status);
+    NodeInfo {
+        name: n.metadata.name.clone().unwrap_or_default(),
+        roles,
+        kubelet_version: status
+            .node_info
+            .map(|i| i.kubelet_version)
+            .unwrap_or_default(),
+        ready,
+        provider_id: n.spec.as_ref().and_then(|s| s.provider_id.clone()),
+        openshift: labels.contains_key(OPENSHIFT_NODE_LABEL),
+    }
+}
+
+/// A right a mode needs, cluster-wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Right {
+    pub verb: &'static str,
+}
+
+impl std::fmt::Display for Right {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} */*", self.verb)
+    }
+}
+
+/// Connect only reads; Import manages the cluster.
+pub fn rights_for(mode: Mode) -> &'static [&'static str] {
+    match mode {
+        Mode::Connect => &["get", "list"],
+        Mode::Import => &[
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ],
+    }
+}
+
+/// The rights `mode` needs that the credentials lack, as the cluster itself answers
+/// SelfSubjectAccessReviews for every resource in every API group.
+pub async fn missing_rights(client: &Client, mode: Mode) -> Result<Vec<Right>, Failure> {
+    within(async {
+        let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+        let mut missing = Vec::new();
+        for verb in rights_for(mode) {
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        verb: Some((*verb).to_owned()),
+                        group: Some("*".into()),
+                        resource: Some("*".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let answer = api.create(&PostParams::default(), &review).await?;
+            if !answer.status.is_some_and(|s| s.allowed) {
+                missing.push(Right { verb });
+            }
+        }
+        Ok(missing)
+    })
+    .await
+}
+
+/// A recent Warning event, as describe shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub age_seconds: Option<i64>,
+    pub object: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The most recent Warning events, newest first.
+pub async fn warnings(client: &Client, limit: usize) -> Result<Vec<Warning>, Failure> {
+    within(async {
+        let events = Api::<Event>::all(client.clone())
+            .list(&ListParams::default().fields("type=Warning"))
+            .await?;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let mut out: Vec<(Option<k8s_openapi::jiff::Timestamp>, Warning)> = events
+            .items
+            .into_iter()
+            .map(|e| {
+                let when = e
+                    .last_timestamp
+                    .map(|t| t.0)
+                    .or_else(|| e.event_time.map(|t| t.0))
+                    .or_else(|| e.metadata.creation_timestamp.map(|t| t.0));
+                let o = &e.involved_object;
+                let object = format!(
+                    "{}/{}",
+                    o.kind.clone().unwrap_or_default().to_lowercase(),
+                    o.name.clone().unwrap_or_default()
+                );
+                let object = match &o.namespace {
+                    Some(ns) if !ns.is_empty() => format!("{ns}/{object}"),
+                    _ => object,
+                };
+                (
+                    when,
+                    Warning {
+                        age_seconds: when.map(|w| now.duration_since(w).as_secs()),
+                        object,
+                        reason: e.reason.unwrap_or_default(),
+                        message: crate::errors::one_line(&e.message.unwrap_or_default()),
+                    },
+                )
+            })
+            .collect();
+        out.sort_by_key(|w| std::cmp::Reverse(w.0));
+        Ok(out.into_iter().take(limit).map(|(_, w)| w).collect())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_nodes() {
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": "n1", "labels": {
+                "node-role.kubernetes.io/control-plane": "",
+                "node-role.kubernetes.io/master": "",
+                "node.openshift.io/os_id": "rhcos"
+            }},
+            "spec": {"providerID": "aws:///eu-west-1a/i-1"},
+            "status": {
+                "nodeInfo": {"kubeletVersion": "v1.29.3-eks-adc7111", "architecture": "", "bootID": "", "containerRuntimeVersion": "", "kernelVersion": "", "kubeProxyVersion": "", "machineID": "", "operatingSystem": "", "osImage": "", "systemUUID": ""},
+                "conditions": [{"type": "Ready", "status": "True"}]
+            }
+        }))
+        .unwrap();
+        let info = node_info(&node);
+        assert_eq!(info.roles, ["control-plane", "master"]);
+        assert_eq!(info.kubelet_version, "v1.29.3-eks-adc7111");
+        assert_eq!(info.ready, "True");
+        assert!(info.openshift);
+        assert_eq!(info.provider_id.as_deref(), Some("aws:///eu-west-1a/i-1"));
+        let bare: Node = serde_json::from_value(json!({"metadata": {"name": "n2"}})).unwrap();
+        let info = node_info(&bare);
+        assert!(info.roles.is_empty());
+        assert_eq!(info.ready, "Unknown");
+    }
+
+    #[test]
+    fn rights_per_mode() {
+        assert_eq!(rights_for(Mode::Connect), ["get", "list"]);
+        assert!(rights_for(Mode::Import).contains(&"delete"));
+        assert_eq!(Right { verb: "create" }.to_string(), "create */*");
+    }
+}
