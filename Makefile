@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Versions the tests ask real API servers to report; linked once, up front, so tests do not wait.
 TEST_VERSIONS := v1.29.3-eks-adc7111 v1.18.20 v1.35.0
 
-.PHONY: test deps lint unit crd demo
+.PHONY: test deps lint unit crd demo bench
 
 ## Everything CI runs: install, build, lint, then every test on real control planes.
 test: deps lint
@@ -31,6 +31,14 @@ unit:
 ## Regenerate manifests/crd.yaml from the Rust types.
 crd:
 	$(CARGO) run -q -p extcluster-core --bin crdgen > manifests/crd.yaml
+
+TOOLS := $(or $(EXTCLUSTER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/extcluster)/tools
+
+## Benchmarks: the webhook pinned to one core, wrk/oha on the other; prints a table.
+bench: deps
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v oha >/dev/null || test -x $(TOOLS)/bin/oha || $(CARGO) install oha --locked --root $(TOOLS)
+	$(CARGO) run --release -q -p extcluster-tests --bin bench -- $(BENCH_ARGS)
 
 demo:
 	@echo "The sandbox (make demo) arrives with the webhook and the plugin; see README.md." >&2

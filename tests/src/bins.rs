@@ -76,3 +76,18 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// Where tools the benchmarks install live (oha from crates.io).
+pub fn tools_dir() -> PathBuf {
+    let cache = std::env::var_os("EXTCLUSTER_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+                })
+                .join("extcluster")
+        });
+    cache.join("tools")
+}

@@ -1,0 +1,479 @@
+//! `make bench`: the webhook and the plugin measured on this machine, printed as a table.
+//!
+//! The webhook (release build) is pinned to CPU 0; load generators (wrk from Debian, oha from
+//! crates.io) run pinned to CPU 1. The registry comes from a real hub's watch.
+
+use anyhow::{Context, Result, bail};
+use extcluster_tests::process::Supervised;
+use extcluster_tests::webhook::run_certs_command;
+use extcluster_tests::{ControlPlane, hub, repo_root};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Row {
+    what: String,
+    value: String,
+    target: String,
+}
+
+fn main() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let rows = rt.block_on(run(quick))?;
+    println!("\n{:<58} {:>18}   {}", "measurement", "result", "target");
+    println!("{}", "-".repeat(96));
+    for r in rows {
+        println!("{:<58} {:>18}   {}", r.what, r.value, r.target);
+    }
+    Ok(())
+}
+
+async fn run(quick: bool) -> Result<Vec<Row>> {
+    let secs = if quick { 3 } else { 10 };
+    let tools = Tools::find()?;
+    let bins = release_bins()?;
+    let mut rows = Vec::new();
+
+    let hub = hub::start().await?;
+    seed(&hub, 0, 10).await?;
+    let work = tempfile::tempdir()?;
+    let ca = run_certs_command(&work.path().join("certs"))?;
+    let _ = ca;
+    let port = free_port()?;
+    let probe = free_port()?;
+    let webhook = start_webhook(&bins.webhook, &hub, work.path(), port, probe)?;
+    wait_registrations(probe, 10).await?;
+    let pid = webhook_pid(port)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rows.push(row(
+        "webhook RSS idle, 10 registrations",
+        format!("{:.1} MB", rss_mb(pid)?),
+        "<= 12 MB",
+    ));
+
+    let url = format!("https://127.0.0.1:{port}/validate");
+    let fixtures = repo_root().join("webhook/tests/fixtures");
+    for (kind, file) in [
+        ("create", "create.json"),
+        ("update", "update.json"),
+        ("delete", "delete-disconnected.json"),
+    ] {
+        let body = fixtures.join(file);
+        let sampler = RssSampler::start(pid);
+        let w = tools.wrk(&url, &body, secs)?;
+        let peak = sampler.stop();
+        rows.push(row(
+            &format!("webhook saturation, {kind} (TLS keep-alive, 1 core)"),
+            format!("{:.0} req/s", w.rps),
+            ">= 50,000 req/s",
+        ));
+        rows.push(row(
+            &format!("  wrk p50 / p99 at saturation, {kind}"),
+            format!("{} / {}", w.p50, w.p99),
+            "",
+        ));
+        if w.errors > 0 {
+            rows.push(row(&format!("  errors, {kind}"), w.errors.to_string(), "0"));
+        }
+        if kind == "create" {
+            rows.push(row(
+                "webhook RSS peak under load",
+                format!("{peak:.1} MB"),
+                "<= 25 MB",
+            ));
+        }
+    }
+    let body = fixtures.join("create.json");
+    let fixed_10 = tools.oha_rate(&url, &body, 10_000, secs)?;
+    rows.push(row(
+        "webhook latency at 10,000 req/s, 10 registrations (p50/p99/p99.9)",
+        fixed_10.latencies(),
+        "p99 <= 1 ms",
+    ));
+    let hs = tools.oha_handshakes(&url, &body, secs.min(5))?;
+    rows.push(row(
+        "full TLS handshakes per second (new connection each)",
+        format!("{:.0} /s", hs.rps),
+        ">= 5,000 /s",
+    ));
+
+    seed(&hub, 10, 10_000).await?;
+    wait_registrations(probe, 10_000).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rows.push(row(
+        "webhook RSS idle, 10,000 registrations",
+        format!("{:.1} MB", rss_mb(pid)?),
+        "<= 25 MB",
+    ));
+    let sampler = RssSampler::start(pid);
+    let fixed_10k = tools.oha_rate(&url, &body, 10_000, secs)?;
+    let peak = sampler.stop();
+    rows.push(row(
+        "webhook latency at 10,000 req/s, 10,000 registrations",
+        fixed_10k.latencies(),
+        "p99 within 10% of 10 regs",
+    ));
+    rows.push(row(
+        "webhook RSS peak under load, 10,000 registrations",
+        format!("{peak:.1} MB"),
+        "<= 25 MB",
+    ));
+    let ratio = fixed_10k.p99 / fixed_10.p99;
+    rows.push(row(
+        "p99 ratio 10,000 / 10 registrations",
+        format!("{ratio:.2}"),
+        "<= 1.10",
+    ));
+    drop(webhook);
+    Ok(rows)
+}
+
+fn row(what: &str, value: String, target: &str) -> Row {
+    Row {
+        what: what.to_owned(),
+        value,
+        target: target.to_owned(),
+    }
+}
+
+struct Bins {
+    webhook: PathBuf,
+}
+
+fn release_bins() -> Result<Bins> {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "extcluster-webhook",
+            "-p",
+            "kubectl-extcluster",
+        ])
+        .current_dir(repo_root())
+        .status()?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    Ok(Bins {
+        webhook: target.join("release/extcluster-webhook"),
+    })
+}
+
+fn start_webhook(
+    bin: &Path,
+    hub: &ControlPlane,
+    dir: &Path,
+    port: u16,
+    probe: u16,
+) -> Result<Supervised> {
+    let args: Vec<String> = vec![
+        "-c".into(),
+        "0".into(),
+        bin.display().to_string(),
+        format!("--listen=127.0.0.1:{port}"),
+        format!("--probe-listen=127.0.0.1:{probe}"),
+        format!("--tls-cert-file={}", dir.join("certs/tls.crt").display()),
+        format!("--tls-key-file={}", dir.join("certs/tls.key").display()),
+        format!("--kubeconfig={}", hub.kubeconfig().display()),
+        "--log-format=json".into(),
+    ];
+    Supervised::spawn(
+        "extcluster-webhook",
+        Path::new("/usr/bin/taskset"),
+        &args,
+        &dir.join("webhook.log"),
+    )
+}
+
+/// The webhook's pid: the process whose command line has `--listen=127.0.0.1:{port}`.
+fn webhook_pid(port: u16) -> Result<u32> {
+    let flag = format!("--listen=127.0.0.1:{port}");
+    for entry in std::fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let mut args = cmdline.split(|b| *b == 0).map(String::from_utf8_lossy);
+        let is_webhook = args
+            .next()
+            .is_some_and(|a| a.ends_with("extcluster-webhook"));
+        if is_webhook && args.any(|a| a == flag) {
+            return Ok(pid);
+        }
+    }
+    bail!("no extcluster-webhook process listens on {port}")
+}
+
+fn rss_mb(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")?;
+    Ok(kb / 1024.0)
+}
+
+struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<f64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut peak = 0.0f64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_mb(pid).unwrap_or(0.0));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        });
+        Self { stop, handle }
+    }
+
+    fn stop(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().unwrap_or(0.0)
+    }
+}
+
+async fn seed(hub: &ControlPlane, from: usize, to: usize) -> Result<()> {
+    use extcluster_core::ExternalCluster;
+    use futures_util::StreamExt;
+    use kube::api::{Api, PostParams};
+    let api: Api<ExternalCluster> = Api::all(hub.client().await?);
+    let started = Instant::now();
+    let results: Vec<Result<ExternalCluster, kube::Error>> = futures_util::stream::iter(from..to)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let yaml = extcluster_tests::cluster_yaml(
+                    &format!("bench-{i:05}"),
+                    &format!("bench-id-{i:05}"),
+                    "v1.29.3-eks-adc7111",
+                    &[],
+                );
+                let obj: ExternalCluster =
+                    serde_saphyr::from_str(&yaml).expect("the fixture parses");
+                api.create(&PostParams::default(), &obj).await
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    if let Some(e) = results.into_iter().find_map(Result::err) {
+        bail!("seeding registrations failed: {e}");
+    }
+    eprintln!(
+        "seeded {} registrations in {:.1}s",
+        to - from,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn wait_registrations(probe: u16, n: usize) -> Result<()> {
+    for _ in 0..1200 {
+        if let Ok(body) = http_get(probe, "/metrics").await
+            && body
+                .lines()
+                .any(|l| l == format!("extcluster_webhook_registrations {n}"))
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the webhook never indexed {n} registrations")
+}
+
+async fn http_get(port: u16, path: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).await?;
+    Ok(text)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct Tools {
+    wrk: PathBuf,
+    oha: PathBuf,
+}
+
+struct WrkResult {
+    rps: f64,
+    p50: String,
+    p99: String,
+    errors: u64,
+}
+
+struct OhaResult {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+}
+
+impl OhaResult {
+    fn latencies(&self) -> String {
+        format!(
+            "{:.2}/{:.2}/{:.2} ms",
+            self.p50 * 1e3,
+            self.p99 * 1e3,
+            self.p999 * 1e3
+        )
+    }
+}
+
+impl Tools {
+    fn find() -> Result<Self> {
+        let wrk = which("wrk").context(
+            "wrk is not installed (apt-get install wrk); run `make bench`, which installs it",
+        )?;
+        let cached = extcluster_tests::bins::tools_dir().join("bin/oha");
+        let oha = which("oha")
+            .or_else(|| cached.exists().then_some(cached))
+            .context("oha is not installed; run `make bench`, which installs it")?;
+        Ok(Self { wrk, oha })
+    }
+
+    fn wrk(&self, url: &str, body: &Path, secs: u64) -> Result<WrkResult> {
+        let out = Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(&self.wrk)
+            .args(["-t1", "-c32", &format!("-d{secs}s"), "--latency", "-s"])
+            .arg(repo_root().join("bench/post.lua"))
+            .arg(url)
+            .env("BODY_FILE", body)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let field = |prefix: &str| -> Option<String> {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(prefix))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .map(str::to_owned)
+        };
+        let rps = field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("wrk said:\n{text}"))?;
+        let non_2xx: u64 = text
+            .lines()
+            .find(|l| l.contains("Non-2xx"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let socket: u64 = text
+            .lines()
+            .find(|l| l.contains("Socket errors"))
+            .map(|l| {
+                l.split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|n| n.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+        Ok(WrkResult {
+            rps,
+            p50: field("50%").unwrap_or_default(),
+            p99: field("99%").unwrap_or_default(),
+            errors: non_2xx + socket,
+        })
+    }
+
+    fn oha(&self, args: &[String]) -> Result<OhaResult> {
+        let out = Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(&self.oha)
+            .args(args)
+            .output()?;
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("oha said: {}", String::from_utf8_lossy(&out.stderr)))?;
+        let pct = |k: &str| json["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN);
+        let ok = json["statusCodeDistribution"]["200"].as_u64().unwrap_or(0);
+        let total: u64 = json["statusCodeDistribution"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0);
+        let errors: u64 = json["errorDistribution"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0);
+        if ok == 0 || ok != total || errors > 0 {
+            bail!("oha saw failures: {}", json["statusCodeDistribution"]);
+        }
+        Ok(OhaResult {
+            rps: json["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+            p50: pct("p50"),
+            p99: pct("p99"),
+            p999: pct("p99.9"),
+        })
+    }
+
+    fn common(url: &str, body: &Path, secs: u64) -> Vec<String> {
+        vec![
+            "--no-tui".into(),
+            "--output-format".into(),
+            "json".into(),
+            "--insecure".into(),
+            "-m".into(),
+            "POST".into(),
+            "-T".into(),
+            "application/json".into(),
+            "-D".into(),
+            body.display().to_string(),
+            "-z".into(),
+            format!("{secs}s"),
+            url.to_owned(),
+        ]
+    }
+
+    fn oha_rate(&self, url: &str, body: &Path, rate: u32, secs: u64) -> Result<OhaResult> {
+        let mut args = vec![
+            "-c".into(),
+            "16".into(),
+            "-q".into(),
+            rate.to_string(),
+            "--latency-correction".into(),
+        ];
+        args.extend(Self::common(url, body, secs));
+        self.oha(&args)
+    }
+
+    fn oha_handshakes(&self, url: &str, body: &Path, secs: u64) -> Result<OhaResult> {
+        let mut args = vec!["-c".into(), "32".into(), "--disable-keepalive".into()];
+        args.extend(Self::common(url, body, secs));
+        self.oha(&args)
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
