@@ -24,7 +24,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let rows = rt.block_on(run(quick))?;
-    println!("\n{:<58} {:>18}   {}", "measurement", "result", "target");
+    println!("\n{:<58} {:>18}   target", "measurement", "result");
     println!("{}", "-".repeat(96));
     for r in rows {
         println!("{:<58} {:>18}   {}", r.what, r.value, r.target);
