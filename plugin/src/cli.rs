@@ -2,7 +2,8 @@
 
 use crate::output::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use extcluster_core::{Mode, Provider};
+use extcluster_core::version::DEFAULT_ACCEPTED_VERSIONS;
+use extcluster_core::{Mode, Provider, VersionRange};
 use std::path::PathBuf;
 
 const ABOUT: &str = "Register Kubernetes clusters you did not create on a hub cluster, and list, \
@@ -129,6 +130,15 @@ pub struct RegistrationArgs {
     /// Check everything and print what would be created, writing nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// The Kubernetes versions the hub accepts, checked here before anything is sent; set it to
+    /// the hub webhook's --accepted-versions when that differs from the default
+    #[arg(
+        long,
+        env = "EXTCLUSTER_ACCEPTED_VERSIONS",
+        default_value = DEFAULT_ACCEPTED_VERSIONS,
+        value_name = "RANGE"
+    )]
+    pub accepted_versions: VersionRange,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,7 @@ use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::{ControlPlane, Options, Output, bins, hub, kubectl};
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Secret, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -17,6 +17,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const EKS: &str = "v1.29.3-eks-adc7111";
+
+const PROVISIONED: &str = r#"
+apiVersion: extcluster.io/v1alpha1
+kind: ExternalCluster
+metadata:
+  name: lab-01
+spec:
+  mode: Import
+  origin: Provisioned
+  clusterID: 9d7e0c4a-0000-4000-8000-00000000lab1
+  server: https://lab-01.example.com:6443
+  kubernetesVersion: v1.30.2
+"#;
 
 // ---------------------------------------------------------------------------------------------
 // Running the plugin the way a user does: `kubectl extcluster ...`, found on PATH by kubectl.
@@ -113,6 +126,20 @@ async fn add_nodes(client: &Client, nodes: &[(&str, &str, &[&str])]) {
         .await
         .unwrap();
     }
+}
+
+async fn add_event(client: &Client, name: &str, type_: &str, reason: &str, message: &str) {
+    let event: Event = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default"},
+        "reason": reason, "message": message, "type": type_, "count": 1,
+        "source": {"component": "kubelet"}
+    }))
+    .unwrap();
+    Api::<Event>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &event)
+        .await
+        .unwrap();
 }
 
 async fn set_kubelet_version(client: &Client, node: &str, version: &str) {
@@ -302,6 +329,22 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
         ],
     )
     .await;
+    add_event(
+        &client,
+        "web.1",
+        "Warning",
+        "BackOff",
+        "Back-off restarting failed container",
+    )
+    .await;
+    add_event(
+        &client,
+        "web.2",
+        "Normal",
+        "Pulled",
+        "Container image pulled",
+    )
+    .await;
     let uid = kube_system_uid(&ext).await;
 
     // --dry-run checks everything, shows the objects, and writes nothing.
@@ -429,7 +472,14 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
     let nodes = kubectl::run(&stored_path, &["get", "nodes", "-o", "name"], None).success();
     assert_eq!(nodes.stdout.lines().count(), 3, "{}", nodes.stdout);
 
-    // describe: the record, and the nodes read live.
+    // describe: the record, its capabilities, and the nodes and warnings read live.
+    hub.kubectl(&[
+        "annotate",
+        "extc",
+        "eks-prod",
+        "capabilities.extcluster.io/taintSupport=true",
+    ])
+    .success();
     let text = extcluster(&hk, &["describe", "eks-prod"]).success().stdout;
     for want in [
         "Name:         eks-prod",
@@ -449,6 +499,16 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
     );
     let node_c = table_row(&text, "ip-10-0-0-3");
     assert_eq!(node_c[1], "<none>", "{text}");
+    assert!(text.contains("taintSupport:"), "{text}");
+    let warning = text
+        .lines()
+        .find(|l| l.contains("BackOff"))
+        .unwrap_or_else(|| panic!("no warning event:\n{text}"));
+    assert!(
+        warning.contains("default/pod/web") && warning.contains("Back-off restarting"),
+        "{warning}"
+    );
+    assert!(!text.contains("Pulled"), "only warnings:\n{text}");
 
     // The same cluster again under another name: refused, naming the existing registration,
     // and nothing is left behind.
@@ -619,6 +679,13 @@ async fn disconnect_removes_the_registration_and_leaves_the_cluster_untouched() 
             "untouched",
         ],
     );
+    // A Provisioned registration is the hub's own: delete removes it.
+    hub.kubectl_stdin(&["create", "-f", "-"], PROVISIONED)
+        .success();
+    let out = extcluster(&hk, &["delete", "lab-01"]).success();
+    assert!(out.stdout.contains("lab-01 deleted"), "{}", out.stdout);
+    assert_eq!(registrations(&hub).await, ["onprem"]);
+
     // Without a terminal and without --yes, disconnect asks for --yes and changes nothing.
     let out = extcluster(&hk, &["disconnect", "onprem"]);
     assert!(out.stdout.contains("left untouched"), "{}", out.stdout);
@@ -701,6 +768,25 @@ async fn versions_outside_the_accepted_range_are_refused_and_leave_nothing() {
             &["outside the accepted range"],
         );
     }
+    // A hub whose webhook accepts more: the local check follows --accepted-versions.
+    let out = extcluster(
+        &hk,
+        &[
+            "register",
+            "new",
+            "--from-kubeconfig",
+            path(&new.kubeconfig()),
+            "--accepted-versions",
+            ">=1.19.0, <1.36.0",
+            "--dry-run",
+        ],
+    )
+    .success();
+    assert!(
+        out.stdout.contains("kubernetesVersion: v1.35.0"),
+        "{}",
+        out.stdout
+    );
     assert!(registrations(&hub).await.is_empty());
     assert!(system_secrets(&hub).await.is_empty());
 }

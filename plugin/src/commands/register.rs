@@ -81,7 +81,7 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
         .map_err(|e| hub.err("list ExternalClusters", &e))?;
     let registry: Vec<Registration<'_>> = existing.items.iter().map(Registration::from).collect();
     let candidate = Registration::from(&cluster);
-    Policy::default()
+    Policy::new(args.accepted_versions.clone())
         .decide(
             Operation::Create,
             Some(&candidate),
@@ -371,6 +371,7 @@ mod tests {
             provider: ProviderChoice::Auto,
             display_name: Some("Prod".into()),
             dry_run: true,
+            accepted_versions: Default::default(),
         };
         let cluster = build_cluster("prod", Mode::Import, &args, &ext, &facts);
         let text = dry_run_text(&cluster, &secret).unwrap();
