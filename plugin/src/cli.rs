@@ -220,10 +220,63 @@ pub struct CompletionArgs {
     pub shell: Shell,
 }
 
+/// A command-line mistake on one line, with where to look next: clap's own message is several
+/// lines (usage, tips), which is more than a mistyped flag deserves.
+pub fn usage_error_line(rendered: &str) -> String {
+    let (message, rest) = rendered.split_once("\nUsage:").unwrap_or((rendered, ""));
+    let message: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .map(|l| l.strip_prefix("tip:").map_or(l, str::trim_start))
+        .collect();
+    let mut joined = String::new();
+    for part in message {
+        if !joined.is_empty() {
+            joined.push_str(if joined.ends_with(':') { " " } else { "; " });
+        }
+        joined.push_str(part);
+    }
+    let mut line = crate::errors::one_line(&joined);
+    if !line.starts_with("error:") {
+        line = format!("error: {line}");
+    }
+    let command: Vec<&str> = rest
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
+        .collect();
+    if !command.is_empty() {
+        line.push_str(&format!("; see `{} --help`", command.join(" ")));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let err = Cli::try_parse_from(["kubectl-extcluster", "register", "x"]).unwrap_err();
+        let line = usage_error_line(&err.render().to_string());
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.starts_with("error: "), "{line}");
+        assert!(line.contains("provided: --from-kubeconfig"), "{line}");
+        assert!(
+            line.ends_with("see `kubectl extcluster register --help`"),
+            "{line}"
+        );
+        let err = Cli::try_parse_from(["kubectl-extcluster", "ls", "--foo"]).unwrap_err();
+        let line = usage_error_line(&err.render().to_string());
+        assert!(line.contains("'--foo'") && !line.contains("tip:"), "{line}");
+        let err = Cli::try_parse_from(["kubectl-extcluster", "lst"]).unwrap_err();
+        let line = usage_error_line(&err.render().to_string());
+        assert!(
+            line.contains("'ls'") && !line.contains("For more"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -1129,6 +1129,15 @@ fn help_version_and_completion_through_kubectl() {
             "{shell}"
         );
     }
-    let bad = run(&["completion", "tcsh"]);
-    assert!(!bad.ok());
+    // Command-line mistakes are one line too, pointing at the right --help.
+    one_line_error(run(&["completion", "tcsh"]), &["'tcsh'", "bash"]);
+    let out = run(&["register", "prod"]);
+    assert_eq!(out.code, 2);
+    one_line_error(
+        out,
+        &[
+            "--from-kubeconfig",
+            "see `kubectl extcluster register --help`",
+        ],
+    );
 }
