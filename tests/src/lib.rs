@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod hub;
 pub mod kubectl;
 pub mod process;
+pub mod tcp_proxy;
 pub mod tls_client;
 pub mod webhook;
 

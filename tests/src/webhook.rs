@@ -31,25 +31,65 @@ impl WebhookProcess {
         for f in ["tls.crt", "tls.key"] {
             std::os::unix::fs::symlink(Path::new("..data").join(f), dir.path().join(f))?;
         }
-        let (port, probe_port) = (free_port()?, free_port()?);
-        let mut args: Vec<String> = vec![
-            format!("--listen=127.0.0.1:{port}"),
-            format!("--probe-listen=127.0.0.1:{probe_port}"),
-            format!("--tls-cert-file={}", dir.path().join("tls.crt").display()),
-            format!("--tls-key-file={}", dir.path().join("tls.key").display()),
-            format!("--kubeconfig={}", hub.kubeconfig().display()),
-        ];
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
         let mut w = WebhookProcess {
-            port,
-            probe_port,
+            port: 0,
+            probe_port: 0,
             dir,
             ca,
             process: None,
-            args,
+            args: Vec::new(),
         };
-        w.restart().await?;
+        w.start_on_free_ports(hub, extra).await?;
         Ok(w)
+    }
+
+    /// A second replica: same certificate files and hub, its own ports.
+    pub async fn replica(&self, hub: &ControlPlane) -> Result<WebhookProcess> {
+        let dir = tempfile::Builder::new()
+            .prefix("extc-webhook-replica-")
+            .tempdir()?;
+        for f in ["tls.crt", "tls.key"] {
+            std::os::unix::fs::symlink(self.dir.path().join(f), dir.path().join(f))?;
+        }
+        let ca = self.ca.clone();
+        let mut w = WebhookProcess {
+            port: 0,
+            probe_port: 0,
+            dir,
+            ca,
+            process: None,
+            args: Vec::new(),
+        };
+        w.start_on_free_ports(hub, &[]).await?;
+        Ok(w)
+    }
+
+    /// Free ports can be taken by a parallel test before the webhook binds them: try again.
+    async fn start_on_free_ports(&mut self, hub: &ControlPlane, extra: &[&str]) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            (self.port, self.probe_port) = (free_port()?, free_port()?);
+            self.args = vec![
+                format!("--listen=127.0.0.1:{}", self.port),
+                format!("--probe-listen=127.0.0.1:{}", self.probe_port),
+                format!(
+                    "--tls-cert-file={}",
+                    self.dir.path().join("tls.crt").display()
+                ),
+                format!(
+                    "--tls-key-file={}",
+                    self.dir.path().join("tls.key").display()
+                ),
+                format!("--kubeconfig={}", hub.kubeconfig().display()),
+            ];
+            self.args.extend(extra.iter().map(|s| (*s).to_owned()));
+            match self.restart().await {
+                Err(e) if attempt < 4 && e.to_string().contains("Address already in use") => {
+                    attempt += 1
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -71,17 +111,11 @@ impl WebhookProcess {
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
         let bin = workspace_bin("extcluster-webhook")?;
-        let log = self.dir.path().join("webhook.log");
-        let log_file = if log.exists() {
-            self.dir.path().join("webhook.restart.log")
-        } else {
-            log
-        };
         self.process = Some(Supervised::spawn(
             "extcluster-webhook",
             &bin,
             &self.args,
-            &log_file,
+            &self.log_path(),
         )?);
         self.wait_ready(Duration::from_secs(20)).await
     }
@@ -152,10 +186,12 @@ impl WebhookProcess {
 
     /// Registers this webhook with the hub by URL, as the sandbox does.
     pub fn register(&self, hub: &ControlPlane) -> Result<()> {
-        let config = webhook_configuration(
-            &format!("https://127.0.0.1:{}/validate", self.port),
-            &self.ca,
-        );
+        self.register_url(hub, self.port)
+    }
+
+    /// Registers the webhook with the hub at `https://127.0.0.1:{port}` (a proxy in front, say).
+    pub fn register_url(&self, hub: &ControlPlane, port: u16) -> Result<()> {
+        let config = webhook_configuration(&format!("https://127.0.0.1:{port}/validate"), &self.ca);
         let out = hub.kubectl_stdin(&["apply", "-f", "-"], &config);
         if !out.ok() {
             bail!("registering the webhook failed: {}", out.stderr);
@@ -166,7 +202,11 @@ impl WebhookProcess {
     /// Registers and waits until the API server actually calls the webhook (its configuration
     /// informer takes a moment): a server-side dry run of an out-of-range cluster gets denied.
     pub async fn register_and_wait(&self, hub: &ControlPlane) -> Result<()> {
-        self.register(hub)?;
+        self.register_and_wait_url(hub, self.port).await
+    }
+
+    pub async fn register_and_wait_url(&self, hub: &ControlPlane, port: u16) -> Result<()> {
+        self.register_url(hub, port)?;
         let probe = crate::cluster_yaml("webhook-probe", "probe-id", "v1.0.0", &[]);
         for _ in 0..100 {
             let out = hub.kubectl_stdin(&["create", "--dry-run=server", "-f", "-"], &probe);

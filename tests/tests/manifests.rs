@@ -24,8 +24,9 @@ mod server {
     /// Where it reads `tls.crt` and `tls.key`, mounted from this Secret.
     pub const TLS_DIR: &str = "/etc/extcluster/tls";
     pub const TLS_SECRET: &str = "extcluster-webhook-tls";
-    /// Its only calls to the API server: a kube-runtime watch of ExternalClusters.
-    pub const VERBS: [&str; 3] = ["get", "list", "watch"];
+    /// Its only calls to the API server: a kube-runtime watch of ExternalClusters, and the
+    /// resolver's patch and delete of duplicate registrations.
+    pub const VERBS: [&str; 5] = ["get", "list", "watch", "patch", "delete"];
 }
 
 /// The ServiceAccount, ClusterRole(Binding), Deployment, Service, PDB and
@@ -1449,7 +1450,6 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
     for args in [
         vec!["create", ec.as_str()],
         vec!["update", ec.as_str()],
-        vec!["delete", ec.as_str()],
         vec!["patch", ec.as_str(), "--subresource=status"],
         vec!["get", "secrets", "-n", SYSTEM_NAMESPACE],
         vec!["list", "configmaps", "-n", SYSTEM_NAMESPACE],

@@ -25,6 +25,8 @@ struct Holder {
     live: bool,
     /// Set while the holder is only a reservation the watch has not confirmed yet.
     reserved_until: Option<Instant>,
+    /// creationTimestamp in Unix seconds: the oldest of two duplicates is the one kept.
+    created: i64,
 }
 
 impl Holder {
@@ -36,7 +38,11 @@ impl Holder {
 impl RegistryIndex {
     /// Records what the watch saw: confirmed, never a reservation.
     pub fn upsert(&mut self, name: &str, cluster_id: &str, live: bool) {
-        self.put(name, cluster_id, live, None);
+        self.upsert_created(name, cluster_id, live, 0);
+    }
+
+    pub fn upsert_created(&mut self, name: &str, cluster_id: &str, live: bool, created: i64) {
+        self.put(name, cluster_id, live, None, created);
     }
 
     /// Records a create this webhook just allowed, before the watch has seen it.
@@ -46,11 +52,24 @@ impl RegistryIndex {
                 .any(|h| &*h.name == name && h.reserved_until.is_none())
         });
         if !confirmed {
-            self.put(name, cluster_id, true, Some(now + RESERVATION_TTL));
+            self.put(
+                name,
+                cluster_id,
+                true,
+                Some(now + RESERVATION_TTL),
+                i64::MAX,
+            );
         }
     }
 
-    fn put(&mut self, name: &str, cluster_id: &str, live: bool, reserved_until: Option<Instant>) {
+    fn put(
+        &mut self,
+        name: &str,
+        cluster_id: &str,
+        live: bool,
+        reserved_until: Option<Instant>,
+        created: i64,
+    ) {
         if self
             .cluster_of
             .get(name)
@@ -63,12 +82,14 @@ impl RegistryIndex {
             Some(h) => {
                 h.live = live;
                 h.reserved_until = reserved_until;
+                h.created = created;
             }
             None => {
                 holders.push(Holder {
                     name: name.into(),
                     live,
                     reserved_until,
+                    created,
                 });
                 self.cluster_of.insert(name.into(), cluster_id.into());
             }
@@ -81,7 +102,7 @@ impl RegistryIndex {
             for h in holders {
                 let pending = h.reserved_until.is_some_and(|u| u > now);
                 if pending && !fresh.cluster_of.contains_key(&h.name) {
-                    fresh.put(&h.name, id, h.live, h.reserved_until);
+                    fresh.put(&h.name, id, h.live, h.reserved_until, h.created);
                 }
             }
         }
@@ -89,7 +110,12 @@ impl RegistryIndex {
 
     pub fn upsert_cluster(&mut self, c: &ExternalCluster) {
         if let Some(name) = c.metadata.name.as_deref() {
-            self.upsert(name, &c.spec.cluster_id, c.is_live());
+            let created = c
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(0, |t| t.0.as_second());
+            self.upsert_created(name, &c.spec.cluster_id, c.is_live(), created);
         }
     }
 
@@ -103,6 +129,37 @@ impl RegistryIndex {
                 self.by_cluster.remove(&id);
             }
         }
+    }
+
+    /// When several confirmed, live registrations hold one cluster (two webhook replicas each
+    /// allowed one, before either saw the other): the one to keep, the oldest by creation time
+    /// then name, and the ones to remove. Every replica computes the same answer.
+    pub fn duplicates(&self, cluster_id: &str) -> Option<(String, Vec<String>)> {
+        let mut live: Vec<&Holder> = self
+            .by_cluster
+            .get(cluster_id)?
+            .iter()
+            .filter(|h| h.live && h.reserved_until.is_none())
+            .collect();
+        if live.len() < 2 {
+            return None;
+        }
+        live.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        let keep = live[0].name.to_string();
+        Some((keep, live[1..].iter().map(|h| h.name.to_string()).collect()))
+    }
+
+    /// Every cluster ID held by several live, confirmed registrations.
+    pub fn duplicated_clusters(&self) -> Vec<String> {
+        self.by_cluster
+            .keys()
+            .filter(|id| self.duplicates(id).is_some())
+            .map(|id| id.to_string())
+            .collect()
+    }
+
+    pub fn cluster_of(&self, name: &str) -> Option<&str> {
+        self.cluster_of.get(name).map(|id| &**id)
     }
 
     pub fn len(&self) -> usize {
@@ -166,6 +223,22 @@ mod tests {
         assert_eq!(holder(&i, "id-2", "x"), None);
         assert_eq!(holder(&i, "id-3", "x"), Some("c"));
         assert_eq!(i.len(), 1);
+    }
+
+    #[test]
+    fn duplicates_keep_the_oldest_then_the_first_name() {
+        let mut i = RegistryIndex::default();
+        i.upsert_created("b", "id-1", true, 100);
+        assert_eq!(i.duplicates("id-1"), None);
+        i.upsert_created("c", "id-1", true, 100);
+        i.upsert_created("a", "id-1", true, 101);
+        i.upsert_created("gone", "id-1", false, 1);
+        i.reserve("pending", "id-1", Instant::now());
+        assert_eq!(
+            i.duplicates("id-1"),
+            Some(("b".into(), vec!["c".into(), "a".into()]))
+        );
+        assert_eq!(i.duplicates("id-9"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod certs;
 pub mod cli;
 pub mod index;
 pub mod metrics;
+pub mod resolver;
 pub mod review;
 pub mod routes;
 pub mod server;

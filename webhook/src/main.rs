@@ -6,7 +6,7 @@ use extcluster_webhook::certs::{Ca, Leaf};
 use extcluster_webhook::cli::{Certs, Cli, Command, LogFormat, Serve};
 use extcluster_webhook::state::Webhook;
 use extcluster_webhook::tls::CertStore;
-use extcluster_webhook::{routes, server, watch};
+use extcluster_webhook::{resolver, routes, server, watch};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal_watch;
@@ -72,7 +72,9 @@ async fn serve(args: Serve) -> Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
     tokio::spawn(certs.clone().keep_fresh(args.tls_reload_interval));
-    tokio::spawn(watch::run(client, webhook.clone()));
+    let (duplicates, found) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(watch::run(client.clone(), webhook.clone(), duplicates));
+    tokio::spawn(resolver::run(client, webhook.clone(), found));
     let probes = tokio::spawn(
         axum::serve(probe_listener, routes::probes(webhook.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()))

@@ -214,6 +214,10 @@ impl Webhook {
         }
     }
 
+    pub fn read_index<T>(&self, f: impl FnOnce(&RegistryIndex) -> T) -> T {
+        f(&self.index.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Applies `f` to the index (the watch feeds it through here).
     pub fn update_index<T>(&self, f: impl FnOnce(&mut RegistryIndex) -> T) -> T {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());

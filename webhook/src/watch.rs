@@ -2,6 +2,7 @@
 //! swaps it in whole, so a decision never sees a half-read registry.
 
 use crate::index::RegistryIndex;
+use crate::resolver;
 use crate::state::Webhook;
 use extcluster_core::ExternalCluster;
 use futures::StreamExt;
@@ -10,7 +11,8 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use std::sync::Arc;
 
-pub async fn run(client: kube::Client, webhook: Arc<Webhook>) {
+/// `duplicates` hears of every cluster ID that the watch shows held by several live registrations.
+pub async fn run(client: kube::Client, webhook: Arc<Webhook>, duplicates: resolver::Sender) {
     let api: Api<ExternalCluster> = Api::all(client);
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
@@ -29,12 +31,24 @@ pub async fn run(client: kube::Client, webhook: Arc<Webhook>) {
                     Event::InitDone => {
                         if let Some(f) = fresh.take() {
                             let n = f.len();
+                            for id in f.duplicated_clusters() {
+                                let _ = duplicates.send(id);
+                            }
                             webhook.replace_index(f);
                             tracing::info!(registrations = n, "registry synced");
                         }
                         webhook.sync().mark_synced();
                     }
-                    Event::Apply(c) => webhook.update_index(|i| i.upsert_cluster(&c)),
+                    Event::Apply(c) => {
+                        let id = &c.spec.cluster_id;
+                        let duplicated = webhook.update_index(|i| {
+                            i.upsert_cluster(&c);
+                            i.duplicates(id).is_some()
+                        });
+                        if duplicated {
+                            let _ = duplicates.send(id.clone());
+                        }
+                    }
                     Event::Delete(c) => {
                         if let Some(name) = c.metadata.name.as_deref() {
                             webhook.update_index(|i| i.remove(name));
