@@ -6,6 +6,7 @@ pub mod bins;
 pub mod control_plane;
 pub mod hub;
 pub mod kubectl;
+pub mod plugin;
 pub mod process;
 pub mod tcp_proxy;
 pub mod tls_client;

@@ -6,13 +6,13 @@ use base64::Engine;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
-use extcluster_tests::{ControlPlane, Options, Output, bins, hub, kubectl};
+use extcluster_tests::plugin::{extcluster, plugin_path};
+use extcluster_tests::{ControlPlane, Options, Output, hub, kubectl};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Secret, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -33,27 +33,6 @@ spec:
 
 // ---------------------------------------------------------------------------------------------
 // Running the plugin the way a user does: `kubectl extcluster ...`, found on PATH by kubectl.
-
-fn plugin_path() -> OsString {
-    let bin = bins::workspace_bin("kubectl-extcluster").expect("the plugin builds");
-    let mut dirs = vec![bin.parent().expect("a directory").to_path_buf()];
-    dirs.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    std::env::join_paths(dirs).expect("a valid PATH")
-}
-
-/// `kubectl extcluster ARGS --kubeconfig HUB`, with no standard input (not a terminal).
-fn extcluster(hub: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new("kubectl");
-    cmd.arg("extcluster")
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(hub)
-        .env("PATH", plugin_path())
-        .env_remove("KUBECONFIG");
-    kubectl::run_with(&mut cmd, None)
-}
 
 /// Asserts a failure that says one thing, on one line of stderr, and prints nothing else.
 #[track_caller]

@@ -157,3 +157,106 @@ async fn duplicates_that_bypassed_admission_are_resolved_to_the_oldest() {
         "{log}"
     );
 }
+
+/// Twenty `kubectl extcluster register`s of one real cluster at once, on a hub whose garbage
+/// collector runs: one registration and one kubeconfig Secret are left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_plugin_registrations_leave_one_registration_and_one_secret() {
+    use extcluster_tests::plugin::extcluster;
+    let hub = hub::start_with(
+        extcluster_tests::Options::default()
+            .name("hub")
+            .controller_manager(),
+    )
+    .await
+    .unwrap();
+    let webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
+    webhook.register_and_wait(&hub).await.unwrap();
+    let external = ControlPlane::start(
+        extcluster_tests::Options::default()
+            .name("eks")
+            .version("v1.29.3-eks-adc7111"),
+    )
+    .await
+    .unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let outcomes: Vec<_> = (0..20)
+        .map(|i| {
+            let (hub_kc, ext_kc, barrier) =
+                (hub.kubeconfig(), external.kubeconfig(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let ext = ext_kc.display().to_string();
+                extcluster(
+                    &hub_kc,
+                    &["import", &format!("eks-{i:02}"), "--from-kubeconfig", &ext],
+                )
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> =
+        tokio::task::block_in_place(|| outcomes.into_iter().map(|h| h.join().unwrap()).collect());
+    let succeeded = outcomes.iter().filter(|o| o.ok()).count();
+    assert_eq!(succeeded, 1, "exactly one registration succeeds");
+    for refused in outcomes.iter().filter(|o| !o.ok()) {
+        assert!(
+            refused.stderr.contains("already registered") || refused.stderr.contains("re-import"),
+            "a refusal says why: {}",
+            refused.stderr
+        );
+    }
+    let ids = tokio::task::block_in_place(|| {
+        hub.kubectl(&["get", "extc", "-o", "jsonpath={.items[*].spec.clusterID}"])
+            .success()
+            .stdout
+    });
+    assert_eq!(ids.split_whitespace().count(), 1, "{ids}");
+    let secrets = tokio::task::block_in_place(|| {
+        hub.kubectl(&[
+            "get",
+            "secrets",
+            "-n",
+            "extcluster-system",
+            "-l",
+            "app.kubernetes.io/managed-by=kubectl-extcluster",
+            "-o",
+            "name",
+        ])
+        .success()
+        .stdout
+    });
+    assert_eq!(
+        secrets.lines().count(),
+        1,
+        "one kubeconfig Secret: {secrets}"
+    );
+
+    // The Secret belongs to its registration: removing the registration any way removes it.
+    let name = outcomes
+        .iter()
+        .position(|o| o.ok())
+        .map(|i| format!("eks-{i:02}"))
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        hub.kubectl(&["annotate", "extc", &name, "extcluster.io/disconnect=true"])
+            .success();
+        hub.kubectl(&["delete", "extc", &name]).success();
+    });
+    let mut collected = false;
+    for _ in 0..100 {
+        let left = tokio::task::block_in_place(|| {
+            hub.kubectl(&["get", "secrets", "-n", "extcluster-system", "-o", "name"])
+                .success()
+                .stdout
+        });
+        if !left.contains("kubeconfig") {
+            collected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        collected,
+        "the garbage collector removed the Secret of a raw-deleted registration"
+    );
+}

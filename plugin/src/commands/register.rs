@@ -19,8 +19,9 @@ use extcluster_core::{
 };
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -122,19 +123,22 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
         dry_run: false,
         field_manager: Some(MANAGER.into()),
     };
-    secrets.create(&write, &secret).await.map_err(|e| {
-        hub.err(
+    // The registration first, then its Secret owned by it: a denied registration writes no
+    // Secret, and however the registration goes later (disconnect, a raw delete, the webhook
+    // removing a duplicate), the garbage collector takes its Secret along.
+    let created = clusters
+        .create(&write, &cluster)
+        .await
+        .map_err(|e| hub.err(&format!("create ExternalCluster {name:?}"), &e))?;
+    let mut secret = secret;
+    secret.metadata.owner_references = Some(vec![owner_reference(&created)]);
+    if let Err(e) = secrets.create(&write, &secret).await {
+        let err = hub.err(
             &format!("create Secret {SYSTEM_NAMESPACE}/{}", secret_name(name)),
             &e,
-        )
-    })?;
-    let created = match clusters.create(&write, &cluster).await {
-        Ok(c) => c,
-        Err(e) => {
-            let err = hub.err(&format!("create ExternalCluster {name:?}"), &e);
-            return Err(with_rollback(err, rollback(&hub, name, false).await));
-        }
-    };
+        );
+        return Err(with_rollback(err, rollback(&hub, name, true).await));
+    }
     let new_status = status::after_probe(
         None,
         Ok(&facts),
@@ -260,6 +264,18 @@ pub fn build_secret(name: &str, cluster_id: &str, kubeconfig: Vec<u8>) -> Secret
             ByteString(kubeconfig),
         )])),
         ..Default::default()
+    }
+}
+
+/// Makes the registration the owner of its kubeconfig Secret.
+pub fn owner_reference(cluster: &ExternalCluster) -> OwnerReference {
+    OwnerReference {
+        api_version: ExternalCluster::api_version(&()).into_owned(),
+        kind: ExternalCluster::kind(&()).into_owned(),
+        name: cluster.name_any(),
+        uid: cluster.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
     }
 }
 

@@ -1,0 +1,30 @@
+//! Running the plugin the way a user does: `kubectl extcluster ...`, found on PATH by the real
+//! kubectl's plugin discovery.
+
+use crate::bins;
+use crate::kubectl::{self, Output};
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Command;
+
+/// PATH with the built plugin's folder first.
+pub fn plugin_path() -> OsString {
+    let bin = bins::workspace_bin("kubectl-extcluster").expect("the plugin builds");
+    let mut dirs = vec![bin.parent().expect("a directory").to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("a valid PATH")
+}
+
+/// `kubectl extcluster ARGS --kubeconfig HUB`, with no standard input (not a terminal).
+pub fn extcluster(hub: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("extcluster")
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(hub)
+        .env("PATH", plugin_path())
+        .env_remove("KUBECONFIG");
+    kubectl::run_with(&mut cmd, None)
+}
