@@ -4,7 +4,7 @@ CARGO ?= cargo
 # Versions the tests ask real API servers to report; linked once, up front, so tests do not wait.
 TEST_VERSIONS := v1.29.3-eks-adc7111 v1.18.20 v1.35.0
 
-.PHONY: test deps lint unit crd demo bench
+.PHONY: test deps lint unit crd demo demo-down bench
 
 ## Everything CI runs: install, build, lint, then every test on real control planes.
 test: deps lint
@@ -40,6 +40,10 @@ bench: deps
 	@command -v oha >/dev/null || test -x $(TOOLS)/bin/oha || $(CARGO) install oha --locked --root $(TOOLS)
 	$(CARGO) run --release -q -p extcluster-tests --bin bench -- $(BENCH_ARGS)
 
+## The sandbox: a real hub and external clusters on loopback, webhook enforcing, and the story.
 demo:
-	@echo "The sandbox (make demo) arrives with the webhook and the plugin; see README.md." >&2
-	@exit 2
+	@bash hack/demo.sh
+
+## Stop everything `make demo` started.
+demo-down:
+	@bash hack/demo.sh down

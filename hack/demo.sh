@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# `make demo`: a real hub, two real external clusters and the admission webhook on loopback, then
+# the story of kubectl-extcluster told with the plugin, each command printed before it runs.
+#
+#   hack/demo.sh        build what is needed, start the sandbox, walk through the story
+#   hack/demo.sh down   stop everything the sandbox started (`make demo-down`)
+#
+# SANDBOX_DIR (default .sandbox) holds the kubeconfigs; the sandbox keeps running afterwards so
+# you can keep playing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dir=${SANDBOX_DIR:-$root/.sandbox}
+target=${CARGO_TARGET_DIR:-$root/target}
+
+if [ "${1:-}" = down ]; then
+  if [ -x "$target/debug/sandbox" ]; then exec "$target/debug/sandbox" down --dir "$dir"; fi
+  echo "nothing to stop: the sandbox was never built" >&2
+  exit 0
+fi
+
+bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'
+[ -t 1 ] || { bold=""; dim=""; off=""; }
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
+
+if [ -z "${SANDBOX_SKIP_BUILD:-}" ]; then
+  say "Building (the first run on a machine also builds Kubernetes from Debian's source: ~5 minutes)"
+  bash hack/kube-bins.sh base >/dev/null
+  bash hack/kube-bins.sh apiserver v1.29.3-eks-adc7111 >/dev/null
+  bash hack/kube-bins.sh apiserver v1.18.20 >/dev/null
+  bash hack/kube-bins.sh kubectl >/dev/null
+  cargo build -q -p kubectl-extcluster -p extcluster-webhook -p extcluster-tests --bin sandbox
+fi
+
+say "Starting the sandbox: a hub, external clusters eks-prod (v1.29.3-eks-adc7111) and legacy (v1.18.20), the webhook"
+"$target/debug/sandbox" down --dir "$dir" >/dev/null 2>&1 || true
+"$target/debug/sandbox" up --dir "$dir"
+
+export KUBECONFIG="$dir/hub.kubeconfig"
+export PATH="$target/debug:$(dirname "$(bash hack/kube-bins.sh kubectl)"):$PATH"
+ext="$dir/eks-prod.kubeconfig"
+legacy="$dir/legacy.kubeconfig"
+show_ext=${ext#"$root/"}
+show_legacy=${legacy#"$root/"}
+
+# Prints a command as it would be typed: arguments with spaces or shell characters quoted.
+show() {
+  local out="$" a
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./=:,+@-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
+  done
+  printf '%s%s%s\n' "$dim" "$out" "$off"
+}
+
+# Runs a command, printed first; `expect_fail` for the ones the hub must refuse.
+run() {
+  show "$@"
+  "$@"
+}
+expect_fail() {
+  show "$@"
+  if "$@"; then
+    echo "!! this should have been refused" >&2
+    exit 1
+  fi
+  echo "   (refused, as it should be)"
+}
+
+say "The hub knows the ExternalCluster API"
+run kubectl get crd externalclusters.extcluster.io
+
+say "Register eks-prod with full permission (import); the plugin probes it first"
+run kubectl extcluster import prod-eks --from-kubeconfig "$show_ext" --display-name "Production EU"
+
+say "List and describe it: version, nodes and state come from the cluster itself"
+run kubectl extcluster list
+run kubectl extcluster describe prod-eks
+
+say "Register the same cluster again under another name: the hub refuses (same kube-system UID)"
+expect_fail kubectl extcluster connect prod-eks-copy --from-kubeconfig "$show_ext"
+
+say "Register a cluster that runs Kubernetes 1.18: outside the accepted range, refused"
+expect_fail kubectl extcluster connect legacy --from-kubeconfig "$show_legacy"
+
+say "Plain kubectl is held to the same rules: deleting an imported cluster is refused"
+expect_fail kubectl delete externalcluster prod-eks
+
+say "Declare what the cluster can do (checked against each capability's type)"
+run kubectl extcluster annotate prod-eks taintSupport=true 'ingressCapabilities=[{"ingressProvider":"Nginx"}]'
+expect_fail kubectl annotate externalcluster prod-eks capabilities.extcluster.io/pspEnabled=maybe
+run kubectl get externalcluster prod-eks -o jsonpath='{.metadata.annotations}'
+echo
+
+say "Disconnect it: the registration and its kubeconfig Secret go; the cluster itself is untouched"
+run kubectl extcluster disconnect prod-eks --yes
+run kubectl --kubeconfig "$show_ext" get nodes
+
+say "Register it again, so there is something to play with"
+run kubectl extcluster import prod-eks --from-kubeconfig "$show_ext"
+run kubectl extcluster list -o wide
+
+cat <<HINT
+
+${bold}The sandbox keeps running.${off} To keep playing:
+
+  export KUBECONFIG=$dir/hub.kubeconfig
+  export PATH=$target/debug:\$PATH
+  kubectl extcluster list
+  kubectl extcluster describe prod-eks
+  kubectl extcluster refresh --all
+
+External clusters: $dir/eks-prod.kubeconfig, $dir/legacy.kubeconfig
+Webhook log: $(cat "$dir/webhook.log.path")
+Stop everything: make demo-down
+HINT

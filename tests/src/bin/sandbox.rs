@@ -1,0 +1,197 @@
+//! The local sandbox behind `make demo`: a real hub, two real external clusters and the webhook
+//! enforcing, all on loopback.
+//!
+//!   sandbox up   [--dir .sandbox]   start everything in the background; returns when ready
+//!   sandbox down [--dir .sandbox]   stop everything it started
+//!
+//! `up` leaves in DIR: hub.kubeconfig, eks-prod.kubeconfig (reports v1.29.3-eks-adc7111, in
+//! range), legacy.kubeconfig (reports v1.18.20, out of range), sandbox.pid and sandbox.log.
+
+use anyhow::{Context, Result, bail};
+use extcluster_tests::webhook::WebhookProcess;
+use extcluster_tests::{ControlPlane, Options, hub};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = args
+        .iter()
+        .position(|a| a == "--dir")
+        .and_then(|i| args.get(i + 1))
+        .map_or_else(|| PathBuf::from(".sandbox"), PathBuf::from);
+    match args.first().map(String::as_str) {
+        Some("up") => up(&dir),
+        Some("down") => down(&dir),
+        Some("serve") => serve(&dir),
+        _ => bail!("usage: sandbox up|down [--dir DIR]"),
+    }
+}
+
+/// Starts `sandbox serve` detached from this terminal and waits for it to be ready.
+fn up(dir: &Path) -> Result<()> {
+    if let Some(pid) = running(dir) {
+        bail!("a sandbox is already running (pid {pid}); stop it with `make demo-down`");
+    }
+    std::fs::create_dir_all(dir)?;
+    let _ = std::fs::remove_file(dir.join("ready"));
+    let log = std::fs::File::create(dir.join("sandbox.log"))?;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .arg("--dir")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting the sandbox")?;
+    std::fs::write(dir.join("sandbox.pid"), child.id().to_string())?;
+    let started = Instant::now();
+    while !dir.join("ready").exists() {
+        if running(dir).is_none() {
+            let log = std::fs::read_to_string(dir.join("sandbox.log")).unwrap_or_default();
+            bail!("the sandbox stopped while starting:\n{log}");
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            bail!(
+                "the sandbox was not ready within 3 minutes; see {}",
+                dir.join("sandbox.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("sandbox ready in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn down(dir: &Path) -> Result<()> {
+    let Some(pid) = running(dir) else {
+        eprintln!("no sandbox is running in {}", dir.display());
+        return Ok(());
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let started = Instant::now();
+    while running(dir).is_some() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for f in ["sandbox.pid", "ready"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    eprintln!("sandbox stopped");
+    Ok(())
+}
+
+/// The sandbox's pid, if it is still running.
+fn running(dir: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(dir.join("sandbox.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    });
+    (alive && !zombie).then_some(pid)
+}
+
+/// Holds every process until SIGTERM; dropping the fixtures stops them.
+fn serve(dir: &Path) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let step = |s: &str| eprintln!("[sandbox] {s}");
+        step("starting the hub (kube-apiserver + etcd + kube-controller-manager)");
+        let hub = hub::start_with(Options::default().name("hub").controller_manager()).await?;
+        step("starting external cluster eks-prod (reports v1.29.3-eks-adc7111)");
+        let eks = ControlPlane::start(
+            Options::default()
+                .name("eks-prod")
+                .version("v1.29.3-eks-adc7111"),
+        )
+        .await?;
+        add_nodes(
+            &eks,
+            &[
+                "ip-10-0-1-11.eu-west-1.compute.internal",
+                "ip-10-0-2-12.eu-west-1.compute.internal",
+                "ip-10-0-3-13.eu-west-1.compute.internal",
+            ],
+            "aws:///eu-west-1a/i-0",
+        )
+        .await?;
+        step("starting external cluster legacy (reports v1.18.20)");
+        let legacy =
+            ControlPlane::start(Options::default().name("legacy").version("v1.18.20")).await?;
+        add_nodes(&legacy, &["legacy-node-1"], "").await?;
+        step("starting extcluster-webhook and registering it with the hub");
+        let webhook = WebhookProcess::start(&hub, &[]).await?;
+        webhook.register_and_wait(&hub).await?;
+
+        std::fs::copy(hub.kubeconfig(), dir.join("hub.kubeconfig"))?;
+        std::fs::copy(eks.kubeconfig(), dir.join("eks-prod.kubeconfig"))?;
+        std::fs::copy(legacy.kubeconfig(), dir.join("legacy.kubeconfig"))?;
+        std::fs::write(
+            dir.join("webhook.log.path"),
+            webhook.log_path().display().to_string(),
+        )?;
+        std::fs::write(dir.join("ready"), "")?;
+        step("ready");
+
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        step("stopping");
+        drop(webhook);
+        drop((legacy, eks, hub));
+        Ok(())
+    })
+}
+
+async fn add_nodes(cp: &ControlPlane, names: &[&str], provider_prefix: &str) -> Result<()> {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, PostParams};
+    let nodes: Api<Node> = Api::all(cp.client().await?);
+    for (i, name) in names.iter().enumerate() {
+        let mut node = serde_json::json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "spec": {},
+        });
+        if !provider_prefix.is_empty() {
+            node["spec"]["providerID"] = format!("{provider_prefix}{i:016x}").into();
+        }
+        let created = nodes
+            .create(&PostParams::default(), &serde_json::from_value(node)?)
+            .await?;
+        let status = serde_json::json!({"status": {
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "sandbox node",
+                            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "nodeInfo": {"kubeletVersion": cp_version(cp).await?, "kubeProxyVersion": "", "machineID": "", "systemUUID": "",
+                         "bootID": "", "kernelVersion": "6.1.0", "osImage": "Bottlerocket", "containerRuntimeVersion": "containerd://1.7",
+                         "operatingSystem": "linux", "architecture": "amd64"}
+        }});
+        nodes
+            .patch_status(
+                &created.metadata.name.unwrap_or_default(),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&status),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn cp_version(cp: &ControlPlane) -> Result<String> {
+    Ok(cp.client().await?.apiserver_version().await?.git_version)
+}
