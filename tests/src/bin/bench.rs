@@ -101,7 +101,11 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
         ">= 5,000 /s",
     ));
 
-    seed(&hub, 10, 10_000).await?;
+    // The plugin, against the same hub with 1,000 registrations.
+    seed(&hub, 10, 1_000).await?;
+    rows.extend(plugin_rows(&bins, &hub, quick).await?);
+
+    seed(&hub, 1_000, 10_000).await?;
     wait_registrations(probe, 10_000).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     rows.push(row(
@@ -142,6 +146,7 @@ fn row(what: &str, value: String, target: &str) -> Row {
 
 struct Bins {
     webhook: PathBuf,
+    plugin: PathBuf,
 }
 
 fn release_bins() -> Result<Bins> {
@@ -165,6 +170,7 @@ fn release_bins() -> Result<Bins> {
         .unwrap_or_else(|| repo_root().join("target"));
     Ok(Bins {
         webhook: target.join("release/extcluster-webhook"),
+        plugin: target.join("release/kubectl-extcluster"),
     })
 }
 
@@ -476,4 +482,146 @@ fn which(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists())
+}
+
+/// Cold start, `list` beside `kubectl get`, `register` end to end, API calls per command.
+async fn plugin_rows(bins: &Bins, hub: &ControlPlane, quick: bool) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let runs = if quick { 20 } else { 100 };
+    for args in [&["--help"][..], &["version"][..]] {
+        let (mean, rss) = timed(&bins.plugin, args, runs)?;
+        rows.push(row(
+            &format!("plugin `{}`: wall time / max RSS", args.join(" ")),
+            format!("{:.2} ms / {rss:.1} MB", mean * 1e3),
+            "<= 5 ms, <= 10 MB",
+        ));
+    }
+
+    let kubeconfig = hub.kubeconfig().display().to_string();
+    let runs = if quick { 3 } else { 10 };
+    let list_args = ["list", "--kubeconfig", &kubeconfig];
+    let (plugin_list, _) = timed(&bins.plugin, &list_args, runs)?;
+    // kubectl as users run it: with its discovery cache warm (one run first fills it).
+    let cache = tempfile::tempdir()?;
+    let cache_dir = format!("--cache-dir={}", cache.path().display());
+    let get_args = [
+        "get",
+        "externalclusters",
+        "--kubeconfig",
+        &kubeconfig,
+        &cache_dir,
+    ];
+    timed(Path::new("kubectl"), &get_args, 1)?;
+    let (kubectl_get, _) = timed(Path::new("kubectl"), &get_args, runs)?;
+    rows.push(row(
+        "list 1,000 registrations: plugin / kubectl get",
+        format!("{:.0} / {:.0} ms", plugin_list * 1e3, kubectl_get * 1e3),
+        "plugin <= 0.5x kubectl",
+    ));
+    rows.push(row(
+        "  ratio plugin / kubectl",
+        format!("{:.2}", plugin_list / kubectl_get),
+        "<= 0.50",
+    ));
+
+    let client = hub.client().await?;
+    let calls = |before: f64, after: f64| format!("{}", after - before - 1.0);
+    let before = request_count(&client).await?;
+    timed(&bins.plugin, &list_args, 1)?;
+    let after = request_count(&client).await?;
+    rows.push(row(
+        "hub API calls made by `list`",
+        calls(before, after),
+        "1 (no discovery)",
+    ));
+    let before = request_count(&client).await?;
+    timed(Path::new("kubectl"), &get_args, 1)?;
+    let after = request_count(&client).await?;
+    rows.push(row(
+        "hub API calls made by `kubectl get` (cache warm)",
+        calls(before, after),
+        "",
+    ));
+
+    let external = ControlPlane::start(
+        extcluster_tests::Options::default()
+            .name("bench-ext")
+            .version("v1.29.3-eks-adc7111"),
+    )
+    .await?;
+    let ext = external.kubeconfig().display().to_string();
+    let (mut total, mut register_calls) = (0.0, 0.0);
+    let n = if quick { 3 } else { 10 };
+    for i in 0..n {
+        let name = format!("bench-register-{i}");
+        let before = request_count(&client).await?;
+        let import = [
+            "import",
+            &name,
+            "--from-kubeconfig",
+            &ext,
+            "--kubeconfig",
+            &kubeconfig,
+        ];
+        let (t, _) = timed(&bins.plugin, &import, 1)?;
+        let after = request_count(&client).await?;
+        total += t;
+        register_calls += after - before - 1.0;
+        timed(
+            &bins.plugin,
+            &["disconnect", &name, "--yes", "--kubeconfig", &kubeconfig],
+            1,
+        )?;
+    }
+    rows.push(row(
+        "plugin `register` end to end on loopback (mean)",
+        format!("{:.0} ms", total / n as f64 * 1e3),
+        "<= 300 ms",
+    ));
+    rows.push(row(
+        "  hub API calls per `register`",
+        format!("{:.0}", register_calls / n as f64),
+        "",
+    ));
+    Ok(rows)
+}
+
+/// Mean wall time (s) of `runs` runs, and the largest max RSS (MB), measured by GNU time.
+fn timed(program: &Path, args: &[&str], runs: usize) -> Result<(f64, f64)> {
+    let mut total = 0.0;
+    let mut rss: f64 = 0.0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "%M"])
+            .arg(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .output()?;
+        total += started.elapsed().as_secs_f64();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            bail!("{} {} failed: {err}", program.display(), args.join(" "));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let kb: f64 = stderr
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0.0);
+        rss = rss.max(kb / 1024.0);
+    }
+    Ok((total / runs as f64, rss))
+}
+
+/// Requests the hub's API server has served, from its own metrics (this scrape included: the
+/// callers subtract one).
+async fn request_count(client: &kube::Client) -> Result<f64> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(req).await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
 }
