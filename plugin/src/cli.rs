@@ -1,5 +1,7 @@
 //! The command line, as `kubectl extcluster --help` shows it.
 
+use crate::convert::{Access, TokenKind};
+use crate::duration::GoDuration;
 use crate::output::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use extcluster_core::version::DEFAULT_ACCEPTED_VERSIONS;
@@ -15,6 +17,12 @@ const EXAMPLES: &str = "Examples:
   kubectl extcluster register prod-eu --from-kubeconfig ~/eks.kubeconfig
   kubectl extcluster list
   kubectl extcluster describe prod-eu
+
+  # From an SSO (exec plugin) kubeconfig to a registration in one step
+  kubectl extcluster register prod-eu --from-kubeconfig ~/eks.kubeconfig --convert
+
+  # Declare what it can do
+  kubectl extcluster annotate prod-eu --detect --dry-run
 
   # Remove the registration (the cluster itself is left untouched)
   kubectl extcluster disconnect prod-eu --yes";
@@ -95,6 +103,40 @@ pub enum Command {
   # In scripts
   kubectl extcluster disconnect prod-eu --yes")]
     Disconnect(DisconnectArgs),
+    /// Make a kubeconfig with a ServiceAccount token from one that logs in through a plugin (exec, OIDC)
+    #[command(after_help = "Examples:
+  # A token kubeconfig for the current context, full access, to a new file
+  kubectl extcluster convert-kubeconfig --from-kubeconfig ~/.kube/eks -o eks-token.kubeconfig
+
+  # Read-only, with a token that expires in 30 days
+  kubectl extcluster convert-kubeconfig --from-kubeconfig ~/.kube/eks --from-context prod \\
+      --access read-only --token bound --duration 720h -o prod-ro.kubeconfig
+
+  # Every context of a file, rewritten in place (other contexts are kept)
+  kubectl extcluster convert-kubeconfig --from-kubeconfig ~/.kube/gke --all-contexts --in-place
+
+  # Replace a leaked token: the old one stops working
+  kubectl extcluster convert-kubeconfig --from-kubeconfig ~/.kube/eks --rotate -o eks-token.kubeconfig")]
+    ConvertKubeconfig(ConvertArgs),
+    /// Set or remove capability annotations of a registration, or detect them from the cluster
+    #[command(after_help = "Examples:
+  # Declare capabilities (by name, or by full key; Rancher's keys are accepted too)
+  kubectl extcluster annotate prod-eu pspEnabled=false taintSupport=true
+  kubectl extcluster annotate prod-eu capabilities.cattle.io/nodePortRange=30000-32767
+
+  # Change a value that is set already, and remove one
+  kubectl extcluster annotate prod-eu pspEnabled=true --overwrite
+  kubectl extcluster annotate prod-eu nodePortRange-
+
+  # See what the cluster itself shows, then write it
+  kubectl extcluster annotate prod-eu --detect --dry-run
+  kubectl extcluster annotate prod-eu --detect")]
+    Annotate(AnnotateArgs),
+    /// List the capability annotations: type, meaning and an example of each
+    #[command(after_help = "Examples:
+  kubectl extcluster capabilities
+  kubectl extcluster capabilities ingressCapabilities")]
+    Capabilities(CapabilitiesArgs),
     /// Delete a Provisioned registration (Imported ones can only be disconnected)
     #[command(after_help = "Examples:
   kubectl extcluster delete lab-01")]
@@ -130,6 +172,11 @@ pub struct RegistrationArgs {
     /// Check everything and print what would be created, writing nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// When the context logs in through a plugin (exec, OIDC), first make a ServiceAccount token
+    /// for it in the cluster (as convert-kubeconfig does: full access for import, read-only for
+    /// connect) and register with that
+    #[arg(long)]
+    pub convert: bool,
     /// The Kubernetes versions the hub accepts, checked here before anything is sent; set it to
     /// the hub webhook's --accepted-versions when that differs from the default
     #[arg(
@@ -205,6 +252,71 @@ pub struct DisconnectArgs {
     /// Do not ask for confirmation (required when there is no terminal)
     #[arg(short, long)]
     pub yes: bool,
+    /// Also remove, through the stored kubeconfig, what convert-kubeconfig made in the cluster
+    /// (its ServiceAccount, bindings, role and token Secret), and nothing else
+    #[arg(long)]
+    pub cleanup_remote: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// The kubeconfig to convert (its users may log in with exec plugins or OIDC)
+    #[arg(long, value_name = "FILE")]
+    pub from_kubeconfig: PathBuf,
+    /// The context to convert (default: the file's current-context)
+    #[arg(long, value_name = "CONTEXT", conflicts_with = "all_contexts")]
+    pub from_context: Option<String>,
+    /// Convert every context in the file
+    #[arg(long)]
+    pub all_contexts: bool,
+    /// The namespace of the ServiceAccount
+    #[arg(long, default_value = "kube-system", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// The ServiceAccount to make (or reuse)
+    #[arg(long, default_value = "extcluster-manager", value_name = "NAME")]
+    pub service_account: String,
+    /// full (a binding to cluster-admin) or read-only (get, list, watch on everything)
+    #[arg(long, value_enum, default_value = "full", value_name = "ACCESS")]
+    pub access: Access,
+    /// secret (a token Secret, lives until rotated) or bound (a TokenRequest token valid for --duration)
+    #[arg(long, value_enum, default_value = "secret", value_name = "KIND")]
+    pub token: TokenKind,
+    /// How long a bound token is valid, as kubectl writes durations [default: 8760h]
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<GoDuration>,
+    /// Write the new kubeconfig to FILE (mode 0600, atomically) instead of stdout
+    #[arg(short, long, value_name = "FILE", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+    /// Rewrite --from-kubeconfig itself: converted contexts use the token, the rest is kept
+    #[arg(long)]
+    pub in_place: bool,
+    /// Replace the token, so a leaked one stops working
+    #[arg(long)]
+    pub rotate: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AnnotateArgs {
+    pub name: String,
+    /// CAP=VALUE to set, CAP- to remove; CAP is a name (pspEnabled) or a full key
+    #[arg(value_name = "CAP=VALUE|CAP-")]
+    pub changes: Vec<String>,
+    /// Change capabilities that already have a different value
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Read the cluster (through the stored kubeconfig) and propose values, with the reasons
+    #[arg(long)]
+    pub detect: bool,
+    /// Check with the hub (and its webhook) without writing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CapabilitiesArgs {
+    /// Show only this capability (a name or a full key)
+    #[arg(value_name = "CAPABILITY")]
+    pub capability: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

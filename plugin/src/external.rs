@@ -57,7 +57,7 @@ pub enum ExternalError {
         server: String,
     },
     #[error(
-        "user {user:?} of context {context:?} in {path} authenticates with {how}, which the hub cannot run; make a kubeconfig with a ServiceAccount token with `{hint}`, then register from that file"
+        "user {user:?} of context {context:?} in {path} authenticates with {how}, which the hub cannot run; make a kubeconfig with a ServiceAccount token with `{hint}`, then register from that file (or pass --convert to do both in one step)"
     )]
     Plugin {
         path: String,
@@ -92,14 +92,21 @@ pub enum ExternalError {
 }
 
 /// Reads `path` and keeps only `context` (or its current context).
+#[cfg(test)]
 pub fn load(path: &Path, context: Option<&str>) -> Result<External, ExternalError> {
+    let kc = read(path)?;
+    minimize(&kc, &path.display().to_string(), context)
+}
+
+/// Reads a kubeconfig file; relative paths in it are made relative to the file's folder.
+pub fn read(path: &Path) -> Result<Kubeconfig, ExternalError> {
     let shown = path.display().to_string();
     // Read once ourselves for a clear message on a missing or unreadable file.
     std::fs::metadata(path).map_err(|e| ExternalError::Read {
         path: shown.clone(),
         reason: io_reason(&e),
     })?;
-    let kc = Kubeconfig::read_from(path).map_err(|e| match e {
+    Kubeconfig::read_from(path).map_err(|e| match e {
         kube::config::KubeconfigError::ReadConfig(io, _) => ExternalError::Read {
             path: shown.clone(),
             reason: io_reason(&io),
@@ -108,25 +115,51 @@ pub fn load(path: &Path, context: Option<&str>) -> Result<External, ExternalErro
             path: shown.clone(),
             reason: parse_reason(&other),
         },
-    })?;
-    minimize(&kc, &shown, context)
+    })
 }
 
-/// Cuts `kc` down to one context; files it refers to are read and embedded.
-pub fn minimize(
+/// One context of a kubeconfig, resolved: its cluster made self-contained (CA embedded), its user
+/// as the file has it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub context: String,
+    pub cluster_name: String,
+    pub server: String,
+    /// The cluster entry: server, CA data (embedded) and the settings that change how it is
+    /// reached.
+    pub cluster: Map<String, Value>,
+    /// The context's namespace, if it sets one.
+    pub namespace: Option<String>,
+    pub user_name: String,
+    pub user: kube::config::AuthInfo,
+}
+
+impl Resolved {
+    /// Whether the user logs in through a plugin (exec or auth-provider) rather than a token or a
+    /// certificate the file holds.
+    pub fn uses_plugin(&self) -> bool {
+        self.user.exec.is_some() || self.user.auth_provider.is_some()
+    }
+}
+
+/// The names of the contexts in `kc`, for messages.
+pub fn context_names(kc: &Kubeconfig) -> String {
+    let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+    if names.is_empty() {
+        "(none)".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Finds `context` (or the current context) in `kc` and makes its cluster self-contained.
+pub fn resolve(
     kc: &Kubeconfig,
     path: &str,
     context: Option<&str>,
-) -> Result<External, ExternalError> {
+) -> Result<Resolved, ExternalError> {
     let path_s = path.to_owned();
-    let available = || {
-        let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
-        if names.is_empty() {
-            "(none)".to_owned()
-        } else {
-            names.join(", ")
-        }
-    };
+    let available = || context_names(kc);
     if kc.contexts.is_empty() {
         return Err(ExternalError::NoContexts { path: path_s });
     }
@@ -187,33 +220,6 @@ pub fn minimize(
             context: name.clone(),
             user: user_name.clone(),
         })?;
-    let plugin = |how: String| ExternalError::Plugin {
-        path: path_s.clone(),
-        context: name.clone(),
-        user: user_name.clone(),
-        how,
-        hint: convert_hint(path, &name),
-    };
-    if let Some(exec) = &user.exec {
-        let command = exec.command.as_deref().unwrap_or("?");
-        let base = Path::new(command)
-            .file_name()
-            .map_or(command.to_owned(), |b| b.to_string_lossy().into_owned());
-        return Err(plugin(format!("an exec plugin ({base})")));
-    }
-    if let Some(p) = &user.auth_provider {
-        return Err(plugin(format!("the {:?} auth-provider", p.name)));
-    }
-
-    let referenced = |what: &'static str, file: &str| -> Result<Vec<u8>, ExternalError> {
-        std::fs::read(file).map_err(|e| ExternalError::Referenced {
-            path: path_s.clone(),
-            what,
-            file: file.to_owned(),
-            reason: io_reason(&e),
-        })
-    };
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
 
     // The cluster: server, CA (embedded), and the few settings that change how it is reached.
     let cluster_value = serde_json::to_value(&cluster).unwrap_or(Value::Null);
@@ -233,9 +239,67 @@ pub fn minimize(
     if !c.contains_key("certificate-authority-data")
         && let Some(file) = &cluster.certificate_authority
     {
-        let bytes = referenced("certificate-authority", file)?;
+        let bytes = read_referenced(path, "certificate-authority", file)?;
         c.insert("certificate-authority-data".into(), json!(b64(&bytes)));
     }
+    Ok(Resolved {
+        context: name,
+        cluster_name: ctx.cluster.clone(),
+        server,
+        cluster: c,
+        namespace: ctx.namespace.clone(),
+        user_name,
+        user,
+    })
+}
+
+fn read_referenced(path: &str, what: &'static str, file: &str) -> Result<Vec<u8>, ExternalError> {
+    std::fs::read(file).map_err(|e| ExternalError::Referenced {
+        path: path.to_owned(),
+        what,
+        file: file.to_owned(),
+        reason: io_reason(&e),
+    })
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Cuts `kc` down to one context; files it refers to are read and embedded.
+pub fn minimize(
+    kc: &Kubeconfig,
+    path: &str,
+    context: Option<&str>,
+) -> Result<External, ExternalError> {
+    let Resolved {
+        context: name,
+        cluster_name,
+        server,
+        cluster: c,
+        namespace,
+        user_name,
+        user,
+    } = resolve(kc, path, context)?;
+    let path_s = path.to_owned();
+    let plugin = |how: String| ExternalError::Plugin {
+        path: path_s.clone(),
+        context: name.clone(),
+        user: user_name.clone(),
+        how,
+        hint: convert_hint(path, &name),
+    };
+    if let Some(exec) = &user.exec {
+        let command = exec.command.as_deref().unwrap_or("?");
+        let base = Path::new(command)
+            .file_name()
+            .map_or(command.to_owned(), |b| b.to_string_lossy().into_owned());
+        return Err(plugin(format!("an exec plugin ({base})")));
+    }
+    if let Some(p) = &user.auth_provider {
+        return Err(plugin(format!("the {:?} auth-provider", p.name)));
+    }
+    let referenced = |what: &'static str, file: &str| read_referenced(path, what, file);
 
     // The user: its credentials, embedded. Serializing AuthInfo exposes its secret fields, which
     // is what is wanted here: they go only into the Secret.
@@ -286,14 +350,14 @@ pub fn minimize(
         });
     }
 
-    let mut context_value = json!({"cluster": ctx.cluster, "user": user_name});
-    if let Some(ns) = &ctx.namespace {
+    let mut context_value = json!({"cluster": cluster_name, "user": user_name});
+    if let Some(ns) = &namespace {
         context_value["namespace"] = json!(ns);
     }
     let kubeconfig = json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": ctx.cluster, "cluster": c}],
+        "clusters": [{"name": cluster_name, "cluster": c}],
         "users": [{"name": user_name, "user": u}],
         "contexts": [{"name": name, "context": context_value}],
         "current-context": name,

@@ -2,9 +2,14 @@
 
 mod cli;
 mod commands;
+mod convert;
+mod detect;
+mod duration;
 mod errors;
 mod external;
 mod hub;
+mod jwt;
+mod kubeconfig_file;
 mod output;
 mod probe;
 mod status;

@@ -10,6 +10,14 @@ use kube::Client;
 
 /// A client for a registered cluster; the error is a sentence fit for `status.message`.
 pub async fn client(hub: &Hub, cluster: &ExternalCluster) -> Result<Client, String> {
+    let kubeconfig = kubeconfig(hub, cluster).await?;
+    probe::client(&kubeconfig)
+        .await
+        .map_err(|f| explain(&cluster.spec.server, &f))
+}
+
+/// The kubeconfig the hub stores for a registered cluster.
+pub async fn kubeconfig(hub: &Hub, cluster: &ExternalCluster) -> Result<serde_json::Value, String> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let (namespace, secret, key) = match &cluster.spec.kubeconfig_secret_ref {
         Some(r) => (r.namespace.clone(), r.name.clone(), r.key.clone()),
@@ -38,12 +46,9 @@ pub async fn client(hub: &Hub, cluster: &ExternalCluster) -> Result<Client, Stri
         .ok_or_else(|| format!("the kubeconfig Secret {namespace}/{secret} has no key {key:?}"))?;
     let text = String::from_utf8(bytes.0)
         .map_err(|_| format!("the kubeconfig in Secret {namespace}/{secret} is not text"))?;
-    let kubeconfig = crate::external::parse_stored(&text).map_err(|why| {
+    crate::external::parse_stored(&text).map_err(|why| {
         format!("the kubeconfig in Secret {namespace}/{secret} is not usable: {why}")
-    })?;
-    probe::client(&kubeconfig)
-        .await
-        .map_err(|f| explain(&cluster.spec.server, &f))
+    })
 }
 
 /// Why a registered cluster did not answer, in one sentence.

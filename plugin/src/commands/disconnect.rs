@@ -1,18 +1,21 @@
 //! `disconnect NAME`: remove a registration and its stored kubeconfig. The external cluster is
-//! never contacted, so this works when it is gone.
+//! not contacted, so this works when it is gone; with `--cleanup-remote` it is, after the hub side
+//! is done, to remove what convert-kubeconfig made there.
 
 use crate::cli::Global;
-use crate::errors::Failure;
+use crate::convert;
+use crate::errors::{Failure, Transport};
 use crate::hub::Hub;
 use crate::output::resource_name;
-use anyhow::{Result, bail};
+use crate::{jwt, probe, stored};
+use anyhow::{Result, anyhow, bail};
 use extcluster_core::SecretKeyRef;
 use extcluster_core::api::{DISCONNECT_ANNOTATION, MANAGER, REGISTRATION_LABEL, SYSTEM_NAMESPACE};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 
-pub async fn run(global: &Global, name: &str, yes: bool) -> Result<()> {
+pub async fn run(global: &Global, name: &str, yes: bool, cleanup_remote: bool) -> Result<()> {
     let hub = Hub::connect(global).await?;
     let clusters = hub.clusters();
     let cluster = clusters
@@ -26,20 +29,36 @@ pub async fn run(global: &Global, name: &str, yes: bool) -> Result<()> {
         } else {
             format!(" (removed leftover Secret {})", removed.join(", "))
         };
+        let remote = if cleanup_remote {
+            " (and no stored kubeconfig to reach the cluster with, so nothing was removed there)"
+        } else {
+            ""
+        };
         println!(
-            "{} is not registered; nothing to disconnect{extra}",
+            "{} is not registered; nothing to disconnect{extra}{remote}",
             resource_name(name)
         );
         return Ok(());
     };
 
+    let in_cluster = if cleanup_remote {
+        "then what convert-kubeconfig made in the cluster is removed, and nothing else there"
+    } else {
+        "the cluster itself is left untouched"
+    };
     println!(
-        "Disconnecting {name:?} ({}): the hub forgets it and deletes its stored kubeconfig; the cluster itself is left untouched.",
+        "Disconnecting {name:?} ({}): the hub forgets it and deletes its stored kubeconfig; {in_cluster}.",
         cluster.spec.server
     );
     if !yes {
         confirm(name)?;
     }
+    // Read before the hub side deletes it.
+    let stored_kubeconfig = if cleanup_remote {
+        Some(stored::kubeconfig(&hub, &cluster).await)
+    } else {
+        None
+    };
 
     let params = PatchParams {
         field_manager: Some(MANAGER.into()),
@@ -70,7 +89,80 @@ pub async fn run(global: &Global, name: &str, yes: bool) -> Result<()> {
         format!("Secret {} deleted", removed.join(", "))
     };
     println!("{} disconnected; {secrets}", resource_name(name));
-    Ok(())
+    match stored_kubeconfig {
+        None => Ok(()),
+        Some(kubeconfig) => cleanup(name, &cluster.spec.server, kubeconfig).await,
+    }
+}
+
+/// Removes what convert-kubeconfig made for the account the stored token belongs to. The hub
+/// side is already done; a failure here is reported with the command that finishes the job.
+async fn cleanup(
+    name: &str,
+    server: &str,
+    kubeconfig: Result<serde_json::Value, String>,
+) -> Result<()> {
+    let failed = |why: String| {
+        anyhow!(
+            "{name:?} was disconnected from the hub, but nothing was removed in the cluster: {why}"
+        )
+    };
+    let kubeconfig = kubeconfig.map_err(failed)?;
+    let Some(token) = convert::token_of(&kubeconfig) else {
+        println!(
+            "The stored kubeconfig does not log in with a token, so convert-kubeconfig made nothing for it; nothing was removed in {server}"
+        );
+        return Ok(());
+    };
+    let Some((namespace, account)) = jwt::service_account(&token) else {
+        println!(
+            "The stored token is not a ServiceAccount token, so convert-kubeconfig made nothing for it; nothing was removed in {server}"
+        );
+        return Ok(());
+    };
+    let by_hand = convert::cleanup_command(&namespace, &account);
+    let client = probe::client(&kubeconfig).await.map_err(|f| {
+        failed(format!(
+            "{}; remove it later with `{by_hand}`",
+            stored::explain(server, &f)
+        ))
+    })?;
+    let result = tokio::time::timeout(
+        probe::PROBE_LIMIT,
+        convert::cleanup(&client, &namespace, &account),
+    )
+    .await
+    .unwrap_or(Err(Failure::Transport(Transport::Timeout)));
+    match result {
+        Ok(done) if done.deleted.is_empty() => {
+            println!(
+                "Found nothing that convert-kubeconfig made for serviceaccount/{account} in {namespace} at {server}; nothing was removed there"
+            );
+            Ok(())
+        }
+        Ok(done) => {
+            let collected = if done.collected.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; the cluster's garbage collector removes {} after it (they were owned by it)",
+                    done.collected.join(", ")
+                )
+            };
+            println!(
+                "Removed from {server}: {}{collected}",
+                done.deleted.join(", ")
+            );
+            Ok(())
+        }
+        Err(Failure::Status { code: 403, .. }) => Err(failed(format!(
+            "the stored credentials of serviceaccount/{account} in {namespace} may not delete what convert-kubeconfig made (they are read-only); with an administrator's kubeconfig for {server}, run `{by_hand}`"
+        ))),
+        Err(f) => Err(failed(format!(
+            "{}; remove it later with `{by_hand}`",
+            stored::explain(server, &f)
+        ))),
+    }
 }
 
 fn confirm(name: &str) -> Result<()> {

@@ -1,6 +1,9 @@
 //! One module per command.
 
+pub mod annotate;
+pub mod capabilities;
 pub mod completion;
+pub mod convert_kubeconfig;
 pub mod delete;
 pub mod describe;
 pub mod disconnect;
@@ -23,7 +26,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Get(a) => list::get(g, &a.name, a.output).await,
         Command::Describe(a) => describe::run(g, &a.name).await,
         Command::Refresh(a) => refresh::run(g, &a.names, a.all).await,
-        Command::Disconnect(a) => disconnect::run(g, &a.name, a.yes).await,
+        Command::Disconnect(a) => disconnect::run(g, &a.name, a.yes, a.cleanup_remote).await,
+        Command::ConvertKubeconfig(a) => convert_kubeconfig::run(&a).await,
+        Command::Annotate(a) => annotate::run(g, &a).await,
+        Command::Capabilities(a) => capabilities::run(a.capability.as_deref()),
         Command::Delete(a) => delete::run(g, &a.name).await,
         Command::Version => version::run(),
         Command::Completion(a) => completion::run(a.shell),

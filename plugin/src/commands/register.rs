@@ -2,9 +2,11 @@
 //! nothing at all.
 
 use crate::cli::{Global, ProviderChoice, RegistrationArgs};
+use crate::convert;
 use crate::errors::{Failure, Transport};
 use crate::external::{self, External};
 use crate::hub::Hub;
+use crate::kubeconfig_file;
 use crate::output::{resource_name, yaml};
 use crate::probe::{self, Facts};
 use crate::status;
@@ -35,32 +37,40 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
     let name = args.name.as_str();
     check_name(name)?;
     let path = args.from_kubeconfig.display().to_string();
-    let ext = external::load(&args.from_kubeconfig, args.from_context.as_deref())?;
+    let kc = external::read(&args.from_kubeconfig)?;
+    let resolved = external::resolve(&kc, &path, args.from_context.as_deref())?;
 
     // The external cluster first: it is only read, and nothing is written before it answered.
-    let client = probe::client(&ext.kubeconfig)
-        .await
-        .map_err(|f| external_failure(&ext, &path, "connect", f))?;
-    let missing = probe::missing_rights(&client, mode)
-        .await
-        .map_err(|f| external_failure(&ext, &path, "ask for its rights", f))?;
-    if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
-        let next = match mode {
-            Mode::Connect => "grant it read access (get, list, watch on all resources)",
-            Mode::Import => {
-                "grant it full rights (for instance a ClusterRoleBinding to cluster-admin), or register with --mode connect"
-            }
+    // With --convert and a plugin login, it is read with that login; the ServiceAccount token is
+    // made only once the hub has said it would accept the registration.
+    let (mut ext, facts, mut conversion) = if args.convert && resolved.uses_plugin() {
+        let ext = External {
+            context: resolved.context.clone(),
+            server: resolved.server.clone(),
+            kubeconfig: serde_json::Value::Null,
         };
-        bail!(
-            "the credentials of context {:?} in {path} lack rights that {mode} mode needs on the external cluster: {}; {next}",
-            ext.context,
-            list.join(", ")
-        );
-    }
-    let facts = probe::facts(&client)
-        .await
-        .map_err(|f| external_failure(&ext, &path, "read the cluster", f))?;
+        let target = convert::Target::connect(&kc, &path, resolved).await?;
+        let facts = probe::facts(&target.client)
+            .await
+            .map_err(|f| external_failure(&ext, &path, "read the cluster", f))?;
+        (ext, facts, Some(target))
+    } else {
+        if args.convert {
+            eprintln!(
+                "--convert: context {:?} does not log in through a plugin; registering with its credentials as they are",
+                resolved.context
+            );
+        }
+        let ext = external::minimize(&kc, &path, args.from_context.as_deref())?;
+        let client = probe::client(&ext.kubeconfig)
+            .await
+            .map_err(|f| external_failure(&ext, &path, "connect", f))?;
+        check_rights(&client, mode, &ext, &path).await?;
+        let facts = probe::facts(&client)
+            .await
+            .map_err(|f| external_failure(&ext, &path, "read the cluster", f))?;
+        (ext, facts, None)
+    };
     if facts.cluster_id.is_empty() {
         bail!(
             "the external cluster at {} has no kube-system namespace UID to identify it by",
@@ -69,8 +79,13 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
     }
 
     let cluster = build_cluster(name, mode, args, &ext, &facts);
-    let kubeconfig_yaml = external::to_yaml(&ext.kubeconfig)?;
-    let secret = build_secret(name, &facts.cluster_id, kubeconfig_yaml.into_bytes());
+    // With --convert the kubeconfig does not exist yet: the checks below run with an empty one.
+    let kubeconfig_yaml = if conversion.is_some() {
+        String::new()
+    } else {
+        external::to_yaml(&ext.kubeconfig)?
+    };
+    let mut secret = build_secret(name, &facts.cluster_id, kubeconfig_yaml.into_bytes());
 
     // The hub: the same rules the webhook enforces, locally, then the hub's own verdict.
     let hub = Hub::connect(global).await?;
@@ -116,7 +131,33 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
 
     if args.dry_run {
         print!("{}", dry_run_text(&cluster, &secret)?);
+        if conversion.is_some() {
+            let o = convert::Options::for_mode(mode);
+            println!(
+                "# --convert: the cluster would get serviceaccount {} in {} with {} access and a token Secret, and the Secret above would hold a kubeconfig with that token",
+                o.service_account, o.namespace, o.access
+            );
+        }
         return Ok(());
+    }
+    if let Some(target) = conversion.take() {
+        eprintln!(
+            "Converting context {:?} ({}) to a ServiceAccount token:",
+            ext.context, ext.server
+        );
+        let options = convert::Options::for_mode(mode);
+        let converted =
+            convert::convert(&target, &options, &mut |line| eprintln!("  {line}")).await?;
+        ext.kubeconfig = kubeconfig_file::single(&converted.entry);
+        let client = probe::client(&ext.kubeconfig)
+            .await
+            .map_err(|f| external_failure(&ext, &path, "connect", f))?;
+        check_rights(&client, mode, &ext, &path).await?;
+        secret = build_secret(
+            name,
+            &facts.cluster_id,
+            external::to_yaml(&ext.kubeconfig)?.into_bytes(),
+        );
     }
 
     let write = PostParams {
@@ -130,7 +171,6 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
         .create(&write, &cluster)
         .await
         .map_err(|e| hub.err(&format!("create ExternalCluster {name:?}"), &e))?;
-    let mut secret = secret;
     secret.metadata.owner_references = Some(vec![owner_reference(&created)]);
     if let Err(e) = secrets.create(&write, &secret).await {
         let err = hub.err(
@@ -167,6 +207,28 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
         facts.git_version,
         facts.nodes.len()
     );
+    Ok(())
+}
+
+/// Refuses credentials that lack the rights `mode` needs, listing them.
+async fn check_rights(client: &kube::Client, mode: Mode, ext: &External, path: &str) -> Result<()> {
+    let missing = probe::missing_rights(client, mode)
+        .await
+        .map_err(|f| external_failure(ext, path, "ask for its rights", f))?;
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        let next = match mode {
+            Mode::Connect => "grant it read access (get, list, watch on all resources)",
+            Mode::Import => {
+                "grant it full rights (for instance a ClusterRoleBinding to cluster-admin), or register with --mode connect"
+            }
+        };
+        bail!(
+            "the credentials of context {:?} in {path} lack rights that {mode} mode needs on the external cluster: {}; {next}",
+            ext.context,
+            list.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -387,6 +449,7 @@ mod tests {
             provider: ProviderChoice::Auto,
             display_name: Some("Prod".into()),
             dry_run: true,
+            convert: false,
             accepted_versions: Default::default(),
         };
         let cluster = build_cluster("prod", Mode::Import, &args, &ext, &facts);

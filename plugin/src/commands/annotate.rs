@@ -1,0 +1,546 @@
+//! `annotate NAME CAP=VALUE ... [CAP-]`: declare what a registered cluster can do, checked with
+//! the same core code the webhook uses, written as a JSON Patch that tests every previous value
+//! (or its absence), so two people annotating at once cannot silently overwrite each other.
+
+use crate::cli::{AnnotateArgs, Global};
+use crate::commands::list::not_found;
+use crate::detect::{self, Proposal};
+use crate::errors::Failure;
+use crate::hub::Hub;
+use crate::output::{resource_name, table};
+use crate::stored;
+use anyhow::{Result, anyhow, bail};
+use extcluster_core::api::MANAGER;
+use extcluster_core::capability::{self, Capability};
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation, TestOperation};
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// One requested change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Set(Capability, String),
+    Remove(Capability),
+}
+
+impl Change {
+    pub fn capability(&self) -> Capability {
+        match self {
+            Change::Set(c, _) | Change::Remove(c) => *c,
+        }
+    }
+}
+
+/// Where a change came from: typed by the user, or proposed by `--detect` (which never replaces a
+/// different value without `--overwrite`, and then skips it rather than failing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Given,
+    Detected,
+}
+
+/// Reads `CAP=VALUE` and `CAP-`; every value is checked against its capability's type.
+pub fn parse_changes(args: &[String]) -> Result<Vec<Change>> {
+    let mut out: Vec<Change> = Vec::new();
+    for arg in args {
+        let change = if let Some((key, value)) = arg.split_once('=') {
+            let cap = capability::from_name_or_key(key).map_err(|e| anyhow!("{e}"))?;
+            cap.validate(value).map_err(|e| {
+                anyhow!(
+                    "{e}; nothing was changed (`kubectl extcluster capabilities {}` shows an example)",
+                    cap.name()
+                )
+            })?;
+            Change::Set(cap, value.to_owned())
+        } else if let Some(key) = arg.strip_suffix('-') {
+            Change::Remove(capability::from_name_or_key(key).map_err(|e| anyhow!("{e}"))?)
+        } else {
+            bail!(
+                "{arg:?} is neither CAP=VALUE nor CAP-; for example pspEnabled=true sets a capability and pspEnabled- removes it"
+            );
+        };
+        if out.iter().any(|c| c.capability() == change.capability()) {
+            bail!(
+                "capability {} is given more than once; give it once",
+                change.capability()
+            );
+        }
+        out.push(change);
+    }
+    Ok(out)
+}
+
+/// The keys that carry `cap` on an object now (ours first, then foreign ones), with their values.
+pub fn current(annotations: &BTreeMap<String, String>, cap: Capability) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = annotations
+        .iter()
+        .filter(|(k, _)| matches!(capability::from_key(k), Some(Ok(c)) if c == cap))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let ours = cap.key();
+    found.sort_by_key(|(k, _)| *k != ours);
+    found
+}
+
+/// What a plan does to one capability, for the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Set {
+        from: Option<String>,
+        to: String,
+    },
+    Removed {
+        was: String,
+    },
+    Unchanged,
+    NotSet,
+    /// A detected value that differs from the one there; kept without `--overwrite`.
+    Kept {
+        value: String,
+        detected: String,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub ops: Vec<PatchOperation>,
+    pub outcomes: Vec<(Capability, Outcome)>,
+}
+
+fn pointer(key: &str) -> PointerBuf {
+    PointerBuf::from_tokens(["metadata", "annotations", key])
+}
+
+/// The JSON Patch for `changes` against `annotations` (`None`: the object has none). Every key
+/// touched is first tested for the value it had (or for being absent), so the patch fails as a
+/// whole if anyone changed it meanwhile.
+pub fn plan(
+    annotations: Option<&BTreeMap<String, String>>,
+    changes: &[(Change, Source)],
+    overwrite: bool,
+    name: &str,
+) -> Result<Plan> {
+    let empty = BTreeMap::new();
+    let map = annotations.unwrap_or(&empty);
+    let mut plan = Plan::default();
+    let mut creates_map = false;
+    let mut ops = Vec::new();
+    for (change, source) in changes {
+        let cap = change.capability();
+        let now = current(map, cap);
+        let ours = cap.key();
+        let test_all = |ops: &mut Vec<PatchOperation>| {
+            for (k, v) in &now {
+                ops.push(PatchOperation::Test(TestOperation {
+                    path: pointer(k),
+                    value: json!(v),
+                }));
+            }
+        };
+        match change {
+            Change::Set(_, value) => {
+                let shown = now.first().map(|(_, v)| v.clone());
+                let differs = now.iter().any(|(_, v)| v != value);
+                let only_ours = now.len() == 1 && now[0].0 == ours;
+                if !differs && only_ours {
+                    plan.outcomes.push((cap, Outcome::Unchanged));
+                    continue;
+                }
+                if differs && !overwrite {
+                    let old = shown.clone().unwrap_or_default();
+                    if *source == Source::Detected {
+                        plan.outcomes.push((
+                            cap,
+                            Outcome::Kept {
+                                value: old,
+                                detected: value.clone(),
+                            },
+                        ));
+                        continue;
+                    }
+                    bail!(
+                        "capability {cap} of {name:?} is already {old:?}; pass --overwrite to change it to {value:?} (nothing was changed)"
+                    );
+                }
+                if now.is_empty() {
+                    if annotations.is_none() && !creates_map {
+                        // No annotations at all: test that, then make the map.
+                        ops.push(PatchOperation::Test(TestOperation {
+                            path: PointerBuf::from_tokens(["metadata", "annotations"]),
+                            value: Value::Null,
+                        }));
+                        ops.push(PatchOperation::Add(AddOperation {
+                            path: PointerBuf::from_tokens(["metadata", "annotations"]),
+                            value: json!({}),
+                        }));
+                        creates_map = true;
+                    }
+                    // A test for null passes only while the key is absent.
+                    ops.push(PatchOperation::Test(TestOperation {
+                        path: pointer(&ours),
+                        value: Value::Null,
+                    }));
+                    ops.push(PatchOperation::Add(AddOperation {
+                        path: pointer(&ours),
+                        value: json!(value),
+                    }));
+                } else {
+                    test_all(&mut ops);
+                    let mut has_ours = false;
+                    for (k, _) in &now {
+                        if *k == ours {
+                            has_ours = true;
+                            ops.push(PatchOperation::Replace(ReplaceOperation {
+                                path: pointer(k),
+                                value: json!(value),
+                            }));
+                        } else {
+                            // Rancher's key: written under ours from now on.
+                            ops.push(PatchOperation::Remove(RemoveOperation { path: pointer(k) }));
+                        }
+                    }
+                    if !has_ours {
+                        ops.push(PatchOperation::Add(AddOperation {
+                            path: pointer(&ours),
+                            value: json!(value),
+                        }));
+                    }
+                }
+                plan.outcomes.push((
+                    cap,
+                    Outcome::Set {
+                        from: shown,
+                        to: value.clone(),
+                    },
+                ));
+            }
+            Change::Remove(_) => {
+                if now.is_empty() {
+                    plan.outcomes.push((cap, Outcome::NotSet));
+                    continue;
+                }
+                test_all(&mut ops);
+                for (k, _) in &now {
+                    ops.push(PatchOperation::Remove(RemoveOperation { path: pointer(k) }));
+                }
+                plan.outcomes.push((
+                    cap,
+                    Outcome::Removed {
+                        was: now[0].1.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    plan.ops = ops;
+    Ok(plan)
+}
+
+fn describe(cap: Capability, o: &Outcome) -> String {
+    match o {
+        Outcome::Set { from: None, to } => format!("{cap}={to} (added)"),
+        Outcome::Set { from: Some(f), to } => format!("{cap}={to} (was {f})"),
+        Outcome::Removed { was } => format!("{cap} removed (was {was})"),
+        Outcome::Unchanged => format!("{cap} unchanged"),
+        Outcome::NotSet => format!("{cap} was not set"),
+        Outcome::Kept { value, detected } => {
+            format!("{cap} kept at {value} (detected {detected}; pass --overwrite to replace it)")
+        }
+    }
+}
+
+/// A JSON Patch whose `test` failed: the object changed since it was read. The API server
+/// answers 422 Invalid; depending on its version with a generic message and no causes, or with the
+/// JSON Patch error ("testing value ... failed") in the message or a cause. A 422 from schema
+/// validation names the fields in its causes, and is not a conflict.
+fn is_conflict(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) if s.code == 409 => true,
+        kube::Error::Api(s) if s.code == 422 => {
+            let causes: Vec<&str> = s
+                .details
+                .iter()
+                .flat_map(|d| &d.causes)
+                .map(|c| c.message.as_str())
+                .collect();
+            causes.is_empty()
+                || std::iter::once(s.message.as_str())
+                    .chain(causes)
+                    .any(|m| m.to_ascii_lowercase().contains("test"))
+        }
+        _ => false,
+    }
+}
+
+pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
+    let name = args.name.as_str();
+    let given = parse_changes(&args.changes)?;
+    if given.is_empty() && !args.detect {
+        bail!(
+            "nothing to annotate; give CAP=VALUE or CAP- (e.g. pspEnabled=true), or --detect to read them from the cluster"
+        );
+    }
+    let hub = Hub::connect(global).await?;
+    let clusters = hub.clusters();
+    let cluster = clusters
+        .get_opt(name)
+        .await
+        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
+        .ok_or_else(|| not_found(name))?;
+
+    let mut changes: Vec<(Change, Source)> =
+        given.into_iter().map(|c| (c, Source::Given)).collect();
+    if args.detect {
+        let client = stored::client(&hub, &cluster).await.map_err(|why| {
+            anyhow!("cannot read {name:?} to detect its capabilities: {why}; nothing was changed")
+        })?;
+        let proposals = detect::propose(&detect::observe(&client).await);
+        print!(
+            "{}",
+            detection_table(name, &cluster.spec.server, &proposals)
+        );
+        for p in proposals {
+            if changes.iter().any(|(c, _)| c.capability() == p.capability) {
+                continue;
+            }
+            if let Some(v) = p.value {
+                changes.push((Change::Set(p.capability, v), Source::Detected));
+            }
+        }
+    }
+
+    let plan = plan(
+        cluster.metadata.annotations.as_ref(),
+        &changes,
+        args.overwrite,
+        name,
+    )?;
+    let summary: Vec<String> = plan.outcomes.iter().map(|(c, o)| describe(*c, o)).collect();
+    let summary = if summary.is_empty() {
+        "nothing detected to write".to_owned()
+    } else {
+        summary.join(", ")
+    };
+    let dry = if args.dry_run {
+        " (server dry run)"
+    } else {
+        ""
+    };
+    if plan.ops.is_empty() {
+        println!("{} unchanged{dry}: {summary}", resource_name(name));
+        return Ok(());
+    }
+    let params = PatchParams {
+        dry_run: args.dry_run,
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    let patch: Patch<()> = Patch::Json(json_patch::Patch(plan.ops));
+    match clusters.patch(name, &params, &patch).await {
+        Ok(_) => {}
+        Err(e) if is_conflict(&e) => bail!(
+            "the capabilities of {name:?} changed while this command ran (someone else annotated it, so the hub refused the patch's test of the values read before); nothing was changed: look at them with `kubectl extcluster describe {name}` and run the command again"
+        ),
+        Err(e) if Failure::of(&e).is_not_found() => return Err(not_found(name)),
+        Err(e) => return Err(hub.err(&format!("annotate ExternalCluster {name:?}"), &e)),
+    }
+    println!("{} annotated{dry}: {summary}", resource_name(name));
+    Ok(())
+}
+
+fn detection_table(name: &str, server: &str, proposals: &[Proposal]) -> String {
+    let rows: Vec<Vec<String>> = proposals
+        .iter()
+        .map(|p| {
+            vec![
+                p.capability.name().to_owned(),
+                p.value.clone().unwrap_or_else(|| "<unset>".into()),
+                p.why.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "Detected on {name} ({server}):\n{}",
+        table(&["CAPABILITY", "DETECTED", "WHY"], &rows)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn given(c: Vec<Change>) -> Vec<(Change, Source)> {
+        c.into_iter().map(|c| (c, Source::Given)).collect()
+    }
+
+    fn patch_json(p: &Plan) -> Value {
+        serde_json::to_value(json_patch::Patch(p.ops.clone())).unwrap()
+    }
+
+    fn api_error(status: Value) -> kube::Error {
+        kube::Error::Api(Box::new(serde_json::from_value(status).unwrap()))
+    }
+
+    #[test]
+    fn failed_tests_are_conflicts_and_schema_errors_are_not() {
+        // kube-apiserver 1.20: 422 with a generic message and no causes.
+        assert!(is_conflict(&api_error(json!({
+            "status": "Failure", "reason": "Invalid", "code": 422, "details": {},
+            "message": "the server rejected our request due to an error in our request"
+        }))));
+        assert!(is_conflict(&api_error(json!({
+            "status": "Failure", "reason": "Invalid", "code": 422,
+            "message": "the server rejected our request due to an error in our request",
+            "details": {"causes": [{"reason": "UnexpectedServerResponse", "message": "testing value /metadata/annotations/x failed: test failed"}]}
+        }))));
+        assert!(!is_conflict(&api_error(json!({
+            "status": "Failure", "reason": "Invalid", "code": 422,
+            "message": "ExternalCluster.extcluster.io \"x\" is invalid: spec.server: Invalid value",
+            "details": {"causes": [{"reason": "FieldValueInvalid", "message": "Invalid value", "field": "spec.server"}]}
+        }))));
+        assert!(!is_conflict(&api_error(json!({
+            "status": "Failure", "reason": "Forbidden", "code": 403, "message": "denied"
+        }))));
+    }
+
+    #[test]
+    fn every_form_of_a_capability() {
+        let changes = parse_changes(&strings(&[
+            "pspEnabled=true",
+            "capabilities.extcluster.io/taintSupport=false",
+            "capabilities.cattle.io/nodePortRange=30000-32767",
+            r#"ingressCapabilities=[{"ingressProvider":"Nginx"}]"#,
+            "loadBalancerCapabilities-",
+        ]))
+        .unwrap();
+        assert_eq!(
+            changes,
+            [
+                Change::Set(Capability::PspEnabled, "true".into()),
+                Change::Set(Capability::TaintSupport, "false".into()),
+                Change::Set(Capability::NodePortRange, "30000-32767".into()),
+                Change::Set(
+                    Capability::IngressCapabilities,
+                    r#"[{"ingressProvider":"Nginx"}]"#.into()
+                ),
+                Change::Remove(Capability::LoadBalancerCapabilities),
+            ]
+        );
+    }
+
+    #[test]
+    fn refusals_name_what_is_expected() {
+        let err = parse_changes(&strings(&["pspEnabled=yes"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(Capability::PspEnabled.expected_type()),
+            "{err}"
+        );
+        assert!(err.contains("nothing was changed"), "{err}");
+        let err = parse_changes(&strings(&["gpu=true"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown capability \"gpu\""), "{err}");
+        let err = parse_changes(&strings(&["pspEnabled"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("neither CAP=VALUE nor CAP-"), "{err}");
+        let err = parse_changes(&strings(&[
+            "pspEnabled=true",
+            "capabilities.cattle.io/pspEnabled-",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("more than once"), "{err}");
+    }
+
+    #[test]
+    fn adding_tests_for_absence_and_escapes_the_key() {
+        let changes = given(vec![Change::Set(Capability::PspEnabled, "true".into())]);
+        let p = plan(None, &changes, false, "c").unwrap();
+        assert_eq!(
+            patch_json(&p),
+            json!([
+                {"op": "test", "path": "/metadata/annotations", "value": null},
+                {"op": "add", "path": "/metadata/annotations", "value": {}},
+                {"op": "test", "path": "/metadata/annotations/capabilities.extcluster.io~1pspEnabled", "value": null},
+                {"op": "add", "path": "/metadata/annotations/capabilities.extcluster.io~1pspEnabled", "value": "true"},
+            ])
+        );
+        let some = BTreeMap::from([("other".to_owned(), "x".to_owned())]);
+        let p = plan(Some(&some), &changes, false, "c").unwrap();
+        assert_eq!(patch_json(&p).as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn changing_needs_overwrite_and_tests_the_old_value() {
+        let now = BTreeMap::from([(
+            "capabilities.extcluster.io/pspEnabled".to_owned(),
+            "false".to_owned(),
+        )]);
+        let changes = given(vec![Change::Set(Capability::PspEnabled, "true".into())]);
+        let err = plan(Some(&now), &changes, false, "prod")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("already \"false\"") && err.contains("--overwrite"),
+            "{err}"
+        );
+        let p = plan(Some(&now), &changes, true, "prod").unwrap();
+        let key = "/metadata/annotations/capabilities.extcluster.io~1pspEnabled";
+        assert_eq!(
+            patch_json(&p),
+            json!([
+                {"op": "test", "path": key, "value": "false"},
+                {"op": "replace", "path": key, "value": "true"},
+            ])
+        );
+        // The same value again: nothing to send.
+        let same = given(vec![Change::Set(Capability::PspEnabled, "false".into())]);
+        let p = plan(Some(&now), &same, false, "prod").unwrap();
+        assert!(p.ops.is_empty());
+        assert_eq!(p.outcomes, [(Capability::PspEnabled, Outcome::Unchanged)]);
+        // A detected value never fails: it is kept.
+        let detected = vec![(
+            Change::Set(Capability::PspEnabled, "true".into()),
+            Source::Detected,
+        )];
+        let p = plan(Some(&now), &detected, false, "prod").unwrap();
+        assert!(p.ops.is_empty());
+        assert!(matches!(p.outcomes[0].1, Outcome::Kept { .. }));
+    }
+
+    #[test]
+    fn rancher_keys_move_under_ours_and_removal_takes_both() {
+        let now = BTreeMap::from([
+            (
+                "capabilities.cattle.io/taintSupport".to_owned(),
+                "true".to_owned(),
+            ),
+            ("unrelated".to_owned(), "x".to_owned()),
+        ]);
+        let set = given(vec![Change::Set(Capability::TaintSupport, "true".into())]);
+        let p = plan(Some(&now), &set, false, "c").unwrap();
+        assert_eq!(
+            patch_json(&p),
+            json!([
+                {"op": "test", "path": "/metadata/annotations/capabilities.cattle.io~1taintSupport", "value": "true"},
+                {"op": "remove", "path": "/metadata/annotations/capabilities.cattle.io~1taintSupport"},
+                {"op": "add", "path": "/metadata/annotations/capabilities.extcluster.io~1taintSupport", "value": "true"},
+            ])
+        );
+        let remove = given(vec![Change::Remove(Capability::TaintSupport)]);
+        let p = plan(Some(&now), &remove, false, "c").unwrap();
+        assert_eq!(p.ops.len(), 2);
+        let p = plan(Some(&BTreeMap::new()), &remove, false, "c").unwrap();
+        assert!(p.ops.is_empty());
+        assert_eq!(p.outcomes, [(Capability::TaintSupport, Outcome::NotSet)]);
+    }
+}

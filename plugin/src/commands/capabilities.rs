@@ -1,0 +1,74 @@
+//! `capabilities [CAPABILITY]`: every capability annotation, its type, what it means and an
+//! example, the way `kubectl explain` shows a field.
+
+use crate::external::shell_quote;
+use anyhow::{Result, anyhow};
+use extcluster_core::capability::{self, Capability, FOREIGN_PREFIXES, PREFIX};
+use std::fmt::Write as _;
+
+pub fn run(only: Option<&str>) -> Result<()> {
+    let caps = match only {
+        Some(c) => vec![capability::from_name_or_key(c).map_err(|e| anyhow!("{e}"))?],
+        None => Capability::ALL.to_vec(),
+    };
+    print!("{}", render(&caps));
+    Ok(())
+}
+
+pub fn render(caps: &[Capability]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "KIND:       ExternalCluster (extcluster.io/v1alpha1)");
+    let _ = writeln!(out, "ANNOTATION: {PREFIX}<capability>");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "DESCRIPTION:");
+    for line in [
+        "What a cluster can do, as declared by the people who run it. An annotation states a",
+        "capability; it does not grant it. The hub's webhook refuses values of the wrong type.",
+        &format!(
+            "Keys under {} are read too, and `kubectl extcluster annotate` writes them under {PREFIX}.",
+            FOREIGN_PREFIXES.join(" and ")
+        ),
+        "`kubectl extcluster annotate NAME --detect` proposes values read from the cluster.",
+    ] {
+        let _ = writeln!(out, "    {line}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "CAPABILITIES:");
+    for c in caps {
+        let _ = writeln!(out, "  {}\t<{}>", c.name(), c.expected_type());
+        let _ = writeln!(out, "    {}", c.description());
+        let _ = writeln!(
+            out,
+            "    Example: kubectl extcluster annotate NAME {}",
+            shell_quote(&format!("{}={}", c.name(), c.example()))
+        );
+        let _ = writeln!(out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_capability_with_type_and_example() {
+        let text = render(&Capability::ALL);
+        for c in Capability::ALL {
+            assert!(
+                text.contains(&format!("  {}\t<{}>", c.name(), c.expected_type())),
+                "{text}"
+            );
+            assert!(text.contains(c.description()), "{text}");
+        }
+        assert!(text.contains(
+            r#"Example: kubectl extcluster annotate NAME 'ingressCapabilities=[{"ingressProvider":"Nginx"}]'"#
+        ), "{text}");
+        assert!(text.contains("Example: kubectl extcluster annotate NAME pspEnabled=true"));
+        let one = render(&[Capability::NodePortRange]);
+        assert!(
+            one.contains("nodePortRange") && !one.contains("pspEnabled\t"),
+            "{one}"
+        );
+    }
+}

@@ -1,0 +1,1531 @@
+//! `kubectl extcluster convert-kubeconfig`, `register --convert`, `disconnect --cleanup-remote`,
+//! `annotate` and `capabilities`, run by the real kubectl through its plugin discovery against
+//! real control planes. The "SSO" login is an exec credential plugin: a script printing an
+//! ExecCredential with a token the API server accepts for a cluster admin.
+
+use base64::Engine;
+use extcluster_core::ExternalCluster;
+use extcluster_core::api::SYSTEM_NAMESPACE;
+use extcluster_tests::control_plane::User;
+use extcluster_tests::plugin::extcluster;
+use extcluster_tests::{ControlPlane, Options, Output, cluster_yaml, hub, kubectl};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SA: &str = "extcluster-manager";
+const MANAGED: &str = "app.kubernetes.io/managed-by";
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+async fn start_external(name: &str, controller_manager: bool) -> ControlPlane {
+    let mut opts = Options::default().name(name);
+    if controller_manager {
+        opts = opts.controller_manager();
+    }
+    ControlPlane::start(opts).await.expect("external starts")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+fn write_script(file: &Path, body: &str) {
+    std::fs::write(file, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn exec_credential(token: &str, expiry: Option<&str>) -> String {
+    let mut status = json!({"token": token});
+    if let Some(e) = expiry {
+        status["expirationTimestamp"] = json!(e);
+    }
+    json!({
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": status
+    })
+    .to_string()
+}
+
+/// A kubeconfig for `cp` whose user logs in with an exec plugin that hands out the SSO token,
+/// as `aws eks get-token` or `kubelogin` would.
+fn sso_kubeconfig(cp: &ControlPlane, dir: &Path) -> PathBuf {
+    let script = dir.join(format!("{}-sso-login", cp.name()));
+    write_script(
+        &script,
+        &format!(
+            "cat <<'EOF'\n{}\nEOF\n",
+            exec_credential(cp.sso_token(), None)
+        ),
+    );
+    let kc = dir.join(format!("{}-sso.kubeconfig", cp.name()));
+    cp.write_kubeconfig(
+        &kc,
+        &User::Exec {
+            command: path(&script).to_owned(),
+            args: vec![],
+        },
+    )
+    .unwrap();
+    kc
+}
+
+/// Asserts a failure that says one thing, on one line of stderr.
+#[track_caller]
+fn one_line_error(out: Output, wants: &[&str]) -> String {
+    assert!(
+        !out.ok(),
+        "should have failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let err = out.stderr.trim_end().to_owned();
+    let last = err.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("error: "), "{err}");
+    for want in wants {
+        assert!(last.contains(want), "{want:?} missing from:\n{err}");
+    }
+    last
+}
+
+fn read_kubeconfig(file: &Path) -> Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+fn token_in(kc: &Value, context: &str) -> String {
+    let ctx = kc["contexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == context)
+        .unwrap_or_else(|| panic!("no context {context} in {kc}"));
+    let user = ctx["context"]["user"].as_str().unwrap();
+    let entry = kc["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == user)
+        .unwrap();
+    entry["user"]["token"].as_str().unwrap().to_owned()
+}
+
+fn mode_of(file: &Path) -> u32 {
+    std::fs::metadata(file).unwrap().permissions().mode() & 0o777
+}
+
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `kubectl --kubeconfig FILE get namespaces`, retried while the API server's caches catch up
+/// with a new token, until it answers as `want_ok` says.
+async fn namespaces_with(file: &Path, want_ok: bool) -> Output {
+    let start = Instant::now();
+    loop {
+        let out = kubectl::run(file, &["get", "namespaces", "-o", "name"], None);
+        if out.ok() == want_ok || start.elapsed() > Duration::from_secs(45) {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A kubeconfig for `cp` with a plain token user.
+fn token_kubeconfig(cp: &ControlPlane, dir: &Path, file: &str, token: &str) -> PathBuf {
+    let kc = dir.join(file);
+    cp.write_kubeconfig(&kc, &User::Token(token.to_owned()))
+        .unwrap();
+    kc
+}
+
+async fn version_of<K>(api: &Api<K>, name: &str) -> Option<String>
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .map(|o| o.meta().resource_version.clone().unwrap_or_default())
+}
+
+async fn wait_until_gone<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let start = Instant::now();
+    while api.get_opt(name).await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{name} is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn annotations(hub: &ControlPlane, name: &str) -> std::collections::BTreeMap<String, String> {
+    Api::<ExternalCluster>::all(hub.client().await.unwrap())
+        .get(name)
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap_or_default()
+}
+
+fn key(cap: &str) -> String {
+    format!("capabilities.extcluster.io/{cap}")
+}
+
+async fn registrations(hub: &ControlPlane) -> Vec<String> {
+    let api: Api<ExternalCluster> = Api::all(hub.client().await.unwrap());
+    let mut names: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
+    let (hub, ext) = tokio::join!(hub::start(), start_external("eks", true));
+    let hub = hub.unwrap();
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let sso = sso_kubeconfig(&ext, dir.path());
+    let out_file = dir.path().join("eks-token.kubeconfig");
+
+    let out = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "-o",
+            path(&out_file),
+        ],
+    )
+    .success();
+    for want in [
+        "serviceaccount/extcluster-manager created",
+        "clusterrolebinding.rbac.authorization.k8s.io/extcluster-manager created",
+        "secret/extcluster-manager-token created",
+        "credentials checked",
+    ] {
+        assert!(
+            out.stderr.contains(want),
+            "{want:?} missing:\n{}",
+            out.stderr
+        );
+    }
+    assert!(out.stdout.contains("mode 0600"), "{}", out.stdout);
+    assert_eq!(mode_of(&out_file), 0o600);
+
+    // Same server, CA embedded, one context with a token user; the token is never printed.
+    let kc = read_kubeconfig(&out_file);
+    assert_eq!(kc["current-context"], "eks");
+    assert_eq!(
+        kc["clusters"][0]["cluster"]["server"],
+        ext.server().as_str()
+    );
+    let ca = base64::engine::general_purpose::STANDARD.encode(ext.ca_pem());
+    assert_eq!(
+        kc["clusters"][0]["cluster"]["certificate-authority-data"],
+        ca.as_str()
+    );
+    assert!(kc["users"][0]["user"].get("exec").is_none());
+    let token = token_in(&kc, "eks");
+    assert!(!out.stdout.contains(&token) && !out.stderr.contains(&token));
+    let claims = jwt_claims(&token);
+    assert_eq!(
+        claims["kubernetes.io/serviceaccount/service-account.name"],
+        SA
+    );
+
+    // Plain kubectl can use it.
+    let ns = namespaces_with(&out_file, true).await.success();
+    assert!(ns.stdout.contains("namespace/kube-system"), "{}", ns.stdout);
+
+    // What it made: labelled, and owned by the binding.
+    let client = ext.client().await.unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let binding = crbs.get(SA).await.unwrap();
+    assert_eq!(binding.role_ref.name, "cluster-admin");
+    assert_eq!(
+        binding.metadata.labels.as_ref().unwrap()[MANAGED],
+        "kubectl-extcluster"
+    );
+    let binding_uid = binding.metadata.uid.clone().unwrap();
+    let sa = sas.get(SA).await.unwrap();
+    assert_eq!(
+        sa.metadata.labels.as_ref().unwrap()[MANAGED],
+        "kubectl-extcluster"
+    );
+    assert_eq!(
+        sa.metadata.owner_references.as_ref().unwrap()[0].uid,
+        binding_uid
+    );
+    let secret = secrets.get("extcluster-manager-token").await.unwrap();
+    assert_eq!(
+        secret.type_.as_deref(),
+        Some("kubernetes.io/service-account-token")
+    );
+    assert_eq!(
+        secret.metadata.owner_references.as_ref().unwrap()[0].uid,
+        binding_uid
+    );
+
+    // Twice: nothing changes, not even the token.
+    let before = (
+        version_of(&sas, SA).await,
+        version_of(&crbs, SA).await,
+        version_of(&secrets, "extcluster-manager-token").await,
+        std::fs::read_to_string(&out_file).unwrap(),
+    );
+    let again = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "-o",
+            path(&out_file),
+        ],
+    )
+    .success();
+    assert!(
+        again
+            .stderr
+            .contains("serviceaccount/extcluster-manager unchanged"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("extcluster-manager unchanged"),
+        "{}",
+        again.stderr
+    );
+    let after = (
+        version_of(&sas, SA).await,
+        version_of(&crbs, SA).await,
+        version_of(&secrets, "extcluster-manager-token").await,
+        std::fs::read_to_string(&out_file).unwrap(),
+    );
+    assert_eq!(before, after, "a second run changes nothing");
+
+    // register accepts the file.
+    let reg = extcluster(
+        &hk,
+        &[
+            "register",
+            "eks",
+            "--from-kubeconfig",
+            path(&out_file),
+            "--mode",
+            "import",
+        ],
+    )
+    .success();
+    assert!(reg.stdout.contains("registered (Import"), "{}", reg.stdout);
+
+    // --rotate: a new token works, the old one is refused.
+    let old = token_kubeconfig(&ext, dir.path(), "old.kubeconfig", &token);
+    let rotated_file = dir.path().join("rotated.kubeconfig");
+    let rot = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "--rotate",
+            "-o",
+            path(&rotated_file),
+        ],
+    )
+    .success();
+    assert!(
+        rot.stderr
+            .contains("secret/extcluster-manager-token replaced"),
+        "{}",
+        rot.stderr
+    );
+    let new_token = token_in(&read_kubeconfig(&rotated_file), "eks");
+    assert_ne!(new_token, token);
+    namespaces_with(&rotated_file, true).await.success();
+    let refused = namespaces_with(&old, false).await.failure();
+    assert!(
+        refused.stderr.contains("Unauthorized") || refused.stderr.contains("401"),
+        "{}",
+        refused.stderr
+    );
+
+    // A login that fails says so on one line, with the plugin's own last words (never stdout).
+    let broken = dir.path().join("broken-login");
+    write_script(
+        &broken,
+        "echo '{\"status\":{\"token\":\"leaked-if-printed\"}}'\necho 'token expired: run aws sso login' >&2\nexit 1\n",
+    );
+    let broken_kc = dir.path().join("broken.kubeconfig");
+    ext.write_kubeconfig(
+        &broken_kc,
+        &User::Exec {
+            command: path(&broken).to_owned(),
+            args: vec![],
+        },
+    )
+    .unwrap();
+    let err = one_line_error(
+        extcluster(
+            &hk,
+            &["convert-kubeconfig", "--from-kubeconfig", path(&broken_kc)],
+        ),
+        &["exec credential plugin broken-login", "run aws sso login"],
+    );
+    assert!(!err.contains("leaked-if-printed"), "{err}");
+}
+
+#[tokio::test]
+async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
+    let (hub, ext) = tokio::join!(hub::start(), start_external("gke", true));
+    let hub = hub.unwrap();
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let sso = sso_kubeconfig(&ext, dir.path());
+    let ro = dir.path().join("ro.kubeconfig");
+
+    let out = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "--access",
+            "read-only",
+            "-o",
+            path(&ro),
+        ],
+    )
+    .success();
+    assert!(
+        out.stderr
+            .contains("clusterrole.rbac.authorization.k8s.io/extcluster-manager-read-only created"),
+        "{}",
+        out.stderr
+    );
+    let client = ext.client().await.unwrap();
+    let role: ClusterRole = Api::all(client.clone())
+        .get("extcluster-manager-read-only")
+        .await
+        .unwrap();
+    let rules = serde_json::to_value(role.rules.unwrap()).unwrap();
+    assert_eq!(
+        rules,
+        json!([
+            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+            {"nonResourceURLs": ["*"], "verbs": ["get"]}
+        ])
+    );
+
+    namespaces_with(&ro, true).await.success();
+    let can = |args: &[&str]| {
+        let mut all = vec!["auth", "can-i"];
+        all.extend_from_slice(args);
+        kubectl::run(&ro, &all, None).stdout.trim().to_owned()
+    };
+    assert_eq!(can(&["list", "pods", "--all-namespaces"]), "yes");
+    assert_eq!(can(&["watch", "deployments.apps", "-A"]), "yes");
+    assert_eq!(can(&["create", "configmaps", "-n", "default"]), "no");
+    assert_eq!(can(&["delete", "namespaces"]), "no");
+    assert_eq!(can(&["update", "nodes"]), "no");
+    // And for real: a create and a delete are forbidden.
+    let create = kubectl::run(&ro, &["create", "configmap", "x", "-n", "default"], None).failure();
+    assert!(create.stderr.contains("forbidden"), "{}", create.stderr);
+    let delete = kubectl::run(&ro, &["delete", "namespace", "default"], None).failure();
+    assert!(delete.stderr.contains("forbidden"), "{}", delete.stderr);
+    kubectl::run(&ro, &["get", "clusterroles", "-o", "name"], None).success();
+
+    // register accepts it for Connect, refuses it for Import.
+    extcluster(&hk, &["connect", "gke", "--from-kubeconfig", path(&ro)]).success();
+
+    // The same account converted with full access: the read-only binding and role go.
+    let full = dir.path().join("full.kubeconfig");
+    let out = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "-o",
+            path(&full),
+        ],
+    )
+    .success();
+    assert!(
+        out.stderr.contains(
+            "clusterrolebinding.rbac.authorization.k8s.io/extcluster-manager-read-only deleted"
+        ),
+        "{}",
+        out.stderr
+    );
+    let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
+    assert!(
+        crbs.get_opt("extcluster-manager-read-only")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    wait_until_gone(
+        &Api::<ClusterRole>::all(client.clone()),
+        "extcluster-manager-read-only",
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let answer = kubectl::run(&full, &["auth", "can-i", "create", "configmaps"], None);
+        if answer.stdout.trim() == "yes" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // And back: the full binding goes, so the shared token can no longer write.
+    extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "--access",
+            "read-only",
+            "-o",
+            path(&ro),
+        ],
+    )
+    .success();
+    assert!(crbs.get_opt(SA).await.unwrap().is_none());
+    let start = Instant::now();
+    loop {
+        let answer = kubectl::run(&full, &["auth", "can-i", "create", "configmaps"], None);
+        if answer.stdout.trim() == "no" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn bound_tokens_expire_after_the_duration_and_rotate_by_recreating_the_account() {
+    // TokenRequest is served by the API server itself: no controller-manager needed.
+    let (hub, ext) = tokio::join!(hub::start(), start_external("aks", false));
+    let hub = hub.unwrap();
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let sso = sso_kubeconfig(&ext, dir.path());
+
+    // Durations are checked before anything is sent.
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&sso),
+                "--token",
+                "bound",
+                "--duration",
+                "5m",
+            ],
+        ),
+        &["5m0s", "10m"],
+    );
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&sso),
+                "--duration",
+                "1h",
+            ],
+        ),
+        &["--token bound"],
+    );
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&sso),
+                "--token",
+                "bound",
+                "--duration",
+                "10days",
+            ],
+        ),
+        &["not a duration", "8760h"],
+    );
+    let client = ext.client().await.unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
+    assert!(sas.get_opt(SA).await.unwrap().is_none(), "nothing was made");
+
+    // Without -o the kubeconfig goes to stdout, the progress to stderr.
+    let out = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "--token",
+            "bound",
+            "--duration",
+            "10m",
+        ],
+    )
+    .success();
+    let asked_at = now_secs();
+    assert!(out.stderr.contains("token requested"), "{}", out.stderr);
+    assert!(out.stderr.contains("expires at"), "{}", out.stderr);
+    let kc: Value = serde_saphyr::from_str(&out.stdout).unwrap();
+    let token = token_in(&kc, "aks");
+    let exp = jwt_claims(&token)["exp"].as_i64().unwrap();
+    assert!(
+        (exp - (asked_at + 600)).abs() <= 60,
+        "expires {}s from now, not ~600",
+        exp - asked_at
+    );
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    assert!(
+        secrets
+            .get_opt("extcluster-manager-token")
+            .await
+            .unwrap()
+            .is_none(),
+        "a bound token needs no Secret"
+    );
+    let file = token_kubeconfig(&ext, dir.path(), "bound.kubeconfig", &token);
+    namespaces_with(&file, true).await.success();
+
+    // --rotate recreates the account: the earlier bound token stops working.
+    let out = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "--token",
+            "bound",
+            "--duration",
+            "1h",
+            "--rotate",
+            "-o",
+            path(&dir.path().join("rotated.kubeconfig")),
+        ],
+    )
+    .success();
+    assert!(
+        out.stderr
+            .contains("serviceaccount/extcluster-manager deleted"),
+        "{}",
+        out.stderr
+    );
+    namespaces_with(&file, false).await.failure();
+    namespaces_with(&dir.path().join("rotated.kubeconfig"), true)
+        .await
+        .success();
+}
+
+#[tokio::test]
+async fn in_place_rewrites_atomically_and_keeps_the_other_contexts() {
+    let ext = start_external("k3s", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sso = sso_kubeconfig(&ext, dir.path());
+    // A file with the SSO context, an admin context for the same cluster, and one for a cluster
+    // elsewhere, plus preferences: everything but the converted contexts must survive.
+    let mut kc = read_kubeconfig(&sso);
+    let admin = read_kubeconfig(&ext.kubeconfig());
+    let mut admin_user = admin["users"][0].clone();
+    admin_user["name"] = json!("admin");
+    kc["users"].as_array_mut().unwrap().push(admin_user);
+    kc["contexts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "admin", "context": {"cluster": "k3s", "user": "admin"}}));
+    kc["clusters"].as_array_mut().unwrap().push(
+        json!({"name": "elsewhere", "cluster": {"server": "https://elsewhere.example.com:6443"}}),
+    );
+    kc["users"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "elsewhere-user", "user": {"token": "keep-me"}}));
+    kc["contexts"].as_array_mut().unwrap().push(json!({"name": "elsewhere", "context": {"cluster": "elsewhere", "user": "elsewhere-user", "namespace": "apps"}}));
+    kc["preferences"] = json!({"colors": true});
+    let file = dir.path().join("config");
+    std::fs::write(&file, serde_json::to_string_pretty(&kc).unwrap()).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let original = std::fs::read(&file).unwrap();
+    let hk = ext.kubeconfig();
+
+    // Failures leave the file exactly as it was.
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&file),
+                "--from-context",
+                "nope",
+                "--in-place",
+            ],
+        ),
+        &["\"nope\"", "k3s, admin, elsewhere"],
+    );
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&file),
+                "--namespace",
+                "missing",
+                "--in-place",
+            ],
+        ),
+        &["namespace \"missing\" does not exist"],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&file),
+                "--in-place",
+                "-o",
+                "x",
+            ],
+        ),
+        &["--in-place"],
+    );
+
+    let out = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&file),
+            "--from-context",
+            "k3s",
+            "--in-place",
+        ],
+    )
+    .success();
+    assert!(
+        out.stdout.contains("other contexts are unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(mode_of(&file), 0o600);
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let merged = read_kubeconfig(&file);
+    assert_eq!(merged["preferences"]["colors"], true);
+    assert_eq!(merged["current-context"], "k3s");
+    let contexts: Vec<&str> = merged["contexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(contexts, ["k3s", "admin", "elsewhere"]);
+    assert_eq!(token_in(&merged, "elsewhere"), "keep-me");
+    assert_eq!(merged["contexts"][2]["context"]["namespace"], "apps");
+    let users: Vec<&str> = merged["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !users.contains(&"k3s"),
+        "the exec user no context uses is gone: {users:?}"
+    );
+    assert!(
+        users.contains(&"admin") && users.contains(&"extcluster-manager@k3s"),
+        "{users:?}"
+    );
+    // The converted context works with plain kubectl (the current context).
+    namespaces_with(&file, true).await.success();
+    let with_admin = kubectl::run(
+        &file,
+        &["--context", "admin", "get", "ns", "default", "-o", "name"],
+        None,
+    )
+    .success();
+    assert_eq!(with_admin.stdout.trim(), "namespace/default");
+
+    // --all-contexts: every context converted; the one elsewhere cannot be reached, so nothing
+    // is written.
+    let before = std::fs::read(&file).unwrap();
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&file),
+                "--all-contexts",
+                "--in-place",
+            ],
+        ),
+        &["elsewhere.example.com"],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[tokio::test]
+async fn annotate_checks_values_needs_overwrite_and_removes() {
+    let hub = hub::start().await.unwrap();
+    let hk = hub.kubeconfig();
+    hub.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &cluster_yaml(
+            "prod",
+            "0b4e2a5c-0000-4000-8000-000000000001",
+            "v1.29.3",
+            &[("capabilities.cattle.io/nodePortRange", "30000-32767")],
+        ),
+    )
+    .success();
+
+    // capabilities: every one with its type and an example, like kubectl explain.
+    let caps = extcluster(&hk, &["capabilities"]).success().stdout;
+    for c in extcluster_core::Capability::ALL {
+        assert!(
+            caps.contains(&format!("{}\t<{}>", c.name(), c.expected_type())),
+            "{caps}"
+        );
+    }
+    assert!(
+        caps.contains("Example: kubectl extcluster annotate NAME pspEnabled=true"),
+        "{caps}"
+    );
+    one_line_error(
+        extcluster(&hk, &["capabilities", "gpu"]),
+        &["unknown capability \"gpu\""],
+    );
+
+    // Every form: a name, our key, Rancher's key (written under ours).
+    let out = extcluster(
+        &hk,
+        &[
+            "annotate",
+            "prod",
+            "pspEnabled=false",
+            "capabilities.extcluster.io/taintSupport=true",
+            "capabilities.cattle.io/loadBalancerCapabilities={\"enabled\":true,\"provider\":\"ELB\"}",
+        ],
+    )
+    .success();
+    assert!(
+        out.stdout
+            .contains("externalcluster.extcluster.io/prod annotated"),
+        "{}",
+        out.stdout
+    );
+    let a = annotations(&hub, "prod").await;
+    assert_eq!(a[&key("pspEnabled")], "false");
+    assert_eq!(a[&key("taintSupport")], "true");
+    assert_eq!(
+        a[&key("loadBalancerCapabilities")],
+        r#"{"enabled":true,"provider":"ELB"}"#
+    );
+    assert!(!a.contains_key("capabilities.cattle.io/loadBalancerCapabilities"));
+
+    // Wrong types: refused before anything is sent, naming the expected type.
+    for (arg, cap) in [
+        ("pspEnabled=yes", extcluster_core::Capability::PspEnabled),
+        (
+            "nodePortRange=30000",
+            extcluster_core::Capability::NodePortRange,
+        ),
+        (
+            "ingressCapabilities={\"ingressProvider\":\"Nginx\"}",
+            extcluster_core::Capability::IngressCapabilities,
+        ),
+    ] {
+        one_line_error(
+            extcluster(&hk, &["annotate", "prod", arg, "--overwrite"]),
+            &[cap.name(), cap.expected_type(), "nothing was changed"],
+        );
+    }
+    one_line_error(
+        extcluster(&hk, &["annotate", "prod", "gpu=true"]),
+        &["unknown capability \"gpu\"", "pspEnabled"],
+    );
+    assert_eq!(annotations(&hub, "prod").await, a);
+
+    // A different value needs --overwrite; the same value is no change.
+    one_line_error(
+        extcluster(&hk, &["annotate", "prod", "pspEnabled=true"]),
+        &["already \"false\"", "--overwrite"],
+    );
+    let same = extcluster(&hk, &["annotate", "prod", "pspEnabled=false"]).success();
+    assert!(same.stdout.contains("unchanged"), "{}", same.stdout);
+    // --dry-run goes through the hub but writes nothing.
+    let dry = extcluster(
+        &hk,
+        &[
+            "annotate",
+            "prod",
+            "pspEnabled=true",
+            "--overwrite",
+            "--dry-run",
+        ],
+    )
+    .success();
+    assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
+    assert_eq!(annotations(&hub, "prod").await[&key("pspEnabled")], "false");
+    extcluster(&hk, &["annotate", "prod", "pspEnabled=true", "--overwrite"]).success();
+    assert_eq!(annotations(&hub, "prod").await[&key("pspEnabled")], "true");
+
+    // A Rancher key already there: changing it needs --overwrite, and moves it under ours.
+    one_line_error(
+        extcluster(&hk, &["annotate", "prod", "nodePortRange=30000-31000"]),
+        &["already \"30000-32767\""],
+    );
+    extcluster(
+        &hk,
+        &[
+            "annotate",
+            "prod",
+            "nodePortRange=30000-31000",
+            "--overwrite",
+        ],
+    )
+    .success();
+    let a = annotations(&hub, "prod").await;
+    assert_eq!(a[&key("nodePortRange")], "30000-31000");
+    assert!(!a.contains_key("capabilities.cattle.io/nodePortRange"));
+
+    // CAP- removes; removing what is not there is no change.
+    let out = extcluster(
+        &hk,
+        &[
+            "annotate",
+            "prod",
+            "taintSupport-",
+            "capabilities.extcluster.io/pspEnabled-",
+        ],
+    )
+    .success();
+    assert!(
+        out.stdout.contains("taintSupport removed"),
+        "{}",
+        out.stdout
+    );
+    let a = annotations(&hub, "prod").await;
+    assert!(!a.contains_key(&key("taintSupport")) && !a.contains_key(&key("pspEnabled")));
+    assert_eq!(a["created-by"], "test", "other annotations are untouched");
+    let out = extcluster(&hk, &["annotate", "prod", "taintSupport-"]).success();
+    assert!(out.stdout.contains("was not set"), "{}", out.stdout);
+
+    one_line_error(
+        extcluster(&hk, &["annotate", "prod"]),
+        &["nothing to annotate"],
+    );
+    one_line_error(
+        extcluster(&hk, &["annotate", "nope", "pspEnabled=true"]),
+        &["\"nope\"", "kubectl extcluster list"],
+    );
+}
+
+#[tokio::test]
+async fn concurrent_annotators_cannot_silently_overwrite_each_other() {
+    let hub = hub::start().await.unwrap();
+    let hk = hub.kubeconfig();
+    hub.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &cluster_yaml(
+            "prod",
+            "0b4e2a5c-0000-4000-8000-000000000002",
+            "v1.29.3",
+            &[],
+        ),
+    )
+    .success();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Annotator A logs in to the hub through an exec plugin that hands out a token already
+    // expired, so kube runs it again before every request. A first run counts the calls; in the
+    // runs that matter the plugin stops at the last one, just before A's PATCH, until told to go
+    // on: A reads, B writes, A writes.
+    let login = dir.path().join("hub-login");
+    let state = dir.path();
+    write_script(
+        &login,
+        &format!(
+            "n=$(cat {s}/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {s}/count\n\
+             at=$(cat {s}/pause-at 2>/dev/null || echo 0)\n\
+             if [ $n -eq $at ] && [ ! -e {s}/resume ]; then touch {s}/paused; while [ ! -e {s}/resume ]; do sleep 0.05; done; fi\n\
+             cat <<'EOF'\n{}\nEOF\n",
+            exec_credential(hub.sso_token(), Some("2000-01-01T00:00:00Z")),
+            s = path(state)
+        ),
+    );
+    let slow_hub = dir.path().join("slow-hub.kubeconfig");
+    hub.write_kubeconfig(
+        &slow_hub,
+        &User::Exec {
+            command: path(&login).to_owned(),
+            args: vec![],
+        },
+    )
+    .unwrap();
+    extcluster(
+        &slow_hub,
+        &["annotate", "prod", "nodePortRange=30000-32767"],
+    )
+    .success();
+    let calls: u32 = std::fs::read_to_string(state.join("count"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(calls >= 2, "the plugin ran {calls} times");
+    std::fs::write(state.join("pause-at"), calls.to_string()).unwrap();
+    std::fs::remove_file(state.join("count")).unwrap();
+    let a = {
+        let slow_hub = slow_hub.clone();
+        std::thread::spawn(move || {
+            extcluster(&slow_hub, &["annotate", "prod", "taintSupport=false"])
+        })
+    };
+    let start = Instant::now();
+    while !state.join("paused").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "A never got to its write"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    extcluster(&hk, &["annotate", "prod", "taintSupport=true"]).success();
+    std::fs::write(state.join("resume"), "").unwrap();
+    let a = a.join().unwrap();
+    one_line_error(
+        a,
+        &["changed while this command ran", "nothing was changed"],
+    );
+    assert_eq!(
+        annotations(&hub, "prod").await[&key("taintSupport")],
+        "true",
+        "B's value stands"
+    );
+
+    // The same with --overwrite: A read "true", B changes it meanwhile, A's test fails.
+    std::fs::remove_file(state.join("count")).unwrap();
+    std::fs::remove_file(state.join("paused")).unwrap();
+    std::fs::remove_file(state.join("resume")).unwrap();
+    let a = {
+        let slow_hub = slow_hub.clone();
+        std::thread::spawn(move || {
+            extcluster(
+                &slow_hub,
+                &["annotate", "prod", "taintSupport=false", "--overwrite"],
+            )
+        })
+    };
+    while !state.join("paused").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "A never got to its write"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    extcluster(&hk, &["annotate", "prod", "taintSupport-"]).success();
+    std::fs::write(state.join("resume"), "").unwrap();
+    one_line_error(a.join().unwrap(), &["changed while this command ran"]);
+    assert!(
+        !annotations(&hub, "prod")
+            .await
+            .contains_key(&key("taintSupport"))
+    );
+
+    // Many at once on one capability: exactly one wins each round, the others say why.
+    for round in 0..3 {
+        let cap = ["pspEnabled", "nodePoolScalingSupported", "taintSupport"][round];
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let hk = hk.clone();
+                let arg = format!("{cap}={}", i % 2 == 0);
+                std::thread::spawn(move || extcluster(&hk, &["annotate", "prod", &arg]))
+            })
+            .collect();
+        let outs: Vec<Output> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = outs.iter().filter(|o| o.ok()).count();
+        // The winner's value, or the same value again ("unchanged"), may succeed; never two
+        // different values.
+        let a = annotations(&hub, "prod").await;
+        let value = a[&key(cap)].clone();
+        for o in &outs {
+            if o.ok() {
+                assert!(
+                    o.stdout.contains(&format!("{cap}={value}")) || o.stdout.contains("unchanged"),
+                    "a second writer won: {}",
+                    o.stdout
+                );
+            } else {
+                assert!(
+                    o.stderr.contains("changed while this command ran")
+                        || o.stderr.contains("--overwrite"),
+                    "{}",
+                    o.stderr
+                );
+            }
+        }
+        assert!(wins >= 1, "round {round}: nobody won");
+    }
+}
+
+#[tokio::test]
+async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
+    let (hub, ext) = tokio::join!(hub::start(), start_external("eks", false));
+    let hub = hub.unwrap();
+    let hk = hub.kubeconfig();
+    let client = ext.client().await.unwrap();
+    extcluster(
+        &hk,
+        &[
+            "register",
+            "eks",
+            "--from-kubeconfig",
+            path(&ext.kubeconfig()),
+            "--mode",
+            "import",
+        ],
+    )
+    .success();
+
+    // Before anything is there: little to say, and why.
+    let out = extcluster(&hk, &["annotate", "eks", "--detect", "--dry-run"]).success();
+    let row = |text: &str, cap: &str| -> String {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(cap))
+            .unwrap_or_else(|| panic!("no {cap} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        row(&out.stdout, "nodePortRange").contains("<unset>"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        row(&out.stdout, "nodePortRange").contains("not visible"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        row(&out.stdout, "taintSupport").contains("<unset>"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        row(&out.stdout, "ingressCapabilities").contains("no IngressClass"),
+        "{}",
+        out.stdout
+    );
+    // kube-apiserver 1.20 serves policy/v1beta1 PodSecurityPolicy.
+    assert!(
+        row(&out.stdout, "pspEnabled").contains("true"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        row(&out.stdout, "pspEnabled").contains("serves policy/v1beta1 podsecuritypolicies"),
+        "{}",
+        out.stdout
+    );
+
+    // What the test puts in the cluster.
+    let ic: IngressClass = serde_json::from_value(json!({
+        "metadata": {"name": "nginx"},
+        "spec": {"controller": "k8s.io/ingress-nginx"}
+    }))
+    .unwrap();
+    Api::<IngressClass>::all(client.clone())
+        .create(&PostParams::default(), &ic)
+        .await
+        .unwrap();
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": "ip-10-0-0-1"},
+        "spec": {
+            "providerID": "aws:///eu-west-1a/i-0abc",
+            "taints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]
+        }
+    }))
+    .unwrap();
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
+    if sas.get_opt("default").await.unwrap().is_none() {
+        let sa: ServiceAccount =
+            serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+        sas.create(&PostParams::default(), &sa).await.unwrap();
+    }
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "kube-apiserver-cp-1", "labels": {"component": "kube-apiserver", "tier": "control-plane"}},
+        "spec": {
+            "automountServiceAccountToken": false,
+            "containers": [{
+                "name": "kube-apiserver",
+                "image": "registry.k8s.io/kube-apiserver:v1.20.2",
+                "command": ["kube-apiserver", "--secure-port=6443", "--service-node-port-range=30000-32000"]
+            }]
+        }
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(client.clone(), "kube-system")
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
+
+    // Someone declared pspEnabled already, differently: detection keeps it without --overwrite.
+    extcluster(&hk, &["annotate", "eks", "pspEnabled=false"]).success();
+    let dry = extcluster(&hk, &["annotate", "eks", "--detect", "--dry-run"]).success();
+    let text = &dry.stdout;
+    assert!(row(text, "taintSupport").contains("true"), "{text}");
+    assert!(
+        row(text, "taintSupport").contains("dedicated=infra:NoSchedule"),
+        "{text}"
+    );
+    assert!(
+        row(text, "ingressCapabilities").contains(r#"[{"ingressProvider":"Nginx"}]"#),
+        "{text}"
+    );
+    assert!(
+        row(text, "ingressCapabilities")
+            .contains("IngressClass nginx has controller k8s.io/ingress-nginx"),
+        "{text}"
+    );
+    assert!(
+        row(text, "loadBalancerCapabilities").contains(r#"{"enabled":true,"provider":"ELB"}"#),
+        "{text}"
+    );
+    assert!(
+        row(text, "loadBalancerCapabilities").contains("aws:///eu-west-1a/i-0abc"),
+        "{text}"
+    );
+    assert!(row(text, "nodePortRange").contains("30000-32000"), "{text}");
+    assert!(
+        row(text, "nodePortRange").contains("kube-apiserver-cp-1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pspEnabled kept at false (detected true"),
+        "{text}"
+    );
+    assert!(text.contains("dry run"), "{text}");
+    let a = annotations(&hub, "eks").await;
+    assert!(
+        !a.contains_key(&key("taintSupport")),
+        "--dry-run wrote nothing"
+    );
+
+    extcluster(&hk, &["annotate", "eks", "--detect"]).success();
+    let a = annotations(&hub, "eks").await;
+    assert_eq!(a[&key("taintSupport")], "true");
+    assert_eq!(
+        a[&key("ingressCapabilities")],
+        r#"[{"ingressProvider":"Nginx"}]"#
+    );
+    assert_eq!(
+        a[&key("loadBalancerCapabilities")],
+        r#"{"enabled":true,"provider":"ELB"}"#
+    );
+    assert_eq!(a[&key("nodePortRange")], "30000-32000");
+    assert_eq!(a[&key("pspEnabled")], "false", "kept without --overwrite");
+    assert!(!a.contains_key(&key("nodePoolScalingSupported")));
+
+    extcluster(&hk, &["annotate", "eks", "--detect", "--overwrite"]).success();
+    assert_eq!(annotations(&hub, "eks").await[&key("pspEnabled")], "true");
+    // describe shows them.
+    let text = extcluster(&hk, &["describe", "eks"]).success().stdout;
+    assert!(text.contains("taintSupport:"), "{text}");
+}
+
+#[tokio::test]
+async fn register_convert_goes_from_sso_login_to_a_registration_in_one_command() {
+    let (hub, ext) = tokio::join!(hub::start(), start_external("gke", true));
+    let hub = hub.unwrap();
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let sso = sso_kubeconfig(&ext, dir.path());
+    let client = ext.client().await.unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
+
+    // Without --convert: refused, saying how.
+    one_line_error(
+        extcluster(&hk, &["register", "gke", "--from-kubeconfig", path(&sso)]),
+        &["exec plugin", "convert-kubeconfig", "--convert"],
+    );
+    // --dry-run with --convert makes nothing, anywhere.
+    let dry = extcluster(
+        &hk,
+        &[
+            "import",
+            "gke",
+            "--from-kubeconfig",
+            path(&sso),
+            "--convert",
+            "--dry-run",
+        ],
+    )
+    .success();
+    assert!(
+        dry.stdout
+            .contains("--convert: the cluster would get serviceaccount extcluster-manager"),
+        "{}",
+        dry.stdout
+    );
+    assert!(sas.get_opt(SA).await.unwrap().is_none());
+    assert!(registrations(&hub).await.is_empty());
+
+    let out = extcluster(
+        &hk,
+        &[
+            "import",
+            "gke",
+            "--from-kubeconfig",
+            path(&sso),
+            "--convert",
+        ],
+    )
+    .success();
+    assert!(out.stdout.contains("registered (Import"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("serviceaccount/extcluster-manager created"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(registrations(&hub).await, ["gke"]);
+    // The hub stores a token kubeconfig, no plugin, and it works on its own.
+    let secret: Secret = Api::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE)
+        .get("gke-kubeconfig")
+        .await
+        .unwrap();
+    let stored = String::from_utf8(secret.data.unwrap()["kubeconfig"].0.clone()).unwrap();
+    assert!(!stored.contains("exec"), "{stored}");
+    assert!(
+        !stored.contains(ext.sso_token()),
+        "the SSO token is not stored"
+    );
+    let stored_file = dir.path().join("stored.kubeconfig");
+    std::fs::write(&stored_file, &stored).unwrap();
+    namespaces_with(&stored_file, true).await.success();
+    let list = extcluster(&hk, &["list"]).success().stdout;
+    assert!(list.contains("Running"), "{list}");
+    assert!(
+        !out.stdout
+            .contains(&token_in(&read_kubeconfig(&stored_file), "gke"))
+    );
+}
+
+#[tokio::test]
+async fn disconnect_cleanup_remote_removes_exactly_what_convert_made() {
+    let (hub, ext) = tokio::join!(hub::start(), start_external("rke", true));
+    let hub = hub.unwrap();
+    let mut ext = ext;
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let sso = sso_kubeconfig(&ext, dir.path());
+    let client = ext.client().await.unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+
+    // Objects that are not convert-kubeconfig's, some with look-alike names.
+    let keep_sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "keep-me"}})).unwrap();
+    sas.create(&PostParams::default(), &keep_sa).await.unwrap();
+    let keep_crb: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "keep-me", "labels": {"extcluster.io/service-account": SA}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "keep-me", "namespace": "kube-system"}]
+    }))
+    .unwrap();
+    crbs.create(&PostParams::default(), &keep_crb)
+        .await
+        .unwrap();
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "keep-me", "namespace": "kube-system"}}),
+    )
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+
+    extcluster(
+        &hk,
+        &[
+            "import",
+            "rke",
+            "--from-kubeconfig",
+            path(&sso),
+            "--convert",
+        ],
+    )
+    .success();
+    assert!(sas.get_opt(SA).await.unwrap().is_some());
+    let out = extcluster(&hk, &["disconnect", "rke", "--yes", "--cleanup-remote"]).success();
+    assert!(out.stdout.contains("disconnected"), "{}", out.stdout);
+    assert!(out.stdout.contains("Removed from"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("clusterrolebinding/extcluster-manager"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("serviceaccount/extcluster-manager in kube-system"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("secret/extcluster-manager-token in kube-system"),
+        "{}",
+        out.stdout
+    );
+    assert!(registrations(&hub).await.is_empty());
+    assert!(crbs.get_opt(SA).await.unwrap().is_none());
+    wait_until_gone(&sas, SA).await;
+    wait_until_gone(&secrets, "extcluster-manager-token").await;
+    // Everything else is still there.
+    assert!(sas.get_opt("keep-me").await.unwrap().is_some());
+    assert!(crbs.get_opt("keep-me").await.unwrap().is_some());
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+            .get_opt("keep-me")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(crbs.get_opt("cluster-admin").await.unwrap().is_some());
+    assert!(
+        Api::<Namespace>::all(client.clone())
+            .get_opt("kube-system")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Read-only credentials cannot remove themselves: the hub side is done, and the one command
+    // that finishes the job is given.
+    extcluster(
+        &hk,
+        &[
+            "connect",
+            "rke",
+            "--from-kubeconfig",
+            path(&sso),
+            "--convert",
+        ],
+    )
+    .success();
+    assert!(
+        roles
+            .get_opt("extcluster-manager-read-only")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let err = one_line_error(
+        extcluster(&hk, &["disconnect", "rke", "--yes", "--cleanup-remote"]),
+        &[
+            "disconnected from the hub",
+            "read-only",
+            "kubectl delete clusterrolebinding -l",
+        ],
+    );
+    assert!(registrations(&hub).await.is_empty());
+    let command = err.split('`').nth(1).expect("a command in backquotes");
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    kubectl::run(&ext.kubeconfig(), &args, None).success();
+    wait_until_gone(&sas, SA).await;
+    wait_until_gone(&roles, "extcluster-manager-read-only").await;
+    assert!(crbs.get_opt("keep-me").await.unwrap().is_some());
+
+    // An unreachable cluster: the hub side still finishes, and it says so.
+    extcluster(
+        &hk,
+        &[
+            "import",
+            "rke",
+            "--from-kubeconfig",
+            path(&sso),
+            "--convert",
+        ],
+    )
+    .success();
+    ext.stop_apiserver();
+    one_line_error(
+        extcluster(&hk, &["disconnect", "rke", "--yes", "--cleanup-remote"]),
+        &[
+            "disconnected from the hub",
+            "cannot reach",
+            "kubectl delete clusterrolebinding -l",
+        ],
+    );
+    assert!(registrations(&hub).await.is_empty());
+    let left: Vec<Secret> =
+        Api::<Secret>::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE)
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|s| s.metadata.name.as_deref() == Some("rke-kubeconfig"))
+            .collect();
+    assert!(left.is_empty());
+}
