@@ -26,8 +26,10 @@ fn main() -> Result<()> {
 }
 
 fn init_logging(format: LogFormat) {
+    // rustls warns on every handshake from a client that sends an IP address as SNI (clients
+    // dialing https://127.0.0.1, say): per-connection noise, and work on the request path.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
