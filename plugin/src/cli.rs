@@ -9,8 +9,10 @@ use extcluster_core::{Mode, Provider, VersionRange};
 use std::path::PathBuf;
 
 const ABOUT: &str = "Register Kubernetes clusters you did not create on a hub cluster, and list, \
-describe, refresh and disconnect them. The hub is whatever kubectl talks to (--kubeconfig, \
---context, KUBECONFIG). The external clusters themselves are never changed.";
+describe, annotate, refresh and disconnect them. The hub is whatever kubectl talks to \
+(--kubeconfig, --context, KUBECONFIG). The external clusters themselves are changed only by \
+convert-kubeconfig (and register --convert), which make a ServiceAccount for the hub, and by \
+disconnect --cleanup-remote, which removes it.";
 
 const EXAMPLES: &str = "Examples:
   # Register a cluster read-only from its kubeconfig, then look at it
@@ -95,13 +97,16 @@ pub enum Command {
   kubectl extcluster refresh prod-eu
   kubectl extcluster refresh --all")]
     Refresh(RefreshArgs),
-    /// Remove a registration and its stored kubeconfig; the cluster itself is left untouched
+    /// Remove a registration and its stored kubeconfig; the cluster itself is left untouched unless --cleanup-remote
     #[command(after_help = "Examples:
   # Asks for confirmation on a terminal
   kubectl extcluster disconnect prod-eu
 
   # In scripts
-  kubectl extcluster disconnect prod-eu --yes")]
+  kubectl extcluster disconnect prod-eu --yes
+
+  # Also remove the ServiceAccount that convert-kubeconfig (or register --convert) made there
+  kubectl extcluster disconnect prod-eu --yes --cleanup-remote")]
     Disconnect(DisconnectArgs),
     /// Make a kubeconfig with a ServiceAccount token from one that logs in through a plugin (exec, OIDC)
     #[command(after_help = "Examples:
@@ -297,6 +302,7 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AnnotateArgs {
+    /// The registration to annotate
     pub name: String,
     /// CAP=VALUE to set, CAP- to remove; CAP is a name (pspEnabled) or a full key
     #[arg(value_name = "CAP=VALUE|CAP-")]

@@ -1,6 +1,6 @@
-//! What convert-kubeconfig does in a cluster, reached with the input kubeconfig's own login (exec
-//! plugins and OIDC included): a ServiceAccount, its RBAC, a token, and a check that the token
-//! works; and, for `disconnect --cleanup-remote`, their removal.
+//! What convert-kubeconfig does in a cluster, reached with the input kubeconfig's own login (see
+//! [`crate::login`]): a ServiceAccount, its RBAC, a token, and a check that the token works; and,
+//! for `disconnect --cleanup-remote`, their removal.
 //!
 //! Everything made here carries `app.kubernetes.io/managed-by=kubectl-extcluster` and the account
 //! it is for, and is owned (ownerReferences) by the account's ClusterRoleBinding(s). Removing the
@@ -11,9 +11,9 @@
 //!
 //! No message here ever contains a token.
 
-use crate::errors::{Failure, Transport};
-use crate::external::Resolved;
+use crate::errors::Failure;
 use crate::kubeconfig_file::{self, Entry};
+use crate::login::Target;
 use crate::probe;
 use anyhow::{Result, anyhow, bail};
 use extcluster_core::Mode;
@@ -24,12 +24,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::error::Error as StdError;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Names the ServiceAccount an object was made for (with [`SA_NAMESPACE_LABEL`]).
@@ -192,179 +189,6 @@ fn ours(meta: &ObjectMeta) -> bool {
         .as_ref()
         .and_then(|l| l.get(MANAGED_BY_LABEL))
         .is_some_and(|v| v == MANAGER)
-}
-
-/// A context reached with its own login.
-pub struct Target {
-    pub resolved: Resolved,
-    /// The kubeconfig file, for messages.
-    pub path: String,
-    pub client: Client,
-}
-
-impl Target {
-    /// A client for `resolved.context` of `kc`, authenticating as the file says: token,
-    /// certificate, exec plugin (run now) or auth-provider.
-    pub async fn connect(kc: &Kubeconfig, path: &str, resolved: Resolved) -> Result<Self> {
-        let options = KubeConfigOptions {
-            context: Some(resolved.context.clone()),
-            ..Default::default()
-        };
-        let mut config = kube::Config::from_custom_kubeconfig(kc.clone(), &options)
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "context {:?} in {path} is not usable: {}",
-                    resolved.context,
-                    crate::errors::chain(&e)
-                )
-            })?;
-        config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(30));
-        let client =
-            Client::try_from(config).map_err(|e| remote_err(&resolved, path, "log in", &e))?;
-        Ok(Target {
-            resolved,
-            path: path.to_owned(),
-            client,
-        })
-    }
-
-    /// The one sentence for a failed call to this cluster: what was being done, and what to do.
-    pub fn err(&self, action: &str, e: &kube::Error) -> anyhow::Error {
-        remote_err(&self.resolved, &self.path, action, e)
-    }
-}
-
-/// The one sentence for a failed call to the cluster of `resolved`.
-fn remote_err(resolved: &Resolved, path: &str, action: &str, e: &kube::Error) -> anyhow::Error {
-    let (server, ctx) = (&resolved.server, &resolved.context);
-    if let Some(msg) = plugin_failure(resolved, path, e) {
-        return anyhow!("{msg}");
-    }
-    {
-        match Failure::of(e) {
-            Failure::Transport(t @ Transport::Untrusted(_)) => anyhow!(
-                "cannot reach the cluster at {server} (context {ctx:?}): {t}; put the cluster's CA in certificate-authority-data of that context in {path}"
-            ),
-            Failure::Transport(t) => anyhow!(
-                "cannot reach the cluster at {server} (context {ctx:?}): {t}; check that the cluster is running and that {path} has its address"
-            ),
-            Failure::Status { code: 401, .. } => anyhow!(
-                "the cluster at {server} refused the credentials of context {ctx:?} in {path} (401 Unauthorized); log in again ({}) and retry",
-                login_hint(resolved)
-            ),
-            Failure::Status {
-                code: 403, message, ..
-            } => anyhow!(
-                "the credentials of context {ctx:?} in {path} may not {action} on the cluster at {server} ({message}); convert-kubeconfig needs a cluster administrator's login"
-            ),
-            other => {
-                anyhow!("cannot {action} on the cluster at {server} (context {ctx:?}): {other}")
-            }
-        }
-    }
-}
-
-fn login_hint(resolved: &Resolved) -> String {
-    match (&resolved.user.exec, &resolved.user.auth_provider) {
-        (Some(exec), _) => format!(
-            "the exec plugin {} logs in for user {:?}",
-            command_base(exec.command.as_deref().unwrap_or("?")),
-            resolved.user_name
-        ),
-        (None, Some(p)) => format!(
-            "user {:?} logs in through the {:?} auth-provider",
-            resolved.user_name, p.name
-        ),
-        _ => format!(
-            "user {:?} has credentials that the cluster no longer accepts",
-            resolved.user_name
-        ),
-    }
-}
-
-/// An exec plugin that could not run or failed, in words; its output is never quoted except
-/// the last line it wrote to stderr (stdout is where credentials are).
-fn plugin_failure(resolved: &Resolved, path: &str, e: &kube::Error) -> Option<String> {
-    let auth = find_auth_error(e)?;
-    let (ctx, user) = (&resolved.context, &resolved.user_name);
-    let command = resolved
-        .user
-        .exec
-        .as_ref()
-        .and_then(|x| x.command.clone())
-        .unwrap_or_default();
-    use kube::client::AuthError;
-    Some(match auth {
-        AuthError::AuthExecStart(io) => format!(
-            "cannot run {command:?}, the exec credential plugin of user {user:?} (context {ctx:?}) in {path}: {}; install it or fix the command in {path}",
-            io_words(io)
-        ),
-        AuthError::AuthExecRun { out, .. } => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map(|l| format!(": {}", shorten(l)))
-                .unwrap_or_default();
-            format!(
-                "the exec credential plugin {} of user {user:?} (context {ctx:?}) in {path} failed ({}){last}; log in with it again and retry",
-                command_base(&command),
-                out.status
-            )
-        }
-        AuthError::AuthExecParse(_) | AuthError::ExecPluginFailed => format!(
-            "the exec credential plugin {} of user {user:?} (context {ctx:?}) in {path} did not print an ExecCredential with a token; check that it is the right plugin for this kubeconfig",
-            command_base(&command)
-        ),
-        other => format!(
-            "user {user:?} of context {ctx:?} in {path} cannot log in: {}",
-            crate::errors::chain(other)
-        ),
-    })
-}
-
-fn find_auth_error(e: &kube::Error) -> Option<&kube::client::AuthError> {
-    if let kube::Error::Auth(a) = e {
-        return Some(a);
-    }
-    let mut current: Option<&(dyn StdError + 'static)> = e.source();
-    while let Some(c) = current {
-        if let Some(a) = c.downcast_ref::<kube::client::AuthError>() {
-            return Some(a);
-        }
-        current = c.source();
-    }
-    None
-}
-
-fn command_base(command: &str) -> String {
-    Path::new(command)
-        .file_name()
-        .map_or(command.to_owned(), |b| b.to_string_lossy().into_owned())
-}
-
-fn io_words(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such command".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
-fn shorten(s: &str) -> String {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// What one conversion produced.
@@ -748,6 +572,16 @@ where
     Ok(())
 }
 
+/// What became of the token Secret.
+enum SecretFate {
+    Reused,
+    Filling,
+    Created,
+    Rotated,
+    /// It was made for an earlier account of the same name (another UID).
+    Stale,
+}
+
 /// The token of the account's token Secret: reused when it exists and is filled, made (and
 /// waited for) otherwise; replaced with `--rotate`.
 async fn ensure_token_secret(
@@ -764,38 +598,46 @@ async fn ensure_token_secret(
         .get_opt(&name)
         .await
         .map_err(|e| target.err(&format!("read secret {name} in {ns}"), &e))?;
-    let mut replaced = false;
-    if let Some(secret) = &existing {
-        if !ours(&secret.metadata) {
-            bail!(
-                "secret {name} already exists in namespace {ns} of the cluster at {} and was not made by kubectl-extcluster; pass another --service-account",
-                target.resolved.server
-            );
-        }
-        let annotations = secret.metadata.annotations.clone().unwrap_or_default();
-        let for_this_account = secret.type_.as_deref() == Some(TOKEN_SECRET_TYPE)
-            && annotations.get(SA_NAME_ANNOTATION).map(String::as_str)
-                == Some(opts.service_account.as_str())
-            && annotations
-                .get(SA_UID_ANNOTATION)
-                .is_none_or(|uid| uid == sa_uid);
-        if !opts.rotate && for_this_account {
-            if let Some(token) = secret_token(secret) {
-                add_owner(target, &api, secret, owner).await?;
-                say(format!("{shown} unchanged (its token is reused)"));
-                return Ok(token);
+    let fate = match &existing {
+        None => SecretFate::Created,
+        Some(secret) => {
+            if !ours(&secret.metadata) {
+                bail!(
+                    "secret {name} already exists in namespace {ns} of the cluster at {} and was not made by kubectl-extcluster; pass another --service-account",
+                    target.resolved.server
+                );
             }
-        } else {
-            api.delete(&name, &DeleteParams::default())
-                .await
-                .map_err(|e| target.err(&format!("delete secret {name} in {ns}"), &e))?;
-            wait_gone(&api, &name)
-                .await
-                .map_err(|e| target.err(&format!("wait for secret {name} in {ns} to go"), &e))?;
-            replaced = true;
+            let annotations = secret.metadata.annotations.clone().unwrap_or_default();
+            let for_this_account = secret.type_.as_deref() == Some(TOKEN_SECRET_TYPE)
+                && annotations.get(SA_NAME_ANNOTATION).map(String::as_str)
+                    == Some(opts.service_account.as_str())
+                && annotations
+                    .get(SA_UID_ANNOTATION)
+                    .is_none_or(|uid| uid == sa_uid);
+            let fate = match (opts.rotate, for_this_account, secret_token(secret)) {
+                (true, _, _) => SecretFate::Rotated,
+                (false, false, _) => SecretFate::Stale,
+                (false, true, Some(_)) => SecretFate::Reused,
+                (false, true, None) => SecretFate::Filling,
+            };
+            match fate {
+                SecretFate::Rotated | SecretFate::Stale => {
+                    api.delete(&name, &DeleteParams::default())
+                        .await
+                        .map_err(|e| target.err(&format!("delete secret {name} in {ns}"), &e))?;
+                    wait_gone(&api, &name).await.map_err(|e| {
+                        target.err(&format!("wait for secret {name} in {ns} to go"), &e)
+                    })?;
+                }
+                _ => add_owner(target, &api, secret, owner).await?,
+            }
+            fate
         }
-    }
-    if existing.is_none() || replaced {
+    };
+    if matches!(
+        fate,
+        SecretFate::Created | SecretFate::Rotated | SecretFate::Stale
+    ) {
         let secret = Secret {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
@@ -816,10 +658,20 @@ async fn ensure_token_secret(
             .map_err(|e| target.err(&format!("create secret {name} in {ns}"), &e))?;
     }
     let token = wait_for_token(target, &api, ns, &name).await?;
-    say(if replaced {
-        format!("{shown} replaced (--rotate: the previous token no longer works)")
-    } else {
-        format!("{shown} created, token filled by the cluster's token controller")
+    say(match fate {
+        SecretFate::Reused => format!("{shown} unchanged (its token is reused)"),
+        SecretFate::Filling => {
+            format!("{shown} unchanged, token filled by the cluster's token controller")
+        }
+        SecretFate::Created => {
+            format!("{shown} created, token filled by the cluster's token controller")
+        }
+        SecretFate::Rotated => format!(
+            "{shown} replaced (--rotate: the previous token no longer works; give the new kubeconfig to whatever used the old one, a hub registration included)"
+        ),
+        SecretFate::Stale => {
+            format!("{shown} replaced (it belonged to an earlier serviceaccount of the same name)")
+        }
     });
     Ok(token)
 }

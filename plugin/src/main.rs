@@ -10,6 +10,7 @@ mod external;
 mod hub;
 mod jwt;
 mod kubeconfig_file;
+mod login;
 mod output;
 mod probe;
 mod status;

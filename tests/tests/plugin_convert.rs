@@ -662,6 +662,31 @@ async fn bound_tokens_expire_after_the_duration_and_rotate_by_recreating_the_acc
     namespaces_with(&dir.path().join("rotated.kubeconfig"), true)
         .await
         .success();
+
+    // A token Secret needs the token controller, which this cluster does not run: after 30 s
+    // the command says so, and writes nothing.
+    let never = dir.path().join("never.kubeconfig");
+    let started = Instant::now();
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "convert-kubeconfig",
+                "--from-kubeconfig",
+                path(&sso),
+                "-o",
+                path(&never),
+            ],
+        ),
+        &[
+            "token controller",
+            "kube-controller-manager",
+            "within 30s",
+            "--token bound",
+        ],
+    );
+    assert!(started.elapsed() >= Duration::from_secs(30));
+    assert!(!never.exists());
 }
 
 #[tokio::test]

@@ -25,9 +25,10 @@ pub fn render(caps: &[Capability]) -> String {
         "What a cluster can do, as declared by the people who run it. An annotation states a",
         "capability; it does not grant it. The hub's webhook refuses values of the wrong type.",
         &format!(
-            "Keys under {} are read too, and `kubectl extcluster annotate` writes them under {PREFIX}.",
+            "Keys under {} are read too;",
             FOREIGN_PREFIXES.join(" and ")
         ),
+        &format!("`kubectl extcluster annotate` writes them under {PREFIX}."),
         "`kubectl extcluster annotate NAME --detect` proposes values read from the cluster.",
     ] {
         let _ = writeln!(out, "    {line}");

@@ -4,9 +4,10 @@
 //! kubeconfig.
 
 use crate::cli::ConvertArgs;
-use crate::convert::{self, Options, Target, TokenKind};
+use crate::convert::{self, Options, TokenKind};
 use crate::external::{self, Resolved};
 use crate::kubeconfig_file;
+use crate::login::Target;
 use anyhow::{Result, anyhow, bail};
 
 pub async fn run(args: &ConvertArgs) -> Result<()> {

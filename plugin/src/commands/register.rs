@@ -49,7 +49,7 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
             server: resolved.server.clone(),
             kubeconfig: serde_json::Value::Null,
         };
-        let target = convert::Target::connect(&kc, &path, resolved).await?;
+        let target = crate::login::Target::connect(&kc, &path, resolved).await?;
         let facts = probe::facts(&target.client)
             .await
             .map_err(|f| external_failure(&ext, &path, "read the cluster", f))?;
