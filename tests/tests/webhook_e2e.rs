@@ -393,3 +393,55 @@ fn fingerprint(der: &[u8]) -> u64 {
     der.hash(&mut h);
     h.finish()
 }
+
+/// The index follows the hub exactly through churn: registrations of one cluster created,
+/// marked, deleted and created again, by the plugin and by raw kubectl.
+#[tokio::test]
+async fn the_index_follows_the_hub_through_churn() {
+    use extcluster_tests::plugin::extcluster;
+    let hub = hub::start().await.unwrap();
+    let webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
+    let external = ControlPlane::start(
+        extcluster_tests::Options::default()
+            .name("churn")
+            .version("v1.29.3-eks-adc7111"),
+    )
+    .await
+    .unwrap();
+    let ext = external.kubeconfig().display().to_string();
+    for i in 0..4 {
+        let name = format!("churn-{i}");
+        extcluster(
+            &hub.kubeconfig(),
+            &["import", &name, "--from-kubeconfig", &ext],
+        )
+        .success();
+        extcluster(&hub.kubeconfig(), &["disconnect", &name, "--yes"]).success();
+        create(
+            &hub,
+            &cluster_yaml(&format!("raw-{i}"), "raw-id", "v1.30.0", &[]),
+        )
+        .success();
+        hub.kubectl(&[
+            "annotate",
+            "extc",
+            &format!("raw-{i}"),
+            "extcluster.io/disconnect=true",
+        ])
+        .success();
+        hub.kubectl(&["delete", "extc", &format!("raw-{i}")])
+            .success();
+    }
+    create(&hub, &cluster_yaml("stays", "stays-id", "v1.30.0", &[])).success();
+    let on_hub = hub
+        .kubectl(&["get", "extc", "-o", "name"])
+        .success()
+        .stdout
+        .lines()
+        .count();
+    assert_eq!(on_hub, 1);
+    if let Err(e) = webhook.wait_registrations(on_hub).await {
+        let indexed = webhook.metric("extcluster_webhook_registrations ").await;
+        panic!("{e}: the index says {indexed:?}\n{}", webhook.log());
+    }
+}

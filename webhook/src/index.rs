@@ -8,7 +8,7 @@
 
 use extcluster_core::ExternalCluster;
 use extcluster_core::policy::{Registry, RegistryUnavailable};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub const RESERVATION_TTL: Duration = Duration::from_secs(10);
@@ -17,6 +17,9 @@ pub const RESERVATION_TTL: Duration = Duration::from_secs(10);
 pub struct RegistryIndex {
     by_cluster: HashMap<Box<str>, Vec<Holder>>,
     cluster_of: HashMap<Box<str>, Box<str>>,
+    /// Reservations in the order they lapse, one entry per reserved name, so lapsed ones are
+    /// dropped without scanning the index.
+    lapsing: VecDeque<(Instant, Box<str>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,18 +50,54 @@ impl RegistryIndex {
 
     /// Records a create this webhook just allowed, before the watch has seen it.
     pub fn reserve(&mut self, name: &str, cluster_id: &str, now: Instant) {
-        let confirmed = self.by_cluster.get(cluster_id).is_some_and(|hs| {
-            hs.iter()
-                .any(|h| &*h.name == name && h.reserved_until.is_none())
-        });
-        if !confirmed {
-            self.put(
+        self.drop_lapsed(now);
+        let existing = self
+            .by_cluster
+            .get(cluster_id)
+            .and_then(|hs| hs.iter().find(|h| &*h.name == name))
+            .map(|h| h.reserved_until);
+        match existing {
+            // Confirmed by the watch: nothing to reserve.
+            Some(None) => {}
+            // Already reserved: extended; its queue entry re-queues itself when it comes up.
+            Some(Some(_)) => self.put(
                 name,
                 cluster_id,
                 true,
                 Some(now + RESERVATION_TTL),
                 i64::MAX,
-            );
+            ),
+            None => {
+                self.put(
+                    name,
+                    cluster_id,
+                    true,
+                    Some(now + RESERVATION_TTL),
+                    i64::MAX,
+                );
+                self.lapsing.push_back((now + RESERVATION_TTL, name.into()));
+            }
+        }
+    }
+
+    /// Forgets reservations the watch never confirmed and whose time is up.
+    pub fn drop_lapsed(&mut self, now: Instant) {
+        while let Some((until, _)) = self.lapsing.front() {
+            if *until > now {
+                break;
+            }
+            let (_, name) = self.lapsing.pop_front().expect("front exists");
+            let reserved_until = self
+                .cluster_of
+                .get(&name)
+                .and_then(|id| self.by_cluster.get(id))
+                .and_then(|hs| hs.iter().find(|h| h.name == name))
+                .and_then(|h| h.reserved_until);
+            match reserved_until {
+                Some(later) if later > now => self.lapsing.push_back((later, name)),
+                Some(_) => self.remove(&name),
+                None => {}
+            }
         }
     }
 
@@ -98,12 +137,20 @@ impl RegistryIndex {
 
     /// Carries this index's unexpired reservations into `fresh` (a relist that may predate them).
     pub fn carry_reservations_into(&self, fresh: &mut RegistryIndex, now: Instant) {
-        for (id, holders) in &self.by_cluster {
-            for h in holders {
-                let pending = h.reserved_until.is_some_and(|u| u > now);
-                if pending && !fresh.cluster_of.contains_key(&h.name) {
-                    fresh.put(&h.name, id, h.live, h.reserved_until, h.created);
-                }
+        for (_, name) in &self.lapsing {
+            let Some(id) = self.cluster_of.get(name) else {
+                continue;
+            };
+            let held = self
+                .by_cluster
+                .get(id)
+                .and_then(|hs| hs.iter().find(|h| h.name == *name));
+            let Some(until) = held.and_then(|h| h.reserved_until) else {
+                continue;
+            };
+            if until > now && !fresh.cluster_of.contains_key(name) {
+                fresh.put(name, id, true, Some(until), i64::MAX);
+                fresh.lapsing.push_back((until, name.clone()));
             }
         }
     }
@@ -268,5 +315,39 @@ mod tests {
             None,
             "confirmed entries come from the relist itself"
         );
+    }
+}
+
+#[cfg(test)]
+mod lapsing_tests {
+    use super::*;
+
+    #[test]
+    fn lapsed_reservations_are_forgotten_and_refreshes_do_not_grow_the_queue() {
+        let mut i = RegistryIndex::default();
+        let t0 = Instant::now();
+        for n in 0..1000 {
+            i.reserve("same", "id-1", t0 + Duration::from_millis(n));
+        }
+        assert_eq!(
+            i.lapsing.len(),
+            1,
+            "refreshing one reservation keeps one queue entry"
+        );
+        i.reserve("other", "id-2", t0);
+        i.upsert("confirmed", "id-3", true);
+        assert_eq!(i.len(), 3);
+        // `other` lapses; `same` was extended and stays until its own time is up.
+        i.drop_lapsed(t0 + RESERVATION_TTL + Duration::from_millis(1));
+        assert_eq!(i.len(), 2);
+        assert_eq!(i.live_holder("id-1", "x").unwrap(), Some("same"));
+        i.drop_lapsed(t0 + RESERVATION_TTL + Duration::from_secs(2));
+        assert_eq!(i.len(), 1, "only the confirmed entry is left");
+        assert!(i.lapsing.is_empty());
+        // A reservation the watch confirmed is not dropped when its queue entry comes up.
+        i.reserve("late", "id-4", t0);
+        i.upsert("late", "id-4", true);
+        i.drop_lapsed(t0 + RESERVATION_TTL * 3);
+        assert_eq!(i.live_holder("id-4", "x").unwrap(), Some("late"));
     }
 }

@@ -222,6 +222,7 @@ impl Webhook {
     pub fn update_index<T>(&self, f: impl FnOnce(&mut RegistryIndex) -> T) -> T {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let out = f(&mut index);
+        index.drop_lapsed(Instant::now());
         self.metrics.registrations.set(index.len() as i64);
         out
     }

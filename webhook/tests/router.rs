@@ -355,3 +355,31 @@ async fn an_allowed_create_reserves_its_cluster_before_the_watch_sees_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_reservation_never_confirmed_is_forgotten() {
+    let w = Arc::new(Webhook::new(Policy::default(), Duration::from_secs(15)));
+    w.sync().mark_synced();
+    for _ in 0..100 {
+        allowed(&w, "create.json").await;
+    }
+    assert!(
+        w.metrics
+            .render()
+            .contains("extcluster_webhook_registrations 1\n"),
+        "one reservation, however often"
+    );
+    // The watch never delivers prod-eu (the create failed after admission): once the reservation
+    // lapses, the next update of the index forgets it.
+    w.update_index(|i| {
+        i.drop_lapsed(std::time::Instant::now() + extcluster_webhook::index::RESERVATION_TTL * 2)
+    });
+    w.update_index(|_| ());
+    assert!(
+        w.metrics
+            .render()
+            .contains("extcluster_webhook_registrations 0\n"),
+        "{}",
+        w.metrics.render()
+    );
+}
