@@ -491,7 +491,7 @@ impl Policy {
         } else {
             Err(Denial::VersionOutOfRange {
                 name: r.name().to_owned(),
-                version: raw.trim().to_owned(),
+                version: raw.trim().escape_debug().to_string(),
                 range: self.accepted_versions.to_string(),
             })
         }
@@ -511,7 +511,7 @@ fn check_not_reimport(r: &Registration<'_>, registry: &(impl Registry + ?Sized))
     match registry.live_holder(&r.spec.cluster_id, r.name()) {
         Ok(Some(existing)) => Err(Denial::ReImport {
             name: r.name().to_owned(),
-            cluster_id: r.spec.cluster_id.to_string(),
+            cluster_id: r.spec.cluster_id.escape_debug().to_string(),
             existing: existing.to_owned(),
         }),
         Ok(None) => Ok(()),

@@ -8,6 +8,7 @@ pub mod hub;
 pub mod kubectl;
 pub mod plugin;
 pub mod process;
+pub mod procfs;
 pub mod tcp_proxy;
 pub mod tls_client;
 pub mod webhook;

@@ -25,6 +25,17 @@ kill -TERM $c 2>/dev/null; wait $c"#;
 
 impl Supervised {
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
+        Self::spawn_with_env(name, program, args, &[], log)
+    }
+
+    /// [`Supervised::spawn`] with extra environment variables for the program.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Result<Self> {
         let log_file = File::options()
             .create(true)
             .append(true)
@@ -37,6 +48,7 @@ impl Supervised {
             .arg(std::process::id().to_string())
             .arg(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

@@ -18,12 +18,23 @@ pub struct WebhookProcess {
     pub ca: String,
     process: Option<Supervised>,
     args: Vec<String>,
+    /// Extra environment for the process (`RUST_LOG`, say).
+    env: Vec<(String, String)>,
 }
 
 impl WebhookProcess {
     /// Starts the webhook against `hub` with a fresh CA and serving certificate for 127.0.0.1,
     /// and waits until it is ready (its registry synced).
     pub async fn start(hub: &ControlPlane, extra: &[&str]) -> Result<Self> {
+        Self::start_with_env(hub, extra, &[]).await
+    }
+
+    /// [`WebhookProcess::start`] with extra environment variables, kept across restarts.
+    pub async fn start_with_env(
+        hub: &ControlPlane,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("extc-webhook-").tempdir()?;
         // Laid out like a mounted Secret: tls.crt -> ..data/tls.crt, ..data -> a versioned folder.
         let ca = run_certs_command(&dir.path().join("certs-1"))?;
@@ -38,6 +49,10 @@ impl WebhookProcess {
             ca,
             process: None,
             args: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         w.start_on_free_ports(hub, extra).await?;
         Ok(w)
@@ -59,6 +74,7 @@ impl WebhookProcess {
             ca,
             process: None,
             args: Vec::new(),
+            env: Vec::new(),
         };
         w.start_on_free_ports(hub, &[]).await?;
         Ok(w)
@@ -111,10 +127,11 @@ impl WebhookProcess {
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
         let bin = workspace_bin("extcluster-webhook")?;
-        self.process = Some(Supervised::spawn(
+        self.process = Some(Supervised::spawn_with_env(
             "extcluster-webhook",
             &bin,
             &self.args,
+            &self.env,
             &self.log_path(),
         )?);
         self.wait_ready(Duration::from_secs(20)).await
@@ -216,6 +233,14 @@ impl WebhookProcess {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         bail!("the hub never called the webhook:\n{}", self.log())
+    }
+
+    /// The webhook process's own pid (not its watchdog's), while it runs.
+    pub fn pid(&self) -> Option<i32> {
+        crate::procfs::pid_of(
+            "extcluster-webhook",
+            &format!("--listen=127.0.0.1:{}", self.port),
+        )
     }
 
     pub fn cert_path(&self) -> PathBuf {

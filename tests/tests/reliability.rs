@@ -1,0 +1,629 @@
+//! Faults and load on real control planes: the hub's API server restarts under the webhook, the
+//! webhook is SIGKILLed and restarted while writes keep coming, and a minute of sustained reviews.
+
+use extcluster_tests::kubectl::{self, Output};
+use extcluster_tests::webhook::WebhookProcess;
+use extcluster_tests::{ControlPlane, cluster_yaml, hub, procfs, repo_root, tls_client};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Under `cargo test` the tests of this file share a process and would run side by side: they take
+/// turns, so the timed ones are measured alone (nextest runs them alone, see .config/nextest.toml).
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const WATCH_ERRORS: &str = "extcluster_webhook_watch_errors_total ";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("webhook/tests/fixtures").join(name)).unwrap()
+}
+
+/// The create fixture as a dry run: decided on the registry, reserving nothing.
+fn dry_run_create() -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture("create.json")).unwrap();
+    v["request"]["dryRun"] = Value::Bool(true);
+    serde_json::to_vec(&v).unwrap()
+}
+
+fn create(hub: &ControlPlane, yaml: &str) -> Output {
+    hub.kubectl_stdin(&["create", "-f", "-"], yaml)
+}
+
+#[track_caller]
+fn assert_denied(out: &Output, mentions: &[&str]) {
+    assert!(!out.ok(), "should be denied:\n{}", out.stdout);
+    assert!(out.stderr.contains("denied the request"), "{}", out.stderr);
+    for m in mentions {
+        assert!(
+            out.stderr.contains(m),
+            "{:?} should mention {m:?}",
+            out.stderr
+        );
+    }
+}
+
+/// GET on a plain-HTTP port: (status, body).
+async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).await?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status in {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((code, body))
+}
+
+/// Polls `check` every `every` until it holds; how long that took, or `None` at `limit`.
+async fn time_until<F, Fut>(limit: Duration, every: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(every).await;
+    }
+    None
+}
+
+/// POSTs a review straight to the webhook and returns its `response`.
+async fn review(webhook: &WebhookProcess, body: Vec<u8>) -> Value {
+    let connector = tls_client::connector(&webhook.ca).unwrap();
+    let reply = tls_client::post(&connector, webhook.port, "/validate", body)
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let v: Value = serde_json::from_slice(&reply.body).unwrap();
+    v["response"].clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The hub's API server goes away and comes back: the webhook notices (watch errors), turns
+/// unready once it can no longer trust its index, refuses registry decisions with "retry"
+/// meanwhile, recovers by itself (same process) when the API server is back, and decides right
+/// afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_api_server_restart_the_watch_recovers_and_decisions_stay_right() {
+    let _alone = ALONE.lock().await;
+    let mut hub = hub::start().await.unwrap();
+    let webhook = WebhookProcess::start(&hub, &["--watch-grace=2s"])
+        .await
+        .unwrap();
+    webhook.register_and_wait(&hub).await.unwrap();
+    let pid = webhook.pid().expect("the webhook runs");
+    create(&hub, &cluster_yaml("before", "id-before", "v1.30.0", &[])).success();
+    webhook.wait_registrations(1).await.unwrap();
+    let errors_before = webhook.metric(WATCH_ERRORS).await.unwrap_or(0.0);
+
+    let stopping = Instant::now();
+    hub.stop_apiserver();
+    time_until(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || async { webhook.metric(WATCH_ERRORS).await.unwrap_or(0.0) > errors_before },
+    )
+    .await
+    .unwrap_or_else(|| panic!("no watch error counted:\n{}", webhook.log()));
+    let noticed = stopping.elapsed();
+    time_until(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || async { webhook.probe("/readyz").await.is_ok_and(|(c, _)| c == 503) },
+    )
+    .await
+    .unwrap_or_else(|| panic!("never unready:\n{}", webhook.log()));
+    let unready = stopping.elapsed();
+    eprintln!(
+        "API server stopping: watch error counted after {noticed:?}, unready after {unready:?}"
+    );
+    // Not before the watch has been lost for the grace period, and not much later.
+    assert!(
+        unready >= Duration::from_secs(2),
+        "the watch grace (2 s) is honoured: unready after {unready:?}"
+    );
+    assert!(
+        unready < noticed + Duration::from_secs(10),
+        "unready {unready:?}, long after the watch failed ({noticed:?})"
+    );
+    let (_, why) = webhook.probe("/readyz").await.unwrap();
+    assert!(why.contains("lost its watch"), "{why}");
+    assert_eq!(webhook.probe("/healthz").await.unwrap().0, 200, "alive");
+
+    // Meanwhile a decision that needs the registry is refused with "retry"; one that does not is
+    // still made.
+    let r = review(&webhook, fixture("create.json")).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("retry"), "{msg}");
+    let r = review(&webhook, fixture("delete-disconnected.json")).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = review(&webhook, fixture("create-too-old.json")).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the accepted range"),
+        "{r}"
+    );
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    hub.start_apiserver().await.unwrap();
+    let recovered = time_until(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || async { webhook.probe("/readyz").await.is_ok_and(|(c, _)| c == 200) },
+    )
+    .await
+    .unwrap_or_else(|| panic!("never ready again:\n{}", webhook.log()));
+    eprintln!("API server ready again: webhook ready {recovered:?} later");
+    assert_eq!(
+        webhook.pid(),
+        Some(pid),
+        "the same process recovered, no restart"
+    );
+    assert!(
+        webhook.metric(WATCH_ERRORS).await.unwrap() > errors_before,
+        "the errors were counted"
+    );
+
+    // The hub calls it again (its own webhook informer has restarted too), and it is right.
+    webhook.register_and_wait(&hub).await.unwrap();
+    webhook.wait_registrations(1).await.unwrap();
+    let out = create(
+        &hub,
+        &cluster_yaml("before-again", "id-before", "v1.30.0", &[]),
+    );
+    assert_denied(&out, &["re-import", "\"before\""]);
+    let out = create(&hub, &cluster_yaml("too-old", "id-old", "v1.18.20", &[]));
+    assert_denied(&out, &["v1.18.20", "outside the accepted range"]);
+    create(&hub, &cluster_yaml("after", "id-after", "v1.31.0", &[])).success();
+    let out = create(
+        &hub,
+        &cluster_yaml("after-again", "id-after", "v1.31.0", &[]),
+    );
+    assert_denied(&out, &["re-import", "\"after\""]);
+    webhook.wait_registrations(2).await.unwrap();
+    let names = hub.kubectl(&["get", "extc", "-o", "name"]).success().stdout;
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "externalcluster.extcluster.io/after",
+            "externalcluster.extcluster.io/before"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Attempt {
+    started: Instant,
+    ended: Instant,
+    ok: bool,
+    stderr: String,
+}
+
+/// The webhook is SIGKILLed while server-side dry runs of valid clusters keep coming. With
+/// `failurePolicy: Fail` every write meanwhile is refused (dry runs and real creates alike, and
+/// no out-of-range cluster is stored); restarted, it answers within a second of listening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() {
+    let _alone = ALONE.lock().await;
+    let hub = hub::start().await.unwrap();
+    let mut webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
+    webhook.register_and_wait(&hub).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(Mutex::new(Vec::<Attempt>::new()));
+    let loops: Vec<_> = (0..2)
+        .map(|t| {
+            let (stop, attempts, kubeconfig) = (stop.clone(), attempts.clone(), hub.kubeconfig());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("load-{t}-{i}");
+                    let yaml = cluster_yaml(&name, &format!("{name}-id"), "v1.30.0", &[]);
+                    let started = Instant::now();
+                    let out = kubectl::run(
+                        &kubeconfig,
+                        &["create", "--dry-run=server", "-f", "-"],
+                        Some(&yaml),
+                    );
+                    attempts.lock().unwrap().push(Attempt {
+                        started,
+                        ended: Instant::now(),
+                        ok: out.ok(),
+                        stderr: out.stderr,
+                    });
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let oks = || attempts.lock().unwrap().iter().filter(|a| a.ok).count();
+    time_until(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async { oks() >= 6 },
+    )
+    .await
+    .expect("the dry runs go through before the kill");
+
+    // SIGKILL the webhook itself (not its watchdog): no graceful anything.
+    let pid = webhook.pid().expect("the webhook runs");
+    let killed = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    time_until(
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || async {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        },
+    )
+    .await
+    .expect("the webhook died");
+    webhook.stop();
+
+    // Real writes while it is down: none slips through unchecked.
+    let outage_writes: Vec<(String, Output)> = tokio::task::block_in_place(|| {
+        ["v1.10.0", "v1.18.20", "v1.99.0", "v1.30.0"]
+            .iter()
+            .enumerate()
+            .map(|(j, v)| {
+                let name = format!("outage-{j}");
+                let out = create(&hub, &cluster_yaml(&name, &format!("{name}-id"), v, &[]));
+                (name, out)
+            })
+            .collect()
+    });
+    for (name, out) in &outage_writes {
+        assert!(!out.ok(), "{name} was written while the webhook was down");
+        assert!(
+            out.stderr.contains("failed calling webhook"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    let elapsed = killed.elapsed();
+    if elapsed < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_secs(3) - elapsed).await;
+    }
+
+    // Restart, with pollers timing when it listens, is ready, and allows a review.
+    let (port, probe_port) = (webhook.port, webhook.probe_port);
+    let connector = tls_client::connector(&webhook.ca).unwrap();
+    let listening = tokio::spawn(async move {
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let ready = tokio::spawn(async move {
+        loop {
+            if http_get(probe_port, "/readyz")
+                .await
+                .is_ok_and(|(c, _)| c == 200)
+            {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let allowed = tokio::spawn(async move {
+        let body = dry_run_create();
+        loop {
+            if let Ok(reply) = tls_client::post(&connector, port, "/validate", body.clone()).await
+                && serde_json::from_slice::<Value>(&reply.body)
+                    .is_ok_and(|v| v["response"]["allowed"] == true)
+            {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let spawned = Instant::now();
+    webhook.restart().await.unwrap();
+    let limit = Duration::from_secs(20);
+    let listening = tokio::time::timeout(limit, listening)
+        .await
+        .unwrap()
+        .unwrap();
+    let ready = tokio::time::timeout(limit, ready).await.unwrap().unwrap();
+    let allowed = tokio::time::timeout(limit, allowed).await.unwrap().unwrap();
+    let through_hub = time_until(
+        Duration::from_secs(20),
+        Duration::from_millis(10),
+        || async {
+            attempts
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|a| a.ok && a.started > spawned)
+        },
+    )
+    .await
+    .expect("a dry run goes through the restarted webhook");
+    stop.store(true, Ordering::Relaxed);
+    tokio::task::block_in_place(|| loops.into_iter().for_each(|l| l.join().unwrap()));
+    let first_dry_run = attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.ok && a.started > spawned)
+        .map(|a| a.ended)
+        .min()
+        .unwrap();
+
+    let since = |t: Instant| t.saturating_duration_since(spawned);
+    eprintln!(
+        "restart: listening after {:?}, /readyz 200 after {:?}, first allowed review after {:?}, \
+         first allowed kubectl dry run after {:?} (seen {through_hub:?} after spawn)",
+        since(listening),
+        since(ready),
+        since(allowed),
+        since(first_dry_run),
+    );
+    assert!(
+        since(ready) < Duration::from_secs(3),
+        "ready {:?} after spawn",
+        since(ready)
+    );
+    assert!(
+        ready.saturating_duration_since(listening) < Duration::from_secs(1),
+        "ready {:?} after it listened",
+        ready.saturating_duration_since(listening)
+    );
+    assert!(
+        allowed.saturating_duration_since(listening) < Duration::from_secs(1),
+        "first allowed review {:?} after it listened",
+        allowed.saturating_duration_since(listening)
+    );
+    assert!(
+        since(first_dry_run) < Duration::from_secs(5),
+        "first kubectl dry run through the hub {:?} after spawn",
+        since(first_dry_run)
+    );
+
+    // Every dry run that ran entirely while no webhook listened was refused as a failed webhook
+    // call; after the restart, refusals are only the webhook's own "retry" until it was ready.
+    let attempts = attempts.lock().unwrap();
+    let before = attempts.iter().filter(|a| a.ended < killed).count();
+    let during: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| a.started > killed && a.ended < spawned)
+        .collect();
+    eprintln!(
+        "{} dry runs: {before} before the kill, {} during the outage",
+        attempts.len(),
+        during.len()
+    );
+    assert!(!during.is_empty(), "the outage saw dry runs");
+    for a in &during {
+        assert!(
+            !a.ok,
+            "a dry run slipped through while the webhook was down"
+        );
+        assert!(a.stderr.contains("failed calling webhook"), "{}", a.stderr);
+    }
+    for a in attempts.iter().filter(|a| !a.ok && a.started > spawned) {
+        assert!(
+            a.stderr.contains("failed calling webhook") || a.stderr.contains("retry"),
+            "{}",
+            a.stderr
+        );
+    }
+    drop(attempts);
+
+    // Nothing from the outage was stored, and the webhook decides again.
+    let stored = hub.kubectl(&["get", "extc", "-o", "name"]).success().stdout;
+    assert!(stored.trim().is_empty(), "stored: {stored}");
+    let out = create(
+        &hub,
+        &cluster_yaml("old-after", "old-after-id", "v1.10.0", &[]),
+    );
+    assert_denied(&out, &["v1.10.0", "outside the accepted range"]);
+    create(
+        &hub,
+        &cluster_yaml("ok-after", "ok-after-id", "v1.30.0", &[]),
+    )
+    .success();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// One keep-alive TLS connection sending `body` until `deadline`: (answers as expected, errors,
+/// the first error).
+async fn hammer(
+    connector: tokio_rustls::TlsConnector,
+    port: u16,
+    body: Bytes,
+    expected: Bytes,
+    deadline: Instant,
+) -> (u64, u64, Option<String>) {
+    let (mut ok, mut errors, mut first) = (0u64, 0u64, None);
+    let mut fail = |e: String, errors: &mut u64| {
+        *errors += 1;
+        first.get_or_insert(e);
+    };
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("127.0.0.1").unwrap().to_owned(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    while Instant::now() < deadline {
+        let req = http::Request::post("/validate")
+            .header("content-type", "application/json")
+            .header("host", "127.0.0.1")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        match sender.send_request(req).await {
+            Ok(res) if res.status() == 200 => {
+                match res.into_body().collect().await.map(|b| b.to_bytes()) {
+                    Ok(b) if b == expected => ok += 1,
+                    Ok(_) => fail("an unexpected answer".into(), &mut errors),
+                    Err(e) => fail(e.to_string(), &mut errors),
+                }
+            }
+            Ok(res) => fail(format!("HTTP {}", res.status()), &mut errors),
+            Err(e) => {
+                fail(e.to_string(), &mut errors);
+                break;
+            }
+        }
+    }
+    (ok, errors, first)
+}
+
+fn average(samples: &[(Duration, u64)], from: u64, to: u64) -> f64 {
+    let window: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| (from..to).contains(&t.as_secs()))
+        .map(|(_, kib)| *kib)
+        .collect();
+    assert!(!window.is_empty(), "no samples in {from}..{to} s");
+    window.iter().sum::<u64>() as f64 / window.len() as f64
+}
+
+/// A minute of AdmissionReviews over 8 keep-alive TLS connections: thousands a second, zero
+/// errors, and the webhook's resident memory flat from the second ten seconds to the last ten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sustained_load_a_minute_of_reviews_zero_errors_flat_memory() {
+    let _alone = ALONE.lock().await;
+    const CONNECTIONS: usize = 8;
+    const RUN: Duration = Duration::from_secs(60);
+    let hub = hub::start().await.unwrap();
+    let webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
+    let pid = webhook.pid().expect("the webhook runs");
+
+    let body = Bytes::from(fixture("create.json"));
+    let connector = tls_client::connector(&webhook.ca).unwrap();
+    let first = tls_client::post(&connector, webhook.port, "/validate", body.to_vec())
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    assert_eq!(
+        answer["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
+    let expected = Bytes::from(first.body);
+
+    let start = Instant::now();
+    let deadline = start + RUN;
+    let sampler = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        while Instant::now() < deadline {
+            tick.tick().await;
+            if let Some(kib) = procfs::rss_kib(pid) {
+                samples.push((start.elapsed(), kib));
+            }
+        }
+        samples
+    });
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            tokio::spawn(hammer(
+                connector.clone(),
+                webhook.port,
+                body.clone(),
+                expected.clone(),
+                deadline,
+            ))
+        })
+        .collect();
+    let (mut ok, mut errors, mut first_error) = (0, 0, None);
+    for w in workers {
+        let (o, e, f) = w.await.unwrap();
+        ok += o;
+        errors += e;
+        first_error = first_error.or(f);
+    }
+    let took = start.elapsed();
+    let samples = sampler.await.unwrap();
+
+    let rate = ok as f64 / took.as_secs_f64();
+    let middle = average(&samples, 10, 20);
+    let last = average(
+        &samples,
+        took.as_secs().saturating_sub(10),
+        took.as_secs() + 1,
+    );
+    let growth = last - middle;
+    eprintln!(
+        "{ok} reviews in {took:.1?} over {CONNECTIONS} connections: {rate:.0}/s, {errors} errors; \
+         RSS 10-20 s {:.1} MiB, last 10 s {:.1} MiB ({:+.1} MiB, {:+.1}%); samples (s, KiB): {:?}",
+        middle / 1024.0,
+        last / 1024.0,
+        growth / 1024.0,
+        growth / middle * 100.0,
+        samples
+            .iter()
+            .map(|(t, k)| (t.as_secs(), *k))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(errors, 0, "first error: {first_error:?}");
+    assert!(rate >= 2000.0, "{rate:.0} reviews/s");
+    assert!(
+        growth <= middle * 0.15 && growth <= 3.0 * 1024.0,
+        "RSS grew {:.1} MiB ({:.1}%) from the 10-20 s average to the last 10 s",
+        growth / 1024.0,
+        growth / middle * 100.0
+    );
+    // The webhook counted them all, and is still well.
+    let counted = webhook
+        .metric("extcluster_webhook_requests_total{operation=\"CREATE\",verdict=\"Allowed\"}")
+        .await
+        .unwrap();
+    assert!(counted >= ok as f64, "counted {counted}, answered {ok}");
+    assert_eq!(webhook.probe("/healthz").await.unwrap().0, 200);
+    assert!(
+        took < Duration::from_secs(62),
+        "the load ran {took:?}, not much over a minute"
+    );
+}

@@ -1,0 +1,563 @@
+//! Secrets and least privilege on real control planes: no credential in any output or log of a
+//! full run, TLS 1.2+ only on the webhook port, and a viewer who can see clusters but never their
+//! kubeconfigs.
+
+use base64::Engine;
+use extcluster_core::api::SYSTEM_NAMESPACE;
+use extcluster_tests::control_plane::User;
+use extcluster_tests::plugin::extcluster;
+use extcluster_tests::webhook::WebhookProcess;
+use extcluster_tests::{ControlPlane, Options, Output, cluster_yaml, hub, repo_root};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const EKS: &str = "v1.29.3-eks-adc7111";
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Asserts a failure on one line of stderr, `error: ...`, that mentions `wants`.
+#[track_caller]
+fn one_line_error(out: &Output, wants: &[&str]) {
+    assert!(
+        !out.ok(),
+        "should have failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let err = out.stderr.trim_end();
+    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for want in wants {
+        assert!(err.contains(want), "{want:?} missing from:\n{err}");
+    }
+}
+
+/// The values of `key:` lines in a kubeconfig (base64 blobs such as `client-key-data`).
+fn kubeconfig_values(kubeconfig: &Path, key: &str) -> Vec<String> {
+    std::fs::read_to_string(kubeconfig)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// What must never be printed or logged for a kubeconfig: its client key (base64 and PEM, and
+/// every line of the PEM body), its CA and certificate blobs, its token.
+fn secrets_of(label: &str, kubeconfig: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for key in ["client-key-data"] {
+        for blob in kubeconfig_values(kubeconfig, key) {
+            let pem = String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(&blob)
+                    .unwrap(),
+            )
+            .unwrap();
+            for (i, line) in pem
+                .lines()
+                .filter(|l| !l.starts_with("-----") && l.len() >= 32)
+                .enumerate()
+            {
+                out.push((
+                    format!("{label}: line {i} of the client key PEM"),
+                    line.to_owned(),
+                ));
+            }
+            out.push((format!("{label}: client key PEM"), pem));
+            out.push((format!("{label}: {key}"), blob));
+        }
+    }
+    for key in ["certificate-authority-data", "client-certificate-data"] {
+        for blob in kubeconfig_values(kubeconfig, key) {
+            out.push((format!("{label}: {key}"), blob));
+        }
+    }
+    for token in kubeconfig_values(kubeconfig, "token") {
+        out.push((format!("{label}: base64 of the token"), b64(&token)));
+        out.push((format!("{label}: token"), token));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A full run of the plugin against a hub guarded by the webhook (logging at debug), with
+/// token and client-certificate kubeconfigs, through every command and the usual failures:
+/// no token, key, or kubeconfig blob appears in any stdout, stderr or webhook log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_in_any_output_or_log_of_a_full_run() {
+    let (hub, ext, eks) = tokio::join!(
+        hub::start(),
+        ControlPlane::start(Options::default().name("onprem")),
+        ControlPlane::start(Options::default().name("eks").version(EKS)),
+    );
+    let (hub, mut ext, eks) = (hub.unwrap(), ext.unwrap(), eks.unwrap());
+    // A webhook stricter than the plugin's default range, so one registration is denied by the
+    // webhook itself (the plugin's local check lets it through).
+    let webhook = WebhookProcess::start_with_env(
+        &hub,
+        &["--accepted-versions=>=1.19.0, <1.29.0"],
+        &[("RUST_LOG", "debug")],
+    )
+    .await
+    .unwrap();
+    webhook.register_and_wait(&hub).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = |name: &str| dir.path().join(name);
+    let token_kc = kc("onprem-token.kubeconfig");
+    ext.write_kubeconfig(&token_kc, &User::Token(ext.sso_token().to_owned()))
+        .unwrap();
+    let cert_kc = ext.kubeconfig();
+    let good = std::fs::read_to_string(&token_kc).unwrap();
+    let wrong_ca_kc = kc("wrong-ca.kubeconfig");
+    std::fs::write(
+        &wrong_ca_kc,
+        good.replace(&b64(ext.ca_pem()), &b64(hub.ca_pem())),
+    )
+    .unwrap();
+    let down_kc = kc("down.kubeconfig");
+    std::fs::write(
+        &down_kc,
+        good.replace(&ext.server(), &format!("https://127.0.0.1:{}", free_port())),
+    )
+    .unwrap();
+    let hub_token_kc = kc("hub-token.kubeconfig");
+    hub.write_kubeconfig(&hub_token_kc, &User::Token(hub.sso_token().to_owned()))
+        .unwrap();
+    let hub_wrong_token = format!("wrong-{}", extcluster_tests::control_plane::random_token());
+    let hub_bad_token_kc = kc("hub-bad-token.kubeconfig");
+    hub.write_kubeconfig(&hub_bad_token_kc, &User::Token(hub_wrong_token.clone()))
+        .unwrap();
+
+    let mut secrets = Vec::new();
+    secrets.extend(secrets_of("onprem token kubeconfig", &token_kc));
+    secrets.extend(secrets_of("onprem admin kubeconfig", &cert_kc));
+    secrets.extend(secrets_of("eks admin kubeconfig", &eks.kubeconfig()));
+    secrets.extend(secrets_of("hub admin kubeconfig", &hub.kubeconfig()));
+    secrets.extend(secrets_of("hub token kubeconfig", &hub_token_kc));
+    secrets.extend(secrets_of("hub wrong-token kubeconfig", &hub_bad_token_kc));
+    for (what, token) in [
+        ("onprem token", ext.sso_token()),
+        ("hub token", hub.sso_token()),
+        ("wrong hub token", hub_wrong_token.as_str()),
+    ] {
+        secrets.push((what.to_owned(), token.to_owned()));
+        secrets.push((format!("base64 of the {what}"), b64(token)));
+    }
+    assert!(secrets.len() > 20, "{}", secrets.len());
+
+    let hk = hub.kubeconfig();
+    let mut outputs: Vec<(String, Output)> = Vec::new();
+    let mut run = |hub_kc: &Path, args: &[&str]| -> usize {
+        let out = tokio::task::block_in_place(|| extcluster(hub_kc, args));
+        outputs.push((format!("kubectl extcluster {}", args.join(" ")), out));
+        outputs.len() - 1
+    };
+
+    // Token kubeconfig: the whole life of a registration.
+    let i = run(
+        &hk,
+        &[
+            "register",
+            "onprem",
+            "--from-kubeconfig",
+            path(&token_kc),
+            "--mode",
+            "import",
+            "--dry-run",
+        ],
+    );
+    let i2 = run(
+        &hk,
+        &["import", "onprem", "--from-kubeconfig", path(&token_kc)],
+    );
+    let mut oks = vec![i, i2];
+    for args in [
+        &["list"][..],
+        &["list", "-o", "wide"],
+        &["list", "-o", "yaml"],
+        &["list", "-o", "json"],
+        &["get", "onprem", "-o", "yaml"],
+        &["describe", "onprem"],
+        &["refresh", "onprem"],
+        &["refresh", "--all"],
+    ] {
+        oks.push(run(&hk, args));
+    }
+    // A hub reached with a token.
+    oks.push(run(&hub_token_kc, &["list"]));
+    // The usual failures.
+    let reimport = run(
+        &hk,
+        &[
+            "import",
+            "onprem-again",
+            "--from-kubeconfig",
+            path(&cert_kc),
+        ],
+    );
+    let wrong_ca = run(
+        &hk,
+        &[
+            "import",
+            "onprem-ca",
+            "--from-kubeconfig",
+            path(&wrong_ca_kc),
+        ],
+    );
+    let down = run(
+        &hk,
+        &["import", "onprem-down", "--from-kubeconfig", path(&down_kc)],
+    );
+    let denied = run(
+        &hk,
+        &[
+            "import",
+            "eks",
+            "--from-kubeconfig",
+            path(&eks.kubeconfig()),
+        ],
+    );
+    let bad_hub = run(&hub_bad_token_kc, &["list"]);
+    // The external cluster goes away: refresh and describe say so.
+    ext.stop_apiserver();
+    oks.push(run(&hk, &["refresh", "onprem"]));
+    oks.push(run(&hk, &["describe", "onprem"]));
+    ext.start_apiserver().await.unwrap();
+    oks.push(run(&hk, &["disconnect", "onprem", "--yes"]));
+    // Client-certificate kubeconfig: the same life.
+    oks.push(run(
+        &hk,
+        &["import", "onprem-cert", "--from-kubeconfig", path(&cert_kc)],
+    ));
+    oks.push(run(&hk, &["describe", "onprem-cert"]));
+    oks.push(run(&hk, &["refresh", "onprem-cert"]));
+    oks.push(run(&hk, &["disconnect", "onprem-cert", "--yes"]));
+
+    for i in &oks {
+        let (what, out) = &outputs[*i];
+        assert!(out.ok(), "{what} failed:\n{}\n{}", out.stdout, out.stderr);
+    }
+    one_line_error(&outputs[reimport].1, &["re-import"]);
+    one_line_error(&outputs[wrong_ca].1, &["not trusted"]);
+    one_line_error(&outputs[down].1, &["refused"]);
+    one_line_error(
+        &outputs[denied].1,
+        &["outside the accepted range", "<1.29.0"],
+    );
+    one_line_error(&outputs[bad_hub].1, &["401"]);
+
+    // Raw kubectl meets the webhook too.
+    let raw = hub.kubectl_stdin(
+        &["create", "-f", "-"],
+        &cluster_yaml("raw", "raw-id", "v1.10.0", &[]),
+    );
+    assert!(raw.stderr.contains("denied the request"), "{}", raw.stderr);
+    outputs.push(("kubectl create".into(), raw));
+
+    let log = webhook.log();
+    assert!(
+        log.contains("DEBUG"),
+        "the webhook logged at debug level:\n{log}"
+    );
+    assert!(log.contains("denied"), "{log}");
+    let mut texts: Vec<(String, String)> = outputs
+        .into_iter()
+        .flat_map(|(what, out)| {
+            [
+                (format!("stdout of {what}"), out.stdout),
+                (format!("stderr of {what}"), out.stderr),
+            ]
+        })
+        .collect();
+    let log_lines = log.lines().count();
+    texts.push(("the webhook's log".into(), log));
+    let total: usize = texts.iter().map(|(_, t)| t.len()).sum();
+    eprintln!(
+        "checked {} outputs and {log_lines} webhook log lines ({total} bytes) for {} secrets",
+        texts.len() - 1,
+        secrets.len()
+    );
+    for (where_, text) in &texts {
+        for (what, secret) in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} appears in the {where_}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// `openssl s_client` to 127.0.0.1:`port` with one protocol version allowed (and the client's own
+/// security level lowered so it can offer TLS 1.0/1.1 at all): the negotiated protocol, or `None`
+/// when the handshake failed.
+fn handshake(port: u16, version_flag: &str, ca: &Path) -> (Option<String>, String) {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .arg(version_flag)
+        .args(["-cipher", "DEFAULT@SECLEVEL=0", "-CAfile"])
+        .arg(ca)
+        .arg("-verify_return_error")
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let real_cipher = text.lines().any(|l| {
+        l.contains("Cipher is ") && !l.contains("(NONE)") && !l.trim_end().ends_with("Cipher is")
+    });
+    // The session block names the protocol; a TLS 1.3 client that quits at once may not print it
+    // (it comes with the session ticket), and then the cipher's own version says it.
+    let protocol = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Protocol  :"))
+        .or_else(|| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("New, ")?.split(',').next())
+                .filter(|v| *v == "TLSv1.3")
+        })
+        .map(|p| p.trim().to_owned());
+    let negotiated = (out.status.success() && real_cipher)
+        .then_some(protocol)
+        .flatten();
+    (negotiated, text)
+}
+
+/// Serves `openssl s_server` allowing only `version_flag`, to show the client can speak it.
+struct OpensslServer(std::process::Child);
+
+impl OpensslServer {
+    fn start(port: u16, version_flag: &str, dir: &Path) -> Self {
+        let child = Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+            .arg(version_flag)
+            .args(["-cipher", "DEFAULT@SECLEVEL=0", "-quiet", "-cert"])
+            .arg(dir.join("tls.crt"))
+            .arg("-key")
+            .arg(dir.join("tls.key"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The webhook port speaks TLS 1.3 and 1.2, and refuses TLS 1.1 and 1.0, which the same client
+/// does negotiate with a server that allows them.
+#[tokio::test]
+async fn the_webhook_accepts_tls_1_2_and_1_3_only() {
+    let hub = hub::start().await.unwrap();
+    let webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
+    let ca = webhook.dir().join("ca-bundle.pem");
+    std::fs::write(&ca, &webhook.ca).unwrap();
+
+    for (flag, want) in [("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")] {
+        let (got, text) = handshake(webhook.port, flag, &ca);
+        assert_eq!(got.as_deref(), Some(want), "{flag}:\n{text}");
+    }
+    for (flag, old) in [("-tls1_1", "TLSv1.1"), ("-tls1", "TLSv1")] {
+        // The control: this client negotiates the old version where it is allowed...
+        let port = free_port();
+        let server = OpensslServer::start(port, flag, webhook.dir());
+        let (got, text) = handshake(port, flag, &ca);
+        drop(server);
+        assert_eq!(got.as_deref(), Some(old), "control {flag}:\n{text}");
+        // ...and the webhook refuses it.
+        let (got, text) = handshake(webhook.port, flag, &ca);
+        assert_eq!(got, None, "the webhook negotiated {flag}:\n{text}");
+        eprintln!(
+            "{flag} refused: {}",
+            text.lines()
+                .find(|l| l.contains("alert") || l.contains("error"))
+                .unwrap_or("(no alert line)")
+        );
+    }
+    // And still serves after the refused handshakes.
+    let (got, text) = handshake(webhook.port, "-tls1_3", &ca);
+    assert_eq!(
+        got.as_deref(),
+        Some("TLSv1.3"),
+        "after the refusals:\n{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A ServiceAccount bound to `extcluster-viewer` from manifests/roles.yaml, with a token from the
+/// TokenRequest API, and a kubeconfig for the hub with that token.
+async fn viewer_kubeconfig(hub: &ControlPlane, dir: &Path) -> PathBuf {
+    let roles = repo_root().join("manifests/roles.yaml");
+    hub.kubectl(&["apply", "-f", path(&roles)]).success();
+    let client = hub.client().await.unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "vera"}})).unwrap();
+    sas.create(&PostParams::default(), &sa).await.unwrap();
+    hub.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "vera-views-clusters",
+        "--clusterrole=extcluster-viewer",
+        "--serviceaccount=default:vera",
+    ])
+    .success();
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    let token = sas
+        .create_token_request("vera", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .expect("a token")
+        .token;
+    let kc = dir.join("viewer.kubeconfig");
+    hub.write_kubeconfig(&kc, &User::Token(token)).unwrap();
+    kc
+}
+
+/// A viewer for real: with the token of a ServiceAccount bound to `extcluster-viewer`, `kubectl
+/// extcluster list`, `get` and `describe` work (describe without its live part, saying why), the
+/// kubeconfig Secret is Forbidden, and every write is refused with one clear line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_clusters_but_never_their_kubeconfigs() {
+    let (hub, ext) = tokio::join!(
+        hub::start(),
+        ControlPlane::start(Options::default().name("onprem"))
+    );
+    let (hub, ext) = (hub.unwrap(), ext.unwrap());
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    tokio::task::block_in_place(|| {
+        extcluster(
+            &hk,
+            &[
+                "import",
+                "prod",
+                "--from-kubeconfig",
+                path(&ext.kubeconfig()),
+            ],
+        )
+        .success()
+    });
+    let viewer = viewer_kubeconfig(&hub, dir.path()).await;
+    let as_viewer = |args: &[&str]| tokio::task::block_in_place(|| extcluster(&viewer, args));
+    let kubectl_as_viewer = |args: &[&str]| {
+        tokio::task::block_in_place(|| extcluster_tests::kubectl::run(&viewer, args, None))
+    };
+
+    let list = as_viewer(&["list"]).success().stdout;
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("prod ") && l.contains("Running")),
+        "{list}"
+    );
+    let got = as_viewer(&["get", "prod", "-o", "json"]).success().stdout;
+    let got: serde_json::Value = serde_json::from_str(&got).unwrap();
+    assert_eq!(
+        got["spec"]["kubeconfigSecretRef"]["name"],
+        "prod-kubeconfig"
+    );
+
+    // The kubeconfig Secret: Forbidden, by name and by list.
+    let secret = kubectl_as_viewer(&["get", "secret", "-n", SYSTEM_NAMESPACE, "prod-kubeconfig"]);
+    assert!(!secret.ok(), "a viewer read the kubeconfig Secret");
+    assert!(
+        secret.stderr.contains("Forbidden") || secret.stderr.contains("forbidden"),
+        "{}",
+        secret.stderr
+    );
+    assert!(!secret.stdout.contains("kubeconfig:"), "{}", secret.stdout);
+    let list_secrets = kubectl_as_viewer(&["get", "secrets", "-n", SYSTEM_NAMESPACE]);
+    assert!(
+        !list_secrets.ok() && list_secrets.stderr.contains("forbidden"),
+        "{}",
+        list_secrets.stderr
+    );
+
+    // describe: the record, and a clear word on the live part it may not read.
+    let describe = as_viewer(&["describe", "prod"]);
+    assert!(
+        describe.ok(),
+        "describe fails hard for a viewer:\n{}\n{}",
+        describe.stdout,
+        describe.stderr
+    );
+    let text = describe.stdout;
+    for want in [
+        "Name:         prod",
+        "Cluster ID:",
+        "Phase:               Running",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    let live = text
+        .lines()
+        .find(|l| l.starts_with("Live details:"))
+        .unwrap_or_else(|| panic!("no word on the live part:\n{text}"));
+    assert!(
+        live.contains("unavailable")
+            && live.contains("prod-kubeconfig")
+            && live.contains("forbidden"),
+        "{live}"
+    );
+    assert!(!text.contains("Nodes (live"), "{text}");
+    eprintln!("describe as a viewer: {live}");
+
+    // Writes: one clear line each, and nothing changes.
+    let out = as_viewer(&["refresh", "prod"]);
+    one_line_error(&out, &["forbidden", "ask the hub's administrator"]);
+    eprintln!("refresh as a viewer: {}", out.stderr.trim());
+    let out = as_viewer(&["disconnect", "prod", "--yes"]);
+    one_line_error(&out, &["forbidden", "ask the hub's administrator"]);
+    eprintln!("disconnect as a viewer: {}", out.stderr.trim());
+    // Another cluster (the hub itself will do), so the refusal is the hub's RBAC, not re-import.
+    let out = as_viewer(&["import", "self", "--from-kubeconfig", path(&hk)]);
+    one_line_error(&out, &["forbidden", "ask the hub's administrator"]);
+    eprintln!("import as a viewer: {}", out.stderr.trim());
+    let names = hub.kubectl(&["get", "extc", "-o", "name"]).success().stdout;
+    assert_eq!(names.trim(), "externalcluster.extcluster.io/prod");
+    hub.kubectl(&["get", "secret", "-n", SYSTEM_NAMESPACE, "prod-kubeconfig"])
+        .success();
+}
