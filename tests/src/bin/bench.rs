@@ -125,10 +125,10 @@ async fn measure(
     ));
 
     // The plugin, against the same hub with 1,000 registrations.
-    seed(&hub, 10, 1_000).await?;
-    rows.extend(plugin_rows(&bins, &hub, quick).await?);
+    seed(hub, 10, 1_000).await?;
+    rows.extend(plugin_rows(bins, hub, quick).await?);
 
-    seed(&hub, 1_000, 10_000).await?;
+    seed(hub, 1_000, 10_000).await?;
     let on_hub = hub_count(hub).await?;
     wait_registrations(probe, on_hub).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
