@@ -29,3 +29,23 @@ pub fn rss_kib(pid: i32) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// CPU time `pid` has used (user + system), in seconds.
+pub fn cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // utime and stime are fields 14 and 15 of the line, in USER_HZ (100 on Linux) ticks.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// The 1-minute load average: how busy the machine was while something was measured.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

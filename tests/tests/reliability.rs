@@ -553,6 +553,7 @@ async fn sustained_load_a_minute_of_reviews_zero_errors_flat_memory() {
     );
     let expected = Bytes::from(first.body);
 
+    let cpu_before = procfs::cpu_seconds(pid).unwrap();
     let start = Instant::now();
     let deadline = start + RUN;
     let sampler = tokio::spawn(async move {
@@ -585,6 +586,7 @@ async fn sustained_load_a_minute_of_reviews_zero_errors_flat_memory() {
         first_error = first_error.or(f);
     }
     let took = start.elapsed();
+    let cpu = procfs::cpu_seconds(pid).unwrap() - cpu_before;
     let samples = sampler.await.unwrap();
 
     let rate = ok as f64 / took.as_secs_f64();
@@ -597,7 +599,11 @@ async fn sustained_load_a_minute_of_reviews_zero_errors_flat_memory() {
     let growth = last - middle;
     eprintln!(
         "{ok} reviews in {took:.1?} over {CONNECTIONS} connections: {rate:.0}/s, {errors} errors; \
-         RSS 10-20 s {:.1} MiB, last 10 s {:.1} MiB ({:+.1} MiB, {:+.1}%); samples (s, KiB): {:?}",
+         the webhook used {cpu:.1} CPU-seconds ({:.0} reviews per CPU-second), load average \
+         {:.1} at the end; RSS 10-20 s {:.1} MiB, last 10 s {:.1} MiB ({:+.1} MiB, {:+.1}%); \
+         samples (s, KiB): {:?}",
+        ok as f64 / cpu,
+        procfs::load_average().unwrap_or_default(),
         middle / 1024.0,
         last / 1024.0,
         growth / 1024.0,
@@ -608,7 +614,14 @@ async fn sustained_load_a_minute_of_reviews_zero_errors_flat_memory() {
             .collect::<Vec<_>>()
     );
     assert_eq!(errors, 0, "first error: {first_error:?}");
-    assert!(rate >= 2000.0, "{rate:.0} reviews/s");
+    // A debug build on 2 cores, the client on the same cores: well below release speed, and
+    // sensitive to anything else running (nextest runs this test alone).
+    assert!(
+        rate >= 2000.0,
+        "{rate:.0} reviews/s ({:.0} per webhook CPU-second; load average {:.1})",
+        ok as f64 / cpu,
+        procfs::load_average().unwrap_or_default()
+    );
     assert!(
         growth <= middle * 0.15 && growth <= 3.0 * 1024.0,
         "RSS grew {:.1} MiB ({:.1}%) from the 10-20 s average to the last 10 s",
