@@ -1,0 +1,65 @@
+//! The README's "run it" command, as a user runs it: `hack/demo.sh` (what `make demo` runs) starts
+//! the sandbox, tells the story with the plugin, leaves it running for play, and
+//! `hack/demo.sh down` (`make demo-down`) stops every process it started.
+
+use extcluster_tests::repo_root;
+use std::process::Command;
+
+#[test]
+fn make_demo_tells_the_whole_story_and_demo_down_stops_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |args: &[&str]| {
+        Command::new("bash")
+            .arg(repo_root().join("hack/demo.sh"))
+            .args(args)
+            .env("SANDBOX_DIR", dir.path())
+            // `cargo nextest run --workspace` has built the binaries already.
+            .env("SANDBOX_SKIP_BUILD", "1")
+            .output()
+            .unwrap()
+    };
+    let out = demo(&[]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let stop = demo(&["down"]);
+    assert!(out.status.success(), "make demo failed:\n{text}");
+    for expected in [
+        "registered (Import, EKS): Running, v1.29.3-eks-adc7111, 3 nodes",
+        "re-import of an active cluster",
+        "outside the accepted range >=1.19.0, <1.35.0",
+        "cannot be deleted from the hub",
+        "capabilities.extcluster.io/pspEnabled",
+        "the cluster itself is left untouched",
+        "Stop everything: make demo-down",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the story lacks {expected:?}:\n{text}"
+        );
+    }
+    assert_eq!(
+        text.matches("(refused, as it should be)").count(),
+        4,
+        "{text}"
+    );
+    assert!(!text.contains("should have been refused"), "{text}");
+    assert!(
+        dir.path().join("hub.kubeconfig").exists(),
+        "a kubeconfig is left to keep playing"
+    );
+
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    assert!(!dir.path().join("sandbox.pid").exists());
+    // Nothing the sandbox started is left: no process mentions its kubeconfigs or folder.
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let leftovers: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| l.contains("sandbox serve") && l.contains(&dir.path().display().to_string()))
+        .map(str::to_owned)
+        .collect();
+    assert!(leftovers.is_empty(), "left running: {leftovers:?}");
+}
