@@ -56,6 +56,9 @@ impl Hub {
                             "context {name:?} is not in the hub kubeconfig {source}; available contexts: {}",
                             if contexts.is_empty() { "(none)".to_owned() } else { contexts.join(", ") }
                         ),
+                        KubeconfigError::CurrentContextNotSet if contexts.is_empty() => anyhow!(
+                            "the hub kubeconfig {source} has no contexts; point --kubeconfig or KUBECONFIG at the hub's kubeconfig"
+                        ),
                         KubeconfigError::CurrentContextNotSet => anyhow!(
                             "the hub kubeconfig {source} sets no current-context; pass --context with one of: {}",
                             contexts.join(", ")

@@ -256,10 +256,7 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
             }
         }
         Err(why) => {
-            let _ = writeln!(
-                out,
-                "Live details: unavailable, the cluster did not answer: {why}"
-            );
+            let _ = writeln!(out, "Live details: unavailable: {why}");
         }
     }
     out
@@ -329,9 +326,7 @@ mod tests {
         }
         let down = render(&cluster(), &Err("connection refused".into()), now);
         assert!(
-            down.contains(
-                "Live details: unavailable, the cluster did not answer: connection refused"
-            ),
+            down.contains("Live details: unavailable: connection refused"),
             "{down}"
         );
         assert!(!down.contains("Nodes (live"), "{down}");

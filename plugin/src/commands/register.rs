@@ -268,7 +268,7 @@ fn external_failure(ext: &External, path: &str, doing: &str, f: Failure) -> anyh
             "the credentials of context {ctx:?} in {path} may not {doing} on the external cluster ({message}); use credentials with the rights the mode needs"
         ),
         other => anyhow!(
-            "could not {doing} on the external cluster at {server} (context {ctx:?}): {other}"
+            "the external cluster at {server} (context {ctx:?}) failed when asked to {doing}: {other}"
         ),
     }
 }
