@@ -38,6 +38,9 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
     let bins = release_bins()?;
 
     let hub = hub::start().await?;
+    // CPU 0 is the webhook's alone: the hub, the bench and the load generators use CPU 1.
+    pin_to_load_core(hub.dir())?;
+    pin_to_load_core(Path::new(&format!("/proc/{}", std::process::id())))?;
     seed(&hub, 0, 10).await?;
     let work = tempfile::tempdir()?;
     run_certs_command(&work.path().join("certs"))?;
@@ -587,6 +590,7 @@ async fn plugin_rows(bins: &Bins, hub: &ControlPlane, quick: bool) -> Result<Vec
             .version("v1.29.3-eks-adc7111"),
     )
     .await?;
+    pin_to_load_core(external.dir())?;
     let ext = external.kubeconfig().display().to_string();
     let (mut total, mut register_calls) = (0.0, 0.0);
     let n = if quick { 3 } else { 10 };
@@ -683,4 +687,31 @@ async fn hub_count(hub: &ControlPlane) -> Result<usize> {
         eprintln!("registrations beyond the seeded ones: {strays:?}");
     }
     Ok(names.len())
+}
+
+/// Moves every process whose command line mentions `marker` (a control plane's folder), or the
+/// process `/proc/PID` itself, with all its threads, to CPU 1.
+fn pin_to_load_core(marker: &Path) -> Result<()> {
+    let marker = marker.display().to_string();
+    let pids: Vec<String> = match marker.strip_prefix("/proc/") {
+        Some(pid) => vec![pid.to_owned()],
+        None => std::fs::read_dir("/proc")?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                String::from_utf8_lossy(&cmdline).contains(&marker).then(|| pid.to_string())
+            })
+            .collect(),
+    };
+    for pid in pids {
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", "1", &pid])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("could not pin process {pid} to CPU 1");
+        }
+    }
+    Ok(())
 }
