@@ -1,12 +1,13 @@
 //! One real Kubernetes control plane on loopback, with its own CA and data.
 
 use crate::bins;
+use crate::free_port;
 use crate::kubectl::{self, Output};
 use crate::process::Supervised;
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use extcluster_webhook::certs::{self, Ca, Leaf, Pem};
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -344,10 +345,6 @@ fn write(dir: &Path, file: &str, text: &str) -> Result<()> {
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 pub fn random_token() -> String {

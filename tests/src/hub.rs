@@ -36,3 +36,20 @@ pub fn install_crd(hub: &ControlPlane) -> Result<()> {
     }
     Ok(())
 }
+
+/// The names of the ExternalClusters the hub holds, sorted.
+pub async fn registrations(hub: &ControlPlane) -> Vec<String> {
+    use extcluster_core::ExternalCluster;
+    use kube::api::{Api, ListParams};
+    let api: Api<ExternalCluster> = Api::all(hub.client().await.expect("a hub client"));
+    let mut names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("listing ExternalClusters")
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    names.sort();
+    names
+}

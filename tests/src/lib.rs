@@ -44,3 +44,20 @@ pub fn cluster_yaml(
         "apiVersion: extcluster.io/v1alpha1\nkind: ExternalCluster\nmetadata:\n  name: {name}\n  annotations:\n{annotations}    created-by: test\nspec:\n  mode: Import\n  clusterID: {cluster_id}\n  server: https://{name}.example.com:6443\n  kubernetesVersion: {version:?}\n"
     )
 }
+
+/// A port free on loopback right now (another process may still take it before it is bound:
+/// callers that bind later retry on "address already in use").
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+pub fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}

@@ -28,3 +28,39 @@ pub fn extcluster(hub: &Path, args: &[&str]) -> Output {
         .env_remove("KUBECONFIG");
     kubectl::run_with(&mut cmd, None)
 }
+
+/// Asserts a failure that says one thing, on one line of stderr starting `error: `, mentioning
+/// every one of `wants`; returns that line.
+#[track_caller]
+pub fn one_line_error(out: impl std::borrow::Borrow<Output>, wants: &[&str]) -> String {
+    let out = out.borrow();
+    assert!(
+        !out.ok(),
+        "should have failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let err = out.stderr.trim_end().to_owned();
+    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
+    final_error_line(out, wants)
+}
+
+/// Like [`one_line_error`] for commands that report progress on stderr before failing: only the
+/// last line must be the error.
+#[track_caller]
+pub fn final_error_line(out: impl std::borrow::Borrow<Output>, wants: &[&str]) -> String {
+    let out = out.borrow();
+    assert!(
+        !out.ok(),
+        "should have failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let err = out.stderr.trim_end();
+    let last = err.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("error: "), "{err}");
+    for want in wants {
+        assert!(last.contains(want), "{want:?} missing from:\n{err}");
+    }
+    last
+}

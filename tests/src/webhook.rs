@@ -1,11 +1,10 @@
 //! `extcluster-webhook` as a local process, registered with a hub by URL, as in the sandbox.
 
-use crate::ControlPlane;
 use crate::bins::workspace_bin;
 use crate::process::Supervised;
+use crate::{ControlPlane, free_port};
 use anyhow::{Context, Result, bail};
 use base64::Engine;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -344,6 +343,21 @@ webhooks:
     )
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `kubectl create -f -` of `yaml` on `hub`.
+pub fn create(hub: &ControlPlane, yaml: &str) -> crate::Output {
+    hub.kubectl_stdin(&["create", "-f", "-"], yaml)
+}
+
+/// Asserts that the webhook denied the request, with a message mentioning each of `mentions`.
+#[track_caller]
+pub fn assert_denied(out: &crate::Output, mentions: &[&str]) {
+    assert!(!out.ok(), "should be denied:\n{}", out.stdout);
+    assert!(out.stderr.contains("denied the request"), "{}", out.stderr);
+    for m in mentions {
+        assert!(
+            out.stderr.contains(m),
+            "{:?} should mention {m:?}",
+            out.stderr
+        );
+    }
 }

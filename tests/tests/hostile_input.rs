@@ -3,17 +3,13 @@
 //! file, 20 MB files, binary noise. Each gives one `error: ...` line and a non-zero exit, never a
 //! panic, and quotes nothing of what the file holds.
 
-use base64::Engine;
 use extcluster_tests::Output;
 use extcluster_tests::plugin::extcluster;
+use extcluster_tests::{b64, path_str as path};
 use std::path::{Path, PathBuf};
 
 /// Planted in every credential-like field and comment: it must never be printed.
 const MARKER: &str = "s3cr3t-MARKER-7f41c2";
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 /// A kubeconfig for https://127.0.0.1:1 (nothing listens there) with `user` as its user body.
 fn kubeconfig(cluster: &str, user: &str) -> String {
@@ -61,10 +57,6 @@ fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
     p
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
 }
 
 /// The files, each with what its error must say.

@@ -7,7 +7,9 @@ use base64::Engine;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
-use extcluster_tests::plugin::extcluster;
+use extcluster_tests::hub::registrations;
+use extcluster_tests::path_str as path;
+use extcluster_tests::plugin::{extcluster, final_error_line as one_line_error};
 use extcluster_tests::{ControlPlane, Options, Output, cluster_yaml, hub, kubectl};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::networking::v1::IngressClass;
@@ -30,10 +32,6 @@ async fn start_external(name: &str, controller_manager: bool) -> ControlPlane {
         opts = opts.controller_manager();
     }
     ControlPlane::start(opts).await.expect("external starts")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
 }
 
 fn write_script(file: &Path, body: &str) {
@@ -75,24 +73,6 @@ fn sso_kubeconfig(cp: &ControlPlane, dir: &Path) -> PathBuf {
     )
     .unwrap();
     kc
-}
-
-/// Asserts a failure that says one thing, on one line of stderr.
-#[track_caller]
-fn one_line_error(out: Output, wants: &[&str]) -> String {
-    assert!(
-        !out.ok(),
-        "should have failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    let err = out.stderr.trim_end().to_owned();
-    let last = err.lines().last().unwrap_or_default().to_owned();
-    assert!(last.starts_with("error: "), "{err}");
-    for want in wants {
-        assert!(last.contains(want), "{want:?} missing from:\n{err}");
-    }
-    last
 }
 
 fn read_kubeconfig(file: &Path) -> Value {
@@ -193,20 +173,6 @@ async fn annotations(hub: &ControlPlane, name: &str) -> std::collections::BTreeM
 
 fn key(cap: &str) -> String {
     format!("capabilities.extcluster.io/{cap}")
-}
-
-async fn registrations(hub: &ControlPlane) -> Vec<String> {
-    let api: Api<ExternalCluster> = Api::all(hub.client().await.unwrap());
-    let mut names: Vec<String> = api
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    names.sort();
-    names
 }
 
 // ---------------------------------------------------------------------------------------------

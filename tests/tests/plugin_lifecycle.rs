@@ -2,12 +2,13 @@
 //! and real external control planes: register, list, get, describe, refresh, disconnect, and
 //! every refusal and error a user meets on the way.
 
-use base64::Engine;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
-use extcluster_tests::plugin::{extcluster, plugin_path};
-use extcluster_tests::{ControlPlane, Options, Output, hub, kubectl};
+use extcluster_tests::hub::registrations;
+use extcluster_tests::plugin::{extcluster, one_line_error, plugin_path};
+use extcluster_tests::{ControlPlane, Options, hub, kubectl};
+use extcluster_tests::{b64, path_str as path};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Secret, ServiceAccount};
 use kube::Client;
@@ -33,24 +34,6 @@ spec:
 
 // ---------------------------------------------------------------------------------------------
 // Running the plugin the way a user does: `kubectl extcluster ...`, found on PATH by kubectl.
-
-/// Asserts a failure that says one thing, on one line of stderr, and prints nothing else.
-#[track_caller]
-fn one_line_error(out: Output, wants: &[&str]) -> String {
-    assert!(
-        !out.ok(),
-        "should have failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    let err = out.stderr.trim_end().to_owned();
-    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    for want in wants {
-        assert!(err.contains(want), "{want:?} missing from:\n{err}");
-    }
-    err
-}
 
 // ---------------------------------------------------------------------------------------------
 // The external cluster's objects, made through its API like any client would.
@@ -216,20 +199,6 @@ async fn inventory(client: &Client) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // What the hub holds.
 
-async fn registrations(hub: &ControlPlane) -> Vec<String> {
-    let api: Api<ExternalCluster> = Api::all(hub.client().await.unwrap());
-    let mut names: Vec<String> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    names.sort();
-    names
-}
-
 async fn system_secrets(hub: &ControlPlane) -> Vec<String> {
     let api: Api<Secret> = Api::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE);
     let mut names: Vec<String> = api
@@ -260,22 +229,6 @@ async fn kube_system_uid(ext: &ControlPlane) -> String {
         .metadata
         .uid
         .unwrap()
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn temp_file(dir: &Path, name: &str) -> PathBuf {
@@ -911,7 +864,7 @@ async fn external_kubeconfig_errors_are_one_clear_line() {
     );
 
     // Unreachable server: nothing listens on that port.
-    let port = free_port();
+    let port = extcluster_tests::free_port().unwrap();
     let down = dir.path().join("down.kubeconfig");
     let down_server = format!("https://127.0.0.1:{port}");
     std::fs::write(&down, good.replace(&ext.server(), &down_server)).unwrap();

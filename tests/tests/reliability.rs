@@ -2,8 +2,8 @@
 //! webhook is SIGKILLed and restarted while writes keep coming, and a minute of sustained reviews.
 
 use extcluster_tests::kubectl::{self, Output};
-use extcluster_tests::webhook::WebhookProcess;
-use extcluster_tests::{ControlPlane, cluster_yaml, hub, procfs, repo_root, tls_client};
+use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
+use extcluster_tests::{cluster_yaml, hub, procfs, repo_root, tls_client};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -28,23 +28,6 @@ fn dry_run_create() -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&fixture("create.json")).unwrap();
     v["request"]["dryRun"] = Value::Bool(true);
     serde_json::to_vec(&v).unwrap()
-}
-
-fn create(hub: &ControlPlane, yaml: &str) -> Output {
-    hub.kubectl_stdin(&["create", "-f", "-"], yaml)
-}
-
-#[track_caller]
-fn assert_denied(out: &Output, mentions: &[&str]) {
-    assert!(!out.ok(), "should be denied:\n{}", out.stdout);
-    assert!(out.stderr.contains("denied the request"), "{}", out.stderr);
-    for m in mentions {
-        assert!(
-            out.stderr.contains(m),
-            "{:?} should mention {m:?}",
-            out.stderr
-        );
-    }
 }
 
 /// GET on a plain-HTTP port: (status, body).

@@ -5,9 +5,10 @@
 use base64::Engine;
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
-use extcluster_tests::plugin::extcluster;
+use extcluster_tests::plugin::{extcluster, one_line_error};
 use extcluster_tests::webhook::WebhookProcess;
 use extcluster_tests::{ControlPlane, Options, Output, cluster_yaml, hub, repo_root};
+use extcluster_tests::{b64, path_str as path};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, PostParams};
@@ -17,39 +18,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const EKS: &str = "v1.29.3-eks-adc7111";
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Asserts a failure on one line of stderr, `error: ...`, that mentions `wants`.
-#[track_caller]
-fn one_line_error(out: &Output, wants: &[&str]) {
-    assert!(
-        !out.ok(),
-        "should have failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    let err = out.stderr.trim_end();
-    assert_eq!(err.lines().count(), 1, "one line:\n{err}");
-    assert!(err.starts_with("error: "), "{err}");
-    for want in wants {
-        assert!(err.contains(want), "{want:?} missing from:\n{err}");
-    }
-}
 
 /// The values of `key:` lines in a kubeconfig (base64 blobs such as `client-key-data`).
 fn kubeconfig_values(kubeconfig: &Path, key: &str) -> Vec<String> {
@@ -140,7 +108,13 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     let down_kc = kc("down.kubeconfig");
     std::fs::write(
         &down_kc,
-        good.replace(&ext.server(), &format!("https://127.0.0.1:{}", free_port())),
+        good.replace(
+            &ext.server(),
+            &format!(
+                "https://127.0.0.1:{}",
+                extcluster_tests::free_port().unwrap()
+            ),
+        ),
     )
     .unwrap();
     let hub_token_kc = kc("hub-token.kubeconfig");
@@ -399,7 +373,7 @@ async fn the_webhook_accepts_tls_1_2_and_1_3_only() {
     }
     for (flag, old) in [("-tls1_1", "TLSv1.1"), ("-tls1", "TLSv1")] {
         // The control: this client negotiates the old version where it is allowed...
-        let port = free_port();
+        let port = extcluster_tests::free_port().unwrap();
         let server = OpensslServer::start(port, flag, webhook.dir());
         let (got, text) = handshake(port, flag, &ca);
         drop(server);

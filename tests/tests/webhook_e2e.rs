@@ -2,7 +2,7 @@
 //! exercised with plain kubectl.
 
 use extcluster_tests::tls_client;
-use extcluster_tests::webhook::WebhookProcess;
+use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
 use extcluster_tests::{ControlPlane, bins, cluster_yaml, hub};
 use std::time::Duration;
 
@@ -11,23 +11,6 @@ async fn guarded_hub() -> (ControlPlane, WebhookProcess) {
     let webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
     webhook.register_and_wait(&hub).await.unwrap();
     (hub, webhook)
-}
-
-fn create(hub: &ControlPlane, yaml: &str) -> extcluster_tests::Output {
-    hub.kubectl_stdin(&["create", "-f", "-"], yaml)
-}
-
-#[track_caller]
-fn assert_denied(out: &extcluster_tests::Output, mentions: &[&str]) {
-    assert!(!out.ok(), "should be denied:\n{}", out.stdout);
-    assert!(out.stderr.contains("denied the request"), "{}", out.stderr);
-    for m in mentions {
-        assert!(
-            out.stderr.contains(m),
-            "{:?} should mention {m:?}",
-            out.stderr
-        );
-    }
 }
 
 #[tokio::test]

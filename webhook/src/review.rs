@@ -9,20 +9,26 @@ use std::borrow::Cow;
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
 
+/// A review whose objects are `O`: raw (checked one step at a time, for precise errors) or
+/// decoded straight into the rules' view (one pass, the fast path).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Review<'a> {
+#[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
+pub struct Review<'a, O = &'a RawValue> {
     #[serde(borrow, default)]
     pub api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub request: Option<Request<'a>>,
+    #[serde(borrow, default = "none")]
+    pub request: Option<Request<'a, O>>,
+}
+
+fn none<T>() -> Option<T> {
+    None
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Request<'a> {
+#[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
+pub struct Request<'a, O = &'a RawValue> {
     #[serde(borrow)]
     pub uid: Cow<'a, str>,
     #[serde(borrow)]
@@ -31,10 +37,10 @@ pub struct Request<'a> {
     pub operation: Operation,
     #[serde(borrow, default)]
     pub name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub old_object: Option<&'a RawValue>,
+    #[serde(default = "none")]
+    pub object: Option<O>,
+    #[serde(default = "none")]
+    pub old_object: Option<O>,
     #[serde(default)]
     pub dry_run: bool,
 }

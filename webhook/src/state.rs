@@ -3,9 +3,9 @@
 
 use crate::index::RegistryIndex;
 use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
-use crate::review::{self, Review};
+use crate::review::{self, Request, Review};
 use extcluster_core::api::GROUP;
-use extcluster_core::policy::{Operation, Policy, Registry, RegistryUnavailable};
+use extcluster_core::policy::{Operation, Policy, Registration, Registry, RegistryUnavailable};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -42,68 +42,91 @@ impl Webhook {
     }
 
     fn decide(&self, body: &[u8]) -> Reply {
+        // One pass, objects decoded straight into the rules' view: every well-formed review.
+        // Anything else takes the careful path, which says precisely what is wrong.
+        match serde_json::from_slice::<Review<Registration>>(body) {
+            Ok(review) => match self.envelope(&review) {
+                Ok(req) => self.judge(req, req.object.as_ref(), req.old_object.as_ref()),
+                Err(reply) => reply,
+            },
+            Err(_) => self.decide_carefully(body),
+        }
+    }
+
+    /// Reads the review one step at a time: the envelope, then each object.
+    fn decide_carefully(&self, body: &[u8]) -> Reply {
         let review: Review = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => {
-                return self.bad_request(None, &format!("the body is not an AdmissionReview: {e}"));
+                return self.bad_request(&format!("the body is not an AdmissionReview: {e}"));
             }
         };
+        let req = match self.envelope(&review) {
+            Ok(req) => req,
+            Err(reply) => return reply,
+        };
+        let objects = review::registration(req.object, "object")
+            .and_then(|new| Ok((new, review::registration(req.old_object, "oldObject")?)));
+        match objects {
+            Ok((new, old)) => self.judge(req, new.as_ref(), old.as_ref()),
+            Err(msg) => self.refuse(
+                &req.uid,
+                req.operation,
+                &req.name,
+                Verdict::Invalid,
+                "unreadable_object",
+                400,
+                &msg,
+            ),
+        }
+    }
+
+    /// The review's request, if the review is one this webhook answers.
+    fn envelope<'r, O>(&self, review: &'r Review<'_, O>) -> Result<&'r Request<'r, O>, Reply> {
         if review.api_version.as_deref() != Some(review::API_VERSION)
             || review.kind.as_deref() != Some(review::KIND)
         {
-            return self.bad_request(
-                None,
-                &format!(
-                    "expected an {} {}, got apiVersion {:?} kind {:?}; set admissionReviewVersions: [v1]",
-                    review::API_VERSION,
-                    review::KIND,
-                    review.api_version.as_deref().unwrap_or(""),
-                    review.kind.as_deref().unwrap_or(""),
-                ),
-            );
+            return Err(self.bad_request(&format!(
+                "expected an {} {}, got apiVersion {:?} kind {:?}; set admissionReviewVersions: [v1]",
+                review::API_VERSION,
+                review::KIND,
+                review.api_version.as_deref().unwrap_or(""),
+                review.kind.as_deref().unwrap_or(""),
+            )));
         }
-        let Some(req) = review.request else {
-            return self.bad_request(None, "the AdmissionReview has no request");
+        let Some(req) = review.request.as_ref() else {
+            return Err(self.bad_request("the AdmissionReview has no request"));
         };
-        let op = req.operation;
         if req.kind.group != GROUP || req.kind.kind != "ExternalCluster" {
             let msg = format!(
                 "this webhook reviews only {GROUP} ExternalClusters, not {}/{} {}; check the \
                  ValidatingWebhookConfiguration's rules",
                 req.kind.group, req.kind.version, req.kind.kind
             );
-            return self.refuse(
+            return Err(self.refuse(
                 &req.uid,
-                op,
+                req.operation,
                 &req.name,
                 Verdict::Invalid,
                 "wrong_kind",
                 400,
                 &msg,
-            );
+            ));
         }
-        let objects = review::registration(req.object, "object")
-            .and_then(|new| Ok((new, review::registration(req.old_object, "oldObject")?)));
-        let (new, old) = match objects {
-            Ok(o) => o,
-            Err(msg) => {
-                return self.refuse(
-                    &req.uid,
-                    op,
-                    &req.name,
-                    Verdict::Invalid,
-                    "unreadable_object",
-                    400,
-                    &msg,
-                );
-            }
-        };
-        let name = new
-            .as_ref()
-            .or(old.as_ref())
-            .map_or(&*req.name, |r| r.name());
+        Ok(req)
+    }
+
+    /// Decides a well-formed request about an ExternalCluster.
+    fn judge<O>(
+        &self,
+        req: &Request<'_, O>,
+        new: Option<&Registration<'_>>,
+        old: Option<&Registration<'_>>,
+    ) -> Reply {
+        let op = req.operation;
+        let name = new.or(old).map_or(&*req.name, |r| r.name());
         let unavailable = self.sync.unavailable();
-        let decision = match (op, &new) {
+        let decision = match (op, new) {
             // Decide and reserve under one write lock, so two creates of one cluster cannot both
             // pass between the decision and the reservation.
             (Operation::Create, Some(new)) if !req.dry_run && new.is_live() => {
@@ -112,7 +135,7 @@ impl Webhook {
                     index: &index,
                     unavailable,
                 };
-                let decision = self.policy.decide(op, Some(new), old.as_ref(), &view);
+                let decision = self.policy.decide(op, Some(new), old, &view);
                 if decision.is_ok() {
                     index.reserve(new.name(), &new.spec.cluster_id, Instant::now());
                     self.metrics.registrations.set(index.len() as i64);
@@ -125,7 +148,7 @@ impl Webhook {
                     index: &index,
                     unavailable,
                 };
-                self.policy.decide(op, new.as_ref(), old.as_ref(), &view)
+                self.policy.decide(op, new, old, &view)
             }
         };
         match decision {
@@ -195,7 +218,7 @@ impl Webhook {
     }
 
     /// A body with no review to answer: HTTP 400, which the API server reports as a webhook failure.
-    fn bad_request(&self, _uid: Option<&str>, message: &str) -> Reply {
+    fn bad_request(&self, message: &str) -> Reply {
         tracing::info!(
             reason = "bad_request",
             message,
@@ -313,5 +336,37 @@ impl SyncState {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass path and the careful path answer every fixture identically.
+    #[test]
+    fn both_decoding_paths_agree_on_every_fixture() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let body = std::fs::read(entry.expect("an entry").path()).expect("a fixture");
+            for synced in [false, true] {
+                let (fast, careful) = (webhook(synced), webhook(synced));
+                let a = fast.decide(&body);
+                let b = careful.decide_carefully(&body);
+                assert_eq!((a.status, &a.body), (b.status, &b.body));
+            }
+            seen += 1;
+        }
+        assert!(seen >= 15, "read {seen} fixtures");
+    }
+
+    fn webhook(synced: bool) -> Webhook {
+        let w = Webhook::new(Policy::default(), Duration::from_secs(15));
+        w.update_index(|i| i.upsert("prod-eu", "4c1b2f3e-9d1a-4f7e-8a61-2b7f0c9e5d11", true));
+        if synced {
+            w.sync().mark_synced();
+        }
+        w
     }
 }
