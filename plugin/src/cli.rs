@@ -108,6 +108,15 @@ pub enum Command {
   # Also remove the ServiceAccount that convert-kubeconfig (or register --convert) made there
   kubectl extcluster disconnect prod-eu --yes --cleanup-remote")]
     Disconnect(DisconnectArgs),
+    /// Replace the kubeconfig the hub stores for a registration (after rotating its token, say)
+    #[command(after_help = "Examples:
+  # The token was rotated: give the hub the new one
+  kubectl extcluster convert-kubeconfig --from-kubeconfig ~/.kube/eks --rotate -o eks-token.kubeconfig
+  kubectl extcluster set-credentials prod-eu --from-kubeconfig eks-token.kubeconfig
+
+The new kubeconfig must reach the same cluster (its kube-system UID is the registration's cluster
+ID) with the rights the registration's mode needs; otherwise nothing is changed.")]
+    SetCredentials(SetCredentialsArgs),
     /// Make a kubeconfig with a ServiceAccount token from one that logs in through a plugin (exec, OIDC)
     #[command(after_help = "Examples:
   # A token kubeconfig for the current context, full access, to a new file
@@ -249,6 +258,18 @@ pub struct RefreshArgs {
     /// Refresh every registration
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetCredentialsArgs {
+    /// The registration
+    pub name: String,
+    /// The kubeconfig with the new credentials (client certificate or token)
+    #[arg(long, value_name = "FILE")]
+    pub from_kubeconfig: PathBuf,
+    /// The context to use (default: the file's current-context)
+    #[arg(long, value_name = "CONTEXT")]
+    pub from_context: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -94,6 +94,15 @@ impl Hub {
         Api::all(self.client.clone())
     }
 
+    /// The registration `name`, or an error saying it is not registered and how to see what is.
+    pub async fn registration(&self, name: &str) -> anyhow::Result<ExternalCluster> {
+        self.clusters()
+            .get_opt(name)
+            .await
+            .map_err(|e| self.err(&format!("get ExternalCluster {name:?}"), &e))?
+            .ok_or_else(|| crate::commands::list::not_found(name))
+    }
+
     pub fn secrets(&self, namespace: &str) -> Api<Secret> {
         Api::namespaced(self.client.clone(), namespace)
     }

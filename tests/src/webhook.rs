@@ -3,11 +3,10 @@
 use crate::bins::workspace_bin;
 use crate::process::Supervised;
 use crate::{ControlPlane, free_port};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use base64::Engine;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct WebhookProcess {
     pub port: u16,
@@ -161,21 +160,7 @@ impl WebhookProcess {
 
     /// GET on the plain probe port: (status code, body).
     pub async fn probe(&self, path: &str) -> Result<(u16, String)> {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.probe_port)).await?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-            .await?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).await?;
-        let code = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .context("no status")?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Ok((code, body))
+        crate::http_get(self.probe_port, path).await
     }
 
     /// A metric's value from /metrics (the first sample whose line starts with `prefix`).

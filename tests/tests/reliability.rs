@@ -1,6 +1,7 @@
 //! Faults and load on real control planes: the hub's API server restarts under the webhook, the
 //! webhook is SIGKILLed and restarted while writes keep coming, and a minute of sustained reviews.
 
+use extcluster_tests::http_get;
 use extcluster_tests::kubectl::{self, Output};
 use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
 use extcluster_tests::{cluster_yaml, hub, procfs, repo_root, tls_client};
@@ -28,26 +29,6 @@ fn dry_run_create() -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&fixture("create.json")).unwrap();
     v["request"]["dryRun"] = Value::Bool(true);
     serde_json::to_vec(&v).unwrap()
-}
-
-/// GET on a plain-HTTP port: (status, body).
-async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).await?;
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no status in {text:?}"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((code, body))
 }
 
 /// Polls `check` every `every` until it holds; how long that took, or `None` at `limit`.

@@ -284,11 +284,7 @@ pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
     }
     let hub = Hub::connect(global).await?;
     let clusters = hub.clusters();
-    let cluster = clusters
-        .get_opt(name)
-        .await
-        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
-        .ok_or_else(|| not_found(name))?;
+    let cluster = hub.registration(name).await?;
 
     let mut changes: Vec<(Change, Source)> =
         given.into_iter().map(|c| (c, Source::Given)).collect();

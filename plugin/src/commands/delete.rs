@@ -2,7 +2,6 @@
 
 use crate::cli::Global;
 use crate::commands::disconnect::remove_secrets;
-use crate::commands::list::not_found;
 use crate::hub::Hub;
 use crate::output::resource_name;
 use anyhow::{Result, anyhow};
@@ -12,12 +11,7 @@ use kube::api::DeleteParams;
 
 pub async fn run(global: &Global, name: &str) -> Result<()> {
     let hub = Hub::connect(global).await?;
-    let cluster = hub
-        .clusters()
-        .get_opt(name)
-        .await
-        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
-        .ok_or_else(|| not_found(name))?;
+    let cluster = hub.registration(name).await?;
     // The same rule the webhook applies to a raw `kubectl delete`.
     let old = Registration::from(&cluster);
     let none: &[Registration<'_>] = &[];

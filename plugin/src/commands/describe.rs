@@ -2,7 +2,6 @@
 //! live through the stored kubeconfig when it answers.
 
 use crate::cli::Global;
-use crate::commands::list::not_found;
 use crate::hub::Hub;
 use crate::output::{age, human_duration, table};
 use crate::probe::{self, NodeInfo, Warning};
@@ -25,12 +24,7 @@ const WARNINGS_SHOWN: usize = 10;
 
 pub async fn run(global: &Global, name: &str) -> Result<()> {
     let hub = Hub::connect(global).await?;
-    let cluster = hub
-        .clusters()
-        .get_opt(name)
-        .await
-        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
-        .ok_or_else(|| not_found(name))?;
+    let cluster = hub.registration(name).await?;
     let live = live(&hub, &cluster).await;
     print!("{}", render(&cluster, &live, Timestamp::now()));
     Ok(())

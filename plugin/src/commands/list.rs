@@ -32,12 +32,7 @@ pub async fn list(global: &Global, format: Option<Format>) -> Result<()> {
 
 pub async fn get(global: &Global, name: &str, format: Option<Format>) -> Result<()> {
     let hub = Hub::connect(global).await?;
-    let cluster = hub
-        .clusters()
-        .get_opt(name)
-        .await
-        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
-        .ok_or_else(|| not_found(name))?;
+    let cluster = hub.registration(name).await?;
     print!(
         "{}",
         print_clusters(&[cluster], format, true, Timestamp::now())?

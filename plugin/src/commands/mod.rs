@@ -10,6 +10,7 @@ pub mod disconnect;
 pub mod list;
 pub mod refresh;
 pub mod register;
+pub mod set_credentials;
 pub mod version;
 
 use crate::cli::{Cli, Command};
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::ConvertKubeconfig(a) => convert_kubeconfig::run(&a).await,
         Command::Annotate(a) => annotate::run(g, &a).await,
         Command::Capabilities(a) => capabilities::run(a.capability.as_deref()),
+        Command::SetCredentials(a) => set_credentials::run(g, &a).await,
         Command::Delete(a) => delete::run(g, &a.name).await,
         Command::Version => version::run(),
         Command::Completion(a) => completion::run(a.shell),

@@ -2,7 +2,6 @@
 //! unreachable cluster is a result, not a failure: only a hub failure fails the command.
 
 use crate::cli::Global;
-use crate::commands::list::not_found;
 use crate::hub::Hub;
 use crate::output::table;
 use crate::{status, stored};
@@ -25,12 +24,7 @@ pub async fn run(global: &Global, names: &[String], all: bool) -> Result<()> {
         targets.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     } else {
         for name in names {
-            let c = clusters
-                .get_opt(name)
-                .await
-                .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?
-                .ok_or_else(|| not_found(name))?;
-            targets.push(c);
+            targets.push(hub.registration(name).await?);
         }
     }
     let (live, leaving): (Vec<_>, Vec<_>) = targets.into_iter().partition(ExternalCluster::is_live);

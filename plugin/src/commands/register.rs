@@ -211,7 +211,12 @@ pub async fn run(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result
 }
 
 /// Refuses credentials that lack the rights `mode` needs, listing them.
-async fn check_rights(client: &kube::Client, mode: Mode, ext: &External, path: &str) -> Result<()> {
+pub async fn check_rights(
+    client: &kube::Client,
+    mode: Mode,
+    ext: &External,
+    path: &str,
+) -> Result<()> {
     let missing = probe::missing_rights(client, mode)
         .await
         .map_err(|f| external_failure(ext, path, "ask for its rights", f))?;
@@ -250,7 +255,7 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-fn external_failure(ext: &External, path: &str, doing: &str, f: Failure) -> anyhow::Error {
+pub fn external_failure(ext: &External, path: &str, doing: &str, f: Failure) -> anyhow::Error {
     let (server, ctx) = (&ext.server, &ext.context);
     match f {
         Failure::Transport(t @ Transport::Untrusted(_)) => anyhow!(

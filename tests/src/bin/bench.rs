@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use extcluster_tests::process::Supervised;
 use extcluster_tests::webhook::run_certs_command;
-use extcluster_tests::{ControlPlane, free_port, hub, repo_root};
+use extcluster_tests::{ControlPlane, free_port, http_get, hub, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -353,7 +353,7 @@ async fn seed(hub: &ControlPlane, from: usize, to: usize) -> Result<()> {
 async fn wait_registrations(probe: u16, n: usize) -> Result<()> {
     let mut last = String::new();
     for _ in 0..1200 {
-        if let Ok(body) = http_get(probe, "/metrics").await {
+        if let Ok((_, body)) = http_get(probe, "/metrics").await {
             if let Some(line) = body
                 .lines()
                 .find(|l| l.starts_with("extcluster_webhook_registrations "))
@@ -367,16 +367,6 @@ async fn wait_registrations(probe: u16, n: usize) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("the webhook never indexed {n} registrations (last: {last:?})")
-}
-
-async fn http_get(port: u16, path: &str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .await?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).await?;
-    Ok(text)
 }
 
 struct Tools {
@@ -798,7 +788,7 @@ fn processes_mentioning(marker: &str) -> Result<Vec<i32>> {
 /// The bucket bounds under which 99% and 99.9% of the webhook's decisions fell, from its own
 /// latency histogram (decode, decide, encode: no network, no TLS).
 async fn decision_percentiles(probe: u16) -> Result<(String, String)> {
-    let text = http_get(probe, "/metrics").await?;
+    let (_, text) = http_get(probe, "/metrics").await?;
     let buckets: Vec<(String, f64)> = text
         .lines()
         .filter_map(|l| l.strip_prefix("extcluster_webhook_request_duration_seconds_bucket{le=\""))

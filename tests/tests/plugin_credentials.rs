@@ -1,0 +1,191 @@
+//! `kubectl extcluster set-credentials`: the way back from a rotated or expired token. The new
+//! kubeconfig must reach the same cluster with the rights the registration's mode needs;
+//! otherwise nothing changes.
+
+use extcluster_core::api::SYSTEM_NAMESPACE;
+use extcluster_tests::control_plane::User;
+use extcluster_tests::path_str as path;
+use extcluster_tests::plugin::{extcluster, one_line_error};
+use extcluster_tests::{ControlPlane, Options, hub};
+
+const EKS: &str = "v1.29.3-eks-adc7111";
+
+fn stored_kubeconfig(hub: &ControlPlane, name: &str) -> String {
+    hub.kubectl(&[
+        "get",
+        "secret",
+        "-n",
+        SYSTEM_NAMESPACE,
+        &format!("{name}-kubeconfig"),
+        "-o",
+        "jsonpath={.data.kubeconfig}",
+    ])
+    .success()
+    .stdout
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted() {
+    let hub = hub::start().await.unwrap();
+    let hk = hub.kubeconfig();
+    let ext = ControlPlane::start(
+        Options::default()
+            .name("eks")
+            .version(EKS)
+            .controller_manager(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (
+        dir.path().join("first.kubeconfig"),
+        dir.path().join("second.kubeconfig"),
+    );
+
+    // A ServiceAccount token kubeconfig, registered.
+    let admin = ext.kubeconfig();
+    extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&admin),
+            "-o",
+            path(&first),
+        ],
+    )
+    .success();
+    extcluster(&hk, &["import", "prod", "--from-kubeconfig", path(&first)]).success();
+    let before = stored_kubeconfig(&hub, "prod");
+
+    // The token is rotated: the hub's copy stops working, and refresh says so.
+    extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&admin),
+            "--rotate",
+            "-o",
+            path(&second),
+        ],
+    )
+    .success();
+    // The API server caches a token it accepted for about ten seconds: poll for the refusal.
+    let started = std::time::Instant::now();
+    loop {
+        let refreshed = extcluster(&hk, &["refresh", "prod"]).success();
+        if refreshed.stdout.contains("Unreachable") && refreshed.stdout.contains("401") {
+            eprintln!(
+                "the rotated token was refused after {:?}",
+                started.elapsed()
+            );
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the old token still works:\n{}",
+            refreshed.stdout
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    // Refused, and nothing changed: a kubeconfig for another cluster...
+    let other = ControlPlane::start(Options::default().name("other"))
+        .await
+        .unwrap();
+    let err = one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "set-credentials",
+                "prod",
+                "--from-kubeconfig",
+                path(&other.kubeconfig()),
+            ],
+        ),
+        &["registered for cluster", "reaches cluster"],
+    );
+    assert!(
+        err.contains("register this one under a name of its own"),
+        "{err}"
+    );
+    // ...credentials without the rights import needs (a token with no rights at all)...
+    let nobody = dir.path().join("nobody.kubeconfig");
+    ext.write_kubeconfig(&nobody, &User::Token("not-a-real-token".into()))
+        .unwrap();
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "set-credentials",
+                "prod",
+                "--from-kubeconfig",
+                path(&nobody),
+            ],
+        ),
+        &["refused the credentials", "401"],
+    );
+    // ...a login through a plugin, which the hub could not use...
+    let exec = dir.path().join("exec.kubeconfig");
+    ext.write_kubeconfig(
+        &exec,
+        &User::Exec {
+            command: "aws".into(),
+            args: vec!["eks".into(), "get-token".into()],
+        },
+    )
+    .unwrap();
+    one_line_error(
+        extcluster(
+            &hk,
+            &["set-credentials", "prod", "--from-kubeconfig", path(&exec)],
+        ),
+        &["convert-kubeconfig"],
+    );
+    // ...and a registration that does not exist.
+    one_line_error(
+        extcluster(
+            &hk,
+            &[
+                "set-credentials",
+                "nope",
+                "--from-kubeconfig",
+                path(&second),
+            ],
+        ),
+        &["no external cluster named \"nope\""],
+    );
+    assert_eq!(
+        stored_kubeconfig(&hub, "prod"),
+        before,
+        "a refusal changes nothing"
+    );
+
+    // The new token: accepted, stored, and the registration is Running again.
+    let out = extcluster(
+        &hk,
+        &[
+            "set-credentials",
+            "prod",
+            "--from-kubeconfig",
+            path(&second),
+        ],
+    )
+    .success();
+    assert!(
+        out.stdout.contains("credentials replaced") && out.stdout.contains("Running"),
+        "{}",
+        out.stdout
+    );
+    assert_ne!(stored_kubeconfig(&hub, "prod"), before);
+    let refreshed = extcluster(&hk, &["refresh", "prod"]).success();
+    assert!(refreshed.stdout.contains("Running"), "{}", refreshed.stdout);
+    let secret_text = format!("{}{}", out.stdout, out.stderr);
+    let token = std::fs::read_to_string(&second).unwrap();
+    let token = token
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap();
+    assert!(!secret_text.contains(token), "the token is never printed");
+}
