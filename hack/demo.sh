@@ -29,7 +29,7 @@ if [ -z "${SANDBOX_SKIP_BUILD:-}" ]; then
   bash hack/kube-bins.sh apiserver v1.29.3-eks-adc7111 >/dev/null
   bash hack/kube-bins.sh apiserver v1.18.20 >/dev/null
   bash hack/kube-bins.sh kubectl >/dev/null
-  cargo build -q -p kubectl-extcluster -p extcluster-webhook -p extcluster-tests --bin sandbox
+  cargo build -p kubectl-extcluster -p extcluster-webhook -p extcluster-tests --bin sandbox
 fi
 
 say "Starting the sandbox: a hub, external clusters eks-prod (v1.29.3-eks-adc7111) and legacy (v1.18.20), the webhook"
