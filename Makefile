@@ -26,7 +26,7 @@ lint:
 
 ## Pure unit tests only: no Kubernetes needed.
 unit:
-	$(CARGO) test -p extcluster-core
+	$(CARGO) test -p extcluster-core -p extcluster-webhook -p kubectl-extcluster
 
 ## Regenerate manifests/crd.yaml from the Rust types.
 crd:
