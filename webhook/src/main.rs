@@ -110,6 +110,8 @@ async fn hub_client(args: &Serve) -> Result<kube::Client> {
             "no hub to watch: not running in a cluster, and no --kubeconfig or $KUBECONFIG",
         )?,
     };
+    let mut config = config;
+    config.read_timeout = Some(watch::READ_TIMEOUT);
     Ok(kube::Client::try_from(config)?)
 }
 

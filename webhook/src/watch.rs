@@ -8,13 +8,56 @@ use extcluster_core::ExternalCluster;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The API server ends each watch after this long and the watcher starts the next one from where
+/// it was, so a quiet watch never runs into the client's read timeout.
+pub const WATCH_TIMEOUT_SECS: u32 = 30;
+/// Every request to the hub gives up after this long without a byte: a request stuck on an API
+/// server that is still starting must not hold the watch (kube's default is to wait forever).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Retries soon and keeps retrying, at most every few seconds: while the watch is lost the
+/// webhook refuses registrations, so it should be back as soon as the hub is.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    next: Duration,
+}
+
+impl Retry {
+    const FIRST: Duration = Duration::from_millis(250);
+    const LONGEST: Duration = Duration::from_secs(4);
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Iterator for Retry {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Self::LONGEST);
+        Some(wait)
+    }
+}
+
+impl Backoff for Retry {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
 
 /// `duplicates` hears of every cluster ID that the watch shows held by several live registrations.
 pub async fn run(client: kube::Client, webhook: Arc<Webhook>, duplicates: resolver::Sender) {
     let api: Api<ExternalCluster> = Api::all(client);
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS);
+    let stream = watcher::watcher(api, config).backoff(Retry::default());
     futures::pin_mut!(stream);
     let mut fresh: Option<RegistryIndex> = None;
     while let Some(event) = stream.next().await {
@@ -62,5 +105,20 @@ pub async fn run(client: kube::Client, webhook: Arc<Webhook>, duplicates: resolv
                 tracing::warn!(error = %e, "watch on ExternalClusters failed; retrying");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_soon_never_gives_up_and_starts_over_after_success() {
+        let mut r = Retry::default();
+        let waits: Vec<u128> = r.by_ref().take(8).map(|d| d.as_millis()).collect();
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 4000, 4000, 4000]);
+        r.reset();
+        assert_eq!(r.next(), Some(Retry::FIRST));
+        assert!(READ_TIMEOUT > Duration::from_secs(u64::from(WATCH_TIMEOUT_SECS)));
     }
 }
