@@ -172,15 +172,7 @@ fn annotation_key() -> impl Strategy<Value = String> {
         1 => text(),
         1 => "[a-zA-Z]{1,20}",
     ];
-    let prefix = select(vec![
-        capability::PREFIX,
-        "capabilities.cattle.io/",
-        "capabilities/",
-        "extcluster.io/",
-        "example.com/",
-        "",
-    ]);
-    (prefix, name).prop_map(|(p, n)| format!("{p}{n}"))
+    (key_prefix(), name).prop_map(|(p, n)| format!("{p}{n}"))
 }
 
 proptest! {
@@ -257,15 +249,7 @@ fn qualified_annotation_key() -> impl Strategy<Value = String> {
         3 => select(known).prop_map(str::to_owned),
         1 => "[A-Za-z0-9]([A-Za-z0-9._-]{0,20}[A-Za-z0-9])?",
     ];
-    let prefix = select(vec![
-        capability::PREFIX,
-        "capabilities.cattle.io/",
-        "capabilities/",
-        "extcluster.io/",
-        "example.com/",
-        "",
-    ]);
-    (prefix, name).prop_map(|(p, n)| format!("{p}{n}"))
+    (key_prefix(), name).prop_map(|(p, n)| format!("{p}{n}"))
 }
 
 fn annotations() -> impl Strategy<Value = BTreeMap<String, String>> {
@@ -437,4 +421,16 @@ proptest! {
         prop_assert!(denial.to_string().contains(&holder), "{}", denial);
         check_denial(&denial)?;
     }
+}
+
+/// Annotation-key prefixes: ours, Rancher's two, a neighbour of ours, a stranger's, none.
+fn key_prefix() -> impl Strategy<Value = &'static str> {
+    select(vec![
+        capability::PREFIX,
+        "capabilities.cattle.io/",
+        "capabilities/",
+        "extcluster.io/",
+        "example.com/",
+        "",
+    ])
 }

@@ -34,15 +34,10 @@ pub fn extcluster(hub: &Path, args: &[&str]) -> Output {
 #[track_caller]
 pub fn one_line_error(out: impl std::borrow::Borrow<Output>, wants: &[&str]) -> String {
     let out = out.borrow();
-    assert!(
-        !out.ok(),
-        "should have failed:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    let err = out.stderr.trim_end().to_owned();
+    let line = final_error_line(out, wants);
+    let err = out.stderr.trim_end();
     assert_eq!(err.lines().count(), 1, "one line:\n{err}");
-    final_error_line(out, wants)
+    line
 }
 
 /// Like [`one_line_error`] for commands that report progress on stderr before failing: only the

@@ -40,20 +40,25 @@ impl WebhookProcess {
         for f in ["tls.crt", "tls.key"] {
             std::os::unix::fs::symlink(Path::new("..data").join(f), dir.path().join(f))?;
         }
-        let mut w = WebhookProcess {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut w = Self::unstarted(dir, ca, env);
+        w.start_on_free_ports(hub, extra).await?;
+        Ok(w)
+    }
+
+    fn unstarted(dir: tempfile::TempDir, ca: String, env: Vec<(String, String)>) -> Self {
+        WebhookProcess {
             port: 0,
             probe_port: 0,
             dir,
             ca,
             process: None,
             args: Vec::new(),
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        };
-        w.start_on_free_ports(hub, extra).await?;
-        Ok(w)
+            env,
+        }
     }
 
     /// A second replica: same certificate files and hub, its own ports.
@@ -64,16 +69,7 @@ impl WebhookProcess {
         for f in ["tls.crt", "tls.key"] {
             std::os::unix::fs::symlink(self.dir.path().join(f), dir.path().join(f))?;
         }
-        let ca = self.ca.clone();
-        let mut w = WebhookProcess {
-            port: 0,
-            probe_port: 0,
-            dir,
-            ca,
-            process: None,
-            args: Vec::new(),
-            env: Vec::new(),
-        };
+        let mut w = Self::unstarted(dir, self.ca.clone(), Vec::new());
         w.start_on_free_ports(hub, &[]).await?;
         Ok(w)
     }

@@ -10,15 +10,8 @@ use serde_json::{Map, Value, json};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-const CLUSTER_ID: &str = "4c1b2f3e-9d1a-4f7e-8a61-2b7f0c9e5d11";
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+mod common;
+use common::{CLUSTER_ID, fixture};
 
 /// Two webhooks: one synced with `prod-eu` registered, one that has not synced yet.
 fn webhooks() -> &'static [Arc<Webhook>; 2] {

@@ -13,15 +13,8 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 const UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
-const CLUSTER_ID: &str = "4c1b2f3e-9d1a-4f7e-8a61-2b7f0c9e5d11";
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+mod common;
+use common::{CLUSTER_ID, fixture};
 
 /// A webhook whose registry holds `prod-eu`, live, and is synced.
 fn webhook() -> Arc<Webhook> {
