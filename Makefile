@@ -4,10 +4,10 @@ CARGO ?= cargo
 # Versions the tests ask real API servers to report; linked once, up front, so tests do not wait.
 TEST_VERSIONS := v1.29.3-eks-adc7111 v1.18.20 v1.35.0
 
-.PHONY: test deps lint unit crd demo demo-down bench
+.PHONY: test build deps lint unit crd demo demo-down bench
 
 ## Everything CI runs: install, build, lint, then every test on real control planes.
-test: deps lint
+test: deps build lint
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  PATH="$$(dirname "$$(hack/kube-bins.sh kubectl)"):$$PATH" $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -19,6 +19,11 @@ deps:
 	@bash hack/kube-bins.sh base >/dev/null
 	@bash hack/kube-bins.sh kubectl >/dev/null
 	@for v in $(TEST_VERSIONS); do bash hack/kube-bins.sh apiserver $$v >/dev/null; done
+
+## Every binary the demo and the tests run, built once, up front, by this one step (the tests
+## never build one themselves; tests/tests/build_step.rs checks that this step produces them all).
+build:
+	$(CARGO) build --workspace --bins $(BUILD_FLAGS)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -41,7 +46,7 @@ bench: deps
 	$(CARGO) run --release -q -p extcluster-tests --bin bench -- $(BENCH_ARGS)
 
 ## The sandbox: a real hub and external clusters on loopback, webhook enforcing, and the story.
-demo:
+demo: deps build
 	@bash hack/demo.sh
 
 ## Stop everything `make demo` started.

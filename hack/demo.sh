@@ -2,7 +2,7 @@
 # `make demo`: a real hub, two real external clusters and the admission webhook on loopback, then
 # the story of kubectl-extcluster told with the plugin, each command printed before it runs.
 #
-#   hack/demo.sh        build what is needed, start the sandbox, walk through the story
+#   hack/demo.sh        start the sandbox, walk through the story (`make demo` builds first)
 #   hack/demo.sh down   stop everything the sandbox started (`make demo-down`)
 #
 # SANDBOX_DIR (default .sandbox) holds the kubeconfigs; the sandbox keeps running afterwards so
@@ -23,14 +23,20 @@ bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'
 [ -t 1 ] || { bold=""; dim=""; off=""; }
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
 
-if [ -z "${SANDBOX_SKIP_BUILD:-}" ]; then
-  say "Building (the first run on a machine also builds Kubernetes from Debian's source: ~5 minutes)"
-  bash hack/kube-bins.sh base >/dev/null
-  bash hack/kube-bins.sh apiserver v1.29.3-eks-adc7111 >/dev/null
-  bash hack/kube-bins.sh apiserver v1.18.20 >/dev/null
-  bash hack/kube-bins.sh kubectl >/dev/null
-  cargo build -p kubectl-extcluster -p extcluster-webhook -p extcluster-tests --bin sandbox
+if [ ! -x "$target/debug/sandbox" ]; then
+  echo "the sandbox is not built: run \`make demo\`, which builds everything first" >&2
+  exit 1
 fi
+
+# A demo that fails part way stops what it started; one that finishes leaves the sandbox to play.
+finished=
+stop_on_failure() {
+  [ -n "$finished" ] && return
+  echo "the demo stopped part way: stopping the sandbox it started" >&2
+  "$target/debug/sandbox" down --dir "$dir" >/dev/null 2>&1 ||
+    echo "could not stop it; run \`make demo-down\`" >&2
+}
+trap stop_on_failure EXIT
 
 say "Starting the sandbox: a hub, external clusters eks-prod (v1.29.3-eks-adc7111) and legacy (v1.18.20), the webhook"
 "$target/debug/sandbox" down --dir "$dir" >/dev/null 2>&1 || true
@@ -99,6 +105,7 @@ say "Register it again, so there is something to play with"
 run kubectl extcluster import prod-eks --from-kubeconfig "$show_ext"
 run kubectl extcluster list -o wide
 
+finished=1
 cat <<HINT
 
 ${bold}The sandbox keeps running.${off} To keep playing:

@@ -58,23 +58,32 @@ pub fn etcd() -> Result<PathBuf> {
     bail!("etcd is not installed; run hack/kube-bins.sh deps")
 }
 
-/// A binary of this workspace (`kubectl-extcluster`, `extcluster-webhook`), built if missing.
-/// `cargo nextest run --workspace` and `cargo test --workspace` build them before tests run.
+/// Every binary of this workspace that the tests and the sandbox run. `make build` (which `make
+/// test` and `make demo` run first) builds them all; a test that runs one not listed here fails,
+/// and `tests/tests/build_step.rs` fails when the build step stops producing one.
+pub const WORKSPACE_BINS: &[&str] = &["kubectl-extcluster", "extcluster-webhook", "sandbox"];
+
+/// A binary of this workspace (one of [`WORKSPACE_BINS`]), built up front by `make build`. It is
+/// never built here: a test would then measure, or time out on, a compiler run.
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::repo_root().join("target"));
-    let path = target.join("debug").join(name);
+    if !WORKSPACE_BINS.contains(&name) {
+        bail!("{name} is not in bins::WORKSPACE_BINS, the binaries `make build` must produce");
+    }
+    let path = target_dir().join("debug").join(name);
     if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--bin", name])
-            .current_dir(crate::repo_root())
-            .status()?;
-        if !status.success() {
-            bail!("cargo build --bin {name} failed");
-        }
+        bail!(
+            "{} does not exist: build every binary first with `make build` (`make test` does)",
+            path.display()
+        );
     }
     Ok(path)
+}
+
+/// Cargo's target folder for this workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::repo_root().join("target"))
 }
 
 /// Where tools the benchmarks install live (oha from crates.io).

@@ -874,8 +874,8 @@ async fn external_kubeconfig_errors_are_one_clear_line() {
         &["cannot reach", &down_server, "refused"],
     );
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "fails fast"
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "a refused connection must not hang"
     );
 
     // Wrong CA: the server's certificate is not trusted.

@@ -1,6 +1,6 @@
-//! The README's "run it" command, as a user runs it: `hack/demo.sh` (what `make demo` runs) starts
-//! the sandbox, tells the story with the plugin, leaves it running for play, and
-//! `hack/demo.sh down` (`make demo-down`) stops every process it started.
+//! The README's "run it" command, as a user runs it: `make demo` (its own build step included)
+//! starts the sandbox, tells the story with the plugin, leaves it running for play, and
+//! `make demo-down` stops every process it started.
 
 use extcluster_tests::repo_root;
 use std::process::Command;
@@ -9,19 +9,19 @@ use std::process::Command;
 fn make_demo_tells_the_whole_story_and_demo_down_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
     let demo = |args: &[&str]| {
-        Command::new("bash")
-            .arg(repo_root().join("hack/demo.sh"))
+        Command::new("make")
+            .args(["--no-print-directory", "-C"])
+            .arg(repo_root())
             .args(args)
             .env("SANDBOX_DIR", dir.path())
-            // `cargo nextest run --workspace` has built the binaries already.
-            .env("SANDBOX_SKIP_BUILD", "1")
+            .env_remove("MAKEFLAGS")
             .output()
             .unwrap()
     };
-    let out = demo(&[]);
+    let out = demo(&["demo"]);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let stop = demo(&["down"]);
+    let stop = demo(&["demo-down"]);
     assert!(out.status.success(), "make demo failed:\n{text}");
     for expected in [
         "registered (Import, EKS): Running, v1.29.3-eks-adc7111, 3 nodes",
