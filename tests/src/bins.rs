@@ -100,3 +100,24 @@ pub fn tools_dir() -> PathBuf {
         });
     cache.join("tools")
 }
+
+/// Clears what cargo and nextest set for a test process (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`,
+/// `OUT_DIR`, `NEXTEST_*`, the library path…), so a `make` or `cargo` run from a test sees the
+/// environment a user's shell has. Left in, they change build scripts' inputs (ring's reads
+/// `CARGO_PKG_NAME`) and cargo rebuilds half the tree. `CARGO_HOME` and `CARGO_TARGET_DIR` stay:
+/// they are the user's own.
+pub fn as_a_user(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_for_tests =
+            (key.starts_with("CARGO") && key != "CARGO_HOME" && key != "CARGO_TARGET_DIR")
+                || key.starts_with("NEXTEST")
+                || key.starts_with("__NEXTEST")
+                || key.starts_with("RUST_TEST")
+                || ["OUT_DIR", "LD_LIBRARY_PATH", "MAKEFLAGS", "MAKELEVEL"].contains(&key.as_ref());
+        if set_for_tests {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}

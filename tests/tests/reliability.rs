@@ -368,7 +368,11 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
     // How fast it comes back is `make bench`'s to measure; here it must come back at all, and in
     // order: ready only once it listens, a dry run through the hub only once it is ready.
     let generous = Duration::from_secs(30);
-    assert!(since(ready) < generous, "ready {:?} after spawn", since(ready));
+    assert!(
+        since(ready) < generous,
+        "ready {:?} after spawn",
+        since(ready)
+    );
     assert!(ready >= listening, "ready before it listened");
     assert!(
         since(allowed) < generous && since(first_dry_run) < generous,

@@ -2,6 +2,7 @@
 //! starts the sandbox, tells the story with the plugin, leaves it running for play, and
 //! `make demo-down` stops every process it started.
 
+use extcluster_tests::bins::as_a_user;
 use extcluster_tests::repo_root;
 use std::process::Command;
 
@@ -9,12 +10,11 @@ use std::process::Command;
 fn make_demo_tells_the_whole_story_and_demo_down_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
     let demo = |args: &[&str]| {
-        Command::new("make")
+        as_a_user(&mut Command::new("make"))
             .args(["--no-print-directory", "-C"])
             .arg(repo_root())
             .args(args)
             .env("SANDBOX_DIR", dir.path())
-            .env_remove("MAKEFLAGS")
             .output()
             .unwrap()
     };
