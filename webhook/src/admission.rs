@@ -6,6 +6,7 @@ use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
 use crate::registry::LiveRegistry;
 use crate::review::{self, Asked, Decoded, Rejection};
 use extcluster_core::policy::{Denial, Operation, Policy};
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// One webhook: the rules, the registry they read, and the metrics of both.
@@ -79,7 +80,7 @@ impl Webhook {
                 };
                 self.respond(&asked, &asked.name, Some(refusal))
             }
-            Err(Rejection::Malformed(message)) => self.bad_request(&message),
+            Err(Rejection::Malformed(message)) => self.bad_request(message),
         }
     }
 
@@ -125,10 +126,10 @@ impl Webhook {
     }
 
     /// A body with no review to answer: HTTP 400, which the API server reports as a webhook failure.
-    fn bad_request(&self, message: &str) -> Reply {
+    fn bad_request(&self, message: Cow<'static, str>) -> Reply {
         tracing::info!(
             reason = "bad_request",
-            message,
+            message = &*message,
             "refused a malformed review"
         );
         self.metrics
@@ -140,7 +141,7 @@ impl Webhook {
             .inc();
         Reply {
             status: http::StatusCode::BAD_REQUEST,
-            body: message.as_bytes().to_vec(),
+            body: message.into_owned().into_bytes(),
         }
     }
 }

@@ -39,7 +39,7 @@ impl Decoded<'_> {
 /// Why a body gets no decision from the rules.
 pub(crate) enum Rejection<'b> {
     /// No review to answer: the sentence says what is wrong with the body.
-    Malformed(String),
+    Malformed(Cow<'static, str>),
     /// A review this webhook answers without deciding: it is about something else, or its
     /// object cannot be read.
     Invalid {
@@ -63,8 +63,9 @@ pub(crate) fn decode(body: &[u8]) -> Result<Decoded<'_>, Rejection<'_>> {
 
 /// Reads a review one step at a time: the envelope, then each object.
 pub(crate) fn decode_carefully(body: &[u8]) -> Result<Decoded<'_>, Rejection<'_>> {
-    let review: Review = serde_json::from_slice(body)
-        .map_err(|e| Rejection::Malformed(format!("the body is not an AdmissionReview: {e}")))?;
+    let review: Review = serde_json::from_slice(body).map_err(|e| {
+        Rejection::Malformed(format!("the body is not an AdmissionReview: {e}").into())
+    })?;
     review.into_request()?.read_objects(|new, old| {
         let new = registration(new, "object")?;
         Ok((new, registration(old, "oldObject")?))
@@ -127,15 +128,18 @@ impl<'a, O> Review<'a, O> {
     /// The request, if the review is one this webhook answers, about an ExternalCluster.
     fn into_request(self) -> Result<Request<'a, O>, Rejection<'a>> {
         if self.api_version.as_deref() != Some(API_VERSION) || self.kind.as_deref() != Some(KIND) {
-            return Err(Rejection::Malformed(format!(
-                "expected an {API_VERSION} {KIND}, got apiVersion {:?} kind {:?}; set admissionReviewVersions: [v1]",
-                self.api_version.as_deref().unwrap_or(""),
-                self.kind.as_deref().unwrap_or(""),
-            )));
+            return Err(Rejection::Malformed(
+                format!(
+                    "expected an {API_VERSION} {KIND}, got apiVersion {:?} kind {:?}; set admissionReviewVersions: [v1]",
+                    self.api_version.as_deref().unwrap_or(""),
+                    self.kind.as_deref().unwrap_or(""),
+                )
+                .into(),
+            ));
         }
         let Some(req) = self.request else {
             return Err(Rejection::Malformed(
-                "the AdmissionReview has no request".to_owned(),
+                "the AdmissionReview has no request".into(),
             ));
         };
         let kind = &req.kind;
