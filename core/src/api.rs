@@ -4,6 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use strum::VariantNames;
 
 pub const GROUP: &str = "extcluster.io";
 pub const VERSION: &str = "v1alpha1";
@@ -74,38 +75,61 @@ pub struct SecretKeyRef {
     pub key: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum Mode {
-    Connect,
-    Import,
+/// An enum whose names are its variants' names, each written once: they print as declared, parse
+/// case-insensitively (as people type them on a command line) and are listed in `VARIANTS`.
+macro_rules! named_enum {
+    ($(#[$attr:meta])* pub enum $name:ident { $($variants:tt)* }) => {
+        $(#[$attr])*
+        #[derive(strum::Display, strum::EnumString, strum::VariantArray, strum::VariantNames)]
+        #[strum(ascii_case_insensitive, parse_err_ty = String, parse_err_fn = not_one_of::<Self>)]
+        pub enum $name { $($variants)* }
+    };
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub enum Origin {
-    #[default]
-    Imported,
-    Provisioned,
+fn not_one_of<T: VariantNames>(s: &str) -> String {
+    format!("{s:?} is not one of {}", T::VARIANTS.join(", "))
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub enum Provider {
-    #[default]
-    Generic,
-    EKS,
-    GKE,
-    AKS,
-    K3s,
-    RKE2,
-    OpenShift,
+named_enum! {
+    #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+    pub enum Mode {
+        Connect,
+        Import,
+    }
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum Phase {
-    Pending,
-    Running,
-    Reconciling,
-    Unreachable,
-    Disconnecting,
+named_enum! {
+    #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+    pub enum Origin {
+        #[default]
+        Imported,
+        Provisioned,
+    }
+}
+
+named_enum! {
+    #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+    pub enum Provider {
+        #[default]
+        Generic,
+        EKS,
+        GKE,
+        AKS,
+        K3s,
+        RKE2,
+        OpenShift,
+    }
+}
+
+named_enum! {
+    #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+    pub enum Phase {
+        Pending,
+        Running,
+        Reconciling,
+        Unreachable,
+        Disconnecting,
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -130,56 +154,8 @@ pub struct ExternalClusterStatus {
 
 /// schemars lists `null` among an optional enum's values, which the API server refuses.
 fn phase_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let values: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
-    schemars::json_schema!({"type": "string", "enum": values})
+    schemars::json_schema!({"type": "string", "enum": Phase::VARIANTS})
 }
-
-macro_rules! names {
-    ($t:ty { $($v:ident),* $(,)? }) => {
-        impl $t {
-            pub const ALL: &'static [$t] = &[$(<$t>::$v),*];
-            pub fn as_str(self) -> &'static str {
-                match self { $(<$t>::$v => stringify!($v)),* }
-            }
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = String;
-            /// Case-insensitive, as people type them on a command line.
-            fn from_str(s: &str) -> Result<Self, String> {
-                <$t>::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
-                    let all: Vec<_> = <$t>::ALL.iter().map(|v| v.as_str()).collect();
-                    format!("{s:?} is not one of {}", all.join(", "))
-                })
-            }
-        }
-    };
-}
-names!(Mode { Connect, Import });
-names!(Origin {
-    Imported,
-    Provisioned
-});
-names!(Provider {
-    Generic,
-    EKS,
-    GKE,
-    AKS,
-    K3s,
-    RKE2,
-    OpenShift
-});
-names!(Phase {
-    Pending,
-    Running,
-    Reconciling,
-    Unreachable,
-    Disconnecting
-});
 
 impl ExternalCluster {
     /// Live: neither being deleted nor marked for disconnect.
@@ -205,4 +181,21 @@ pub fn crd_yaml() -> String {
     format!(
         "# Generated from core/src/api.rs by `cargo run -p extcluster-core --bin crdgen`; do not edit.\n---\n{body}"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively_and_print_as_declared() {
+        assert_eq!("eks".parse::<Provider>(), Ok(Provider::EKS));
+        assert_eq!("OpenShift".parse::<Provider>(), Ok(Provider::OpenShift));
+        assert_eq!(Provider::K3s.to_string(), "K3s");
+        assert_eq!(
+            "view".parse::<Mode>(),
+            Err("\"view\" is not one of Connect, Import".to_owned())
+        );
+        assert_eq!(Phase::VARIANTS.len(), 5);
+    }
 }

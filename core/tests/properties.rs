@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use proptest::prelude::*;
 use proptest::sample::select;
 use std::collections::BTreeMap;
+use strum::VariantArray;
 
 /// Any text, control characters (newlines, NULs, escapes) included: `any::<String>()` leaves them
 /// out.
@@ -267,9 +268,9 @@ fn cluster() -> impl Strategy<Value = ExternalCluster> {
     (
         (object_name(), free_text(), version_field(), annotations()),
         (
-            select(Mode::ALL.to_vec()),
-            select(Origin::ALL.to_vec()),
-            select(Provider::ALL.to_vec()),
+            select(Mode::VARIANTS.to_vec()),
+            select(Origin::VARIANTS.to_vec()),
+            select(Provider::VARIANTS.to_vec()),
         ),
         (
             select(vec!["https://a.example.com:6443", "https://b.example.com"]),

@@ -38,7 +38,7 @@ pub struct Serve {
     #[arg(long, env = "EXTCLUSTER_TLS_KEY_FILE")]
     pub tls_key_file: Option<PathBuf>,
     /// How often to look for a rotated certificate.
-    #[arg(long, env = "EXTCLUSTER_TLS_RELOAD_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "EXTCLUSTER_TLS_RELOAD_INTERVAL", default_value = "1s", value_parser = duration)]
     pub tls_reload_interval: std::time::Duration,
     /// Plain-HTTP probes and metrics: /healthz, /readyz, /metrics.
     #[arg(long, env = "EXTCLUSTER_PROBE_LISTEN", default_value = "0.0.0.0:8080")]
@@ -58,10 +58,10 @@ pub struct Serve {
     pub log_format: LogFormat,
     /// How long the watch may be lost before the webhook stops trusting its registry (unready,
     /// and registrations are refused until it is back).
-    #[arg(long, env = "EXTCLUSTER_WATCH_GRACE", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "EXTCLUSTER_WATCH_GRACE", default_value = "15s", value_parser = duration)]
     pub watch_grace: std::time::Duration,
     /// On SIGTERM, how long requests in flight may take to finish.
-    #[arg(long, env = "EXTCLUSTER_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "EXTCLUSTER_SHUTDOWN_GRACE", default_value = "10s", value_parser = duration)]
     pub shutdown_grace: std::time::Duration,
 }
 
@@ -92,19 +92,47 @@ pub struct Certs {
     pub days: i64,
 }
 
-/// `500ms`, `10s`, `2m`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+/// A Go duration, as Kubernetes writes them (`500ms`, `15s`, `1m30s`), read by kube's parser; a
+/// bare number is seconds, as these flags have always taken it.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms, 10s or 2m"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" | "" => n * 1000,
-        "m" => n * 60_000,
-        _ => return Err(format!("{s:?} has an unknown unit; use ms, s or m")),
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let invalid = |why: &dyn std::fmt::Display| {
+        format!("{s:?} is not a duration like 500ms, 10s or 1m30s: {why}")
     };
-    Ok(std::time::Duration::from_millis(ms))
+    // kube reads "" as zero.
+    if s.is_empty() {
+        return Err(invalid(&"it is empty"));
+    }
+    match s.parse::<kube::core::Duration>() {
+        Ok(d) if d.is_negative() => Err(invalid(&"it is negative")),
+        Ok(d) => Ok(d.into()),
+        Err(e) => Err(invalid(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn serve(args: &[&str]) -> Result<Serve, clap::Error> {
+        Cli::try_parse_from(std::iter::once("extcluster-webhook").chain(args.iter().copied()))
+            .map(|cli| cli.serve)
+    }
+
+    #[test]
+    fn durations_are_go_durations() {
+        let s = serve(&["--watch-grace", "1m30s", "--shutdown-grace=250ms"]).unwrap();
+        assert_eq!(s.watch_grace, Duration::from_secs(90));
+        assert_eq!(s.shutdown_grace, Duration::from_millis(250));
+        assert_eq!(s.tls_reload_interval, Duration::from_secs(1), "the default");
+        assert_eq!(duration("15").unwrap(), Duration::from_secs(15));
+        assert_eq!(duration("1.5h").unwrap(), Duration::from_secs(5400));
+        for bad in ["", "-5s", "10x", "s", "ten seconds"] {
+            assert!(serve(&["--watch-grace", bad]).is_err(), "{bad:?}");
+        }
+    }
 }

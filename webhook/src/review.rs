@@ -1,25 +1,88 @@
 //! AdmissionReview v1 in and out. Decoding borrows from the request body and reads only what the
 //! rules need; the objects stay raw until the request is known to be about an ExternalCluster.
 
+use extcluster_core::api::GROUP;
 use extcluster_core::policy::{Operation, Registration};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-pub const API_VERSION: &str = "admission.k8s.io/v1";
-pub const KIND: &str = "AdmissionReview";
+pub(crate) const API_VERSION: &str = "admission.k8s.io/v1";
+pub(crate) const KIND: &str = "AdmissionReview";
+
+/// Who asked what: the part of a request that its answer, log line and metrics name.
+pub(crate) struct Asked<'b> {
+    pub uid: Cow<'b, str>,
+    pub operation: Operation,
+    /// The request's name, which is empty on a create with `generateName`.
+    pub name: Cow<'b, str>,
+}
+
+/// A request about an ExternalCluster with its objects read: what the rules decide.
+pub(crate) struct Decoded<'b> {
+    pub asked: Asked<'b>,
+    pub dry_run: bool,
+    pub new: Option<Registration<'b>>,
+    pub old: Option<Registration<'b>>,
+}
+
+impl Decoded<'_> {
+    /// The name the registration goes by: the object's, else the request's.
+    pub fn name(&self) -> &str {
+        self.new
+            .as_ref()
+            .or(self.old.as_ref())
+            .map_or(&self.asked.name, Registration::name)
+    }
+}
+
+/// Why a body gets no decision from the rules.
+pub(crate) enum Rejection<'b> {
+    /// No review to answer: the sentence says what is wrong with the body.
+    Malformed(Cow<'static, str>),
+    /// A review this webhook answers without deciding: it is about something else, or its
+    /// object cannot be read.
+    Invalid {
+        asked: Asked<'b>,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// Reads a review's body.
+pub(crate) fn decode(body: &[u8]) -> Result<Decoded<'_>, Rejection<'_>> {
+    // One pass, objects decoded straight into the rules' view: every well-formed review.
+    // Anything else takes the careful path, which says precisely what is wrong.
+    match serde_json::from_slice::<Review<Registration>>(body) {
+        Ok(review) => review
+            .into_request()?
+            .read_objects(|new, old| Ok((new, old))),
+        Err(_) => decode_carefully(body),
+    }
+}
+
+/// Reads a review one step at a time: the envelope, then each object.
+pub(crate) fn decode_carefully(body: &[u8]) -> Result<Decoded<'_>, Rejection<'_>> {
+    let review: Review = serde_json::from_slice(body).map_err(|e| {
+        Rejection::Malformed(format!("the body is not an AdmissionReview: {e}").into())
+    })?;
+    review.into_request()?.read_objects(|new, old| {
+        let new = registration(new, "object")?;
+        Ok((new, registration(old, "oldObject")?))
+    })
+}
 
 /// A review whose objects are `O`: raw (checked one step at a time, for precise errors) or
 /// decoded straight into the rules' view (one pass, the fast path).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
-pub struct Review<'a, O = &'a RawValue> {
+struct Review<'a, O = &'a RawValue> {
     #[serde(borrow, default)]
-    pub api_version: Option<Cow<'a, str>>,
+    api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub kind: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default = "none")]
-    pub request: Option<Request<'a, O>>,
+    request: Option<Request<'a, O>>,
 }
 
 fn none<T>() -> Option<T> {
@@ -28,53 +91,109 @@ fn none<T>() -> Option<T> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
-pub struct Request<'a, O = &'a RawValue> {
+struct Request<'a, O> {
     #[serde(borrow)]
-    pub uid: Cow<'a, str>,
+    uid: Cow<'a, str>,
     #[serde(borrow)]
-    pub kind: GroupVersionKind<'a>,
-    #[serde(with = "operation")]
-    pub operation: Operation,
+    kind: GroupVersionKind<'a>,
+    #[serde(deserialize_with = "operation")]
+    operation: Operation,
     #[serde(borrow, default)]
-    pub name: Cow<'a, str>,
+    name: Cow<'a, str>,
     #[serde(default = "none")]
-    pub object: Option<O>,
+    object: Option<O>,
     #[serde(default = "none")]
-    pub old_object: Option<O>,
+    old_object: Option<O>,
     #[serde(default)]
-    pub dry_run: bool,
+    dry_run: bool,
 }
 
 #[derive(Deserialize)]
-pub struct GroupVersionKind<'a> {
+struct GroupVersionKind<'a> {
     #[serde(borrow, default)]
-    pub group: Cow<'a, str>,
+    group: Cow<'a, str>,
     #[serde(borrow, default)]
-    pub version: Cow<'a, str>,
+    version: Cow<'a, str>,
     #[serde(borrow)]
-    pub kind: Cow<'a, str>,
+    kind: Cow<'a, str>,
 }
 
-mod operation {
-    use extcluster_core::policy::Operation;
-    use serde::{Deserialize, Deserializer};
+fn operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Error> {
+    let s = <Cow<'de, str>>::deserialize(d)?;
+    s.parse()
+        .map_err(|_| serde::de::Error::custom(format!("unknown operation {s:?}")))
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Operation, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        match &*s {
-            "CREATE" => Ok(Operation::Create),
-            "UPDATE" => Ok(Operation::Update),
-            "DELETE" => Ok(Operation::Delete),
-            "CONNECT" => Ok(Operation::Connect),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown operation {other:?}"
-            ))),
+impl<'a, O> Review<'a, O> {
+    /// The request, if the review is one this webhook answers, about an ExternalCluster.
+    fn into_request(self) -> Result<Request<'a, O>, Rejection<'a>> {
+        if self.api_version.as_deref() != Some(API_VERSION) || self.kind.as_deref() != Some(KIND) {
+            return Err(Rejection::Malformed(
+                format!(
+                    "expected an {API_VERSION} {KIND}, got apiVersion {:?} kind {:?}; set admissionReviewVersions: [v1]",
+                    self.api_version.as_deref().unwrap_or(""),
+                    self.kind.as_deref().unwrap_or(""),
+                )
+                .into(),
+            ));
+        }
+        let Some(req) = self.request else {
+            return Err(Rejection::Malformed(
+                "the AdmissionReview has no request".into(),
+            ));
+        };
+        let kind = &req.kind;
+        if kind.group != GROUP || kind.kind != "ExternalCluster" {
+            let message = format!(
+                "this webhook reviews only {GROUP} ExternalClusters, not {}/{} {}; check the \
+                 ValidatingWebhookConfiguration's rules",
+                kind.group, kind.version, kind.kind
+            );
+            return Err(Rejection::Invalid {
+                asked: Asked {
+                    uid: req.uid,
+                    operation: req.operation,
+                    name: req.name,
+                },
+                reason: "wrong_kind",
+                message,
+            });
+        }
+        Ok(req)
+    }
+}
+
+/// A request's objects read as registrations, or why they cannot be.
+type Objects<'a> = Result<(Option<Registration<'a>>, Option<Registration<'a>>), String>;
+
+impl<'a, O> Request<'a, O> {
+    fn read_objects(
+        self,
+        read: impl FnOnce(Option<O>, Option<O>) -> Objects<'a>,
+    ) -> Result<Decoded<'a>, Rejection<'a>> {
+        let asked = Asked {
+            uid: self.uid,
+            operation: self.operation,
+            name: self.name,
+        };
+        match read(self.object, self.old_object) {
+            Ok((new, old)) => Ok(Decoded {
+                asked,
+                dry_run: self.dry_run,
+                new,
+                old,
+            }),
+            Err(message) => Err(Rejection::Invalid {
+                asked,
+                reason: "unreadable_object",
+                message,
+            }),
         }
     }
 }
 
 /// Decodes one of the review's objects as a registration.
-pub fn registration<'a>(
+fn registration<'a>(
     raw: Option<&'a RawValue>,
     which: &str,
 ) -> Result<Option<Registration<'a>>, String> {
@@ -110,7 +229,7 @@ struct StatusOut<'a> {
 }
 
 /// The answer's body: allowed, or refused with an HTTP-like code and a message the user reads.
-pub fn response(uid: &str, refusal: Option<(u16, &str)>) -> Vec<u8> {
+pub(crate) fn response(uid: &str, refusal: Option<(u16, &str)>) -> Vec<u8> {
     let status = refusal.map(|(code, message)| StatusOut {
         code,
         reason: if code == 403 {

@@ -1,7 +1,7 @@
 //! HTTP routes: `POST /validate` on the TLS port; `/healthz`, `/readyz`, `/metrics` on the
 //! plain probe port.
 
-use crate::state::Webhook;
+use crate::admission::Webhook;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 /// The API server never sends more than this (its own request limit is 3 MiB).
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+const MAX_BODY: usize = 3 * 1024 * 1024;
 
 pub fn webhook(state: Arc<Webhook>) -> Router {
     Router::new()
@@ -44,7 +44,7 @@ async fn validate(State(webhook): State<Arc<Webhook>>, body: Bytes) -> Response 
 }
 
 async fn readyz(State(webhook): State<Arc<Webhook>>) -> Response {
-    match webhook.sync().unavailable() {
+    match webhook.registry.sync().unavailable() {
         None => (StatusCode::OK, "ok").into_response(),
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     }

@@ -1,69 +1,53 @@
 //! Feeds the registry index from a watch on ExternalClusters. A relist builds a fresh index and
 //! swaps it in whole, so a decision never sees a half-read registry.
 
-use crate::index::RegistryIndex;
-use crate::resolver;
-use crate::state::Webhook;
+use crate::admission::Webhook;
+use crate::duplicates;
+use crate::registry::RegistryIndex;
+use backon::ExponentialBuilder;
 use extcluster_core::ExternalCluster;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::WatchStreamExt;
-use kube::runtime::utils::Backoff;
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::{self, Event, ExponentialBackoff};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The API server ends each watch after this long and the watcher starts the next one from where
 /// it was, so a quiet watch never runs into the client's read timeout.
-pub const WATCH_TIMEOUT_SECS: u32 = 30;
+const WATCH_TIMEOUT_SECS: u32 = 30;
 /// Every request to the hub gives up after this long without a byte: a request stuck on an API
 /// server that is still starting must not hold the watch (kube's default is to wait forever).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(45);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Retries soon and keeps retrying, at most every few seconds: while the watch is lost the
-/// webhook refuses registrations, so it should be back as soon as the hub is.
-#[derive(Debug, Clone)]
-pub struct Retry {
-    next: Duration,
-}
-
-impl Retry {
-    const FIRST: Duration = Duration::from_millis(250);
-    const LONGEST: Duration = Duration::from_secs(4);
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Self { next: Self::FIRST }
-    }
-}
-
-impl Iterator for Retry {
-    type Item = Duration;
-    fn next(&mut self) -> Option<Duration> {
-        let wait = self.next;
-        self.next = (self.next * 2).min(Self::LONGEST);
-        Some(wait)
-    }
-}
-
-impl Backoff for Retry {
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
+/// webhook refuses registrations, so it should be back as soon as the hub is (about a second
+/// after). This is the exponential backoff kube's `DefaultBackoff` wraps, with tighter bounds:
+/// the default (client-go's) starts at 0.8 s and grows to 30 s.
+fn retry() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(4))
+        .with_factor(2.0)
+        .without_max_times()
+        .into()
 }
 
 /// `duplicates` hears of every cluster ID that the watch shows held by several live registrations.
-pub async fn run(client: kube::Client, webhook: Arc<Webhook>, duplicates: resolver::Sender) {
+pub(crate) async fn run(
+    client: kube::Client,
+    webhook: Arc<Webhook>,
+    duplicates: duplicates::Sender,
+) {
     let api: Api<ExternalCluster> = Api::all(client);
     let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS);
-    let stream = watcher::watcher(api, config).backoff(Retry::default());
+    let stream = watcher::watcher(api, config).backoff(retry());
     futures::pin_mut!(stream);
     let mut fresh: Option<RegistryIndex> = None;
     while let Some(event) = stream.next().await {
         match event {
             Ok(event) => {
-                webhook.sync().mark_healthy();
+                webhook.registry.sync().mark_healthy();
                 match event {
                     Event::Init => fresh = Some(RegistryIndex::default()),
                     Event::InitApply(c) => {
@@ -77,14 +61,14 @@ pub async fn run(client: kube::Client, webhook: Arc<Webhook>, duplicates: resolv
                             for id in f.duplicated_clusters() {
                                 let _ = duplicates.send(id);
                             }
-                            webhook.replace_index(f);
+                            webhook.registry.replace(f);
                             tracing::info!(registrations = n, "registry synced");
                         }
-                        webhook.sync().mark_synced();
+                        webhook.registry.sync().mark_synced();
                     }
                     Event::Apply(c) => {
                         let id = &c.spec.cluster_id;
-                        let duplicated = webhook.update_index(|i| {
+                        let duplicated = webhook.registry.update(|i| {
                             i.upsert_cluster(&c);
                             i.duplicates(id).is_some()
                         });
@@ -94,14 +78,14 @@ pub async fn run(client: kube::Client, webhook: Arc<Webhook>, duplicates: resolv
                     }
                     Event::Delete(c) => {
                         if let Some(name) = c.metadata.name.as_deref() {
-                            webhook.update_index(|i| i.remove(name));
+                            webhook.registry.update(|i| i.remove(name));
                         }
                     }
                 }
             }
             Err(e) => {
                 webhook.metrics.watch_restarts.inc();
-                webhook.sync().mark_broken();
+                webhook.registry.sync().mark_broken();
                 tracing::warn!(error = %e, "watch on ExternalClusters failed; retrying");
             }
         }
@@ -111,14 +95,15 @@ pub async fn run(client: kube::Client, webhook: Arc<Webhook>, duplicates: resolv
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::runtime::utils::Backoff;
 
     #[test]
     fn retries_soon_never_gives_up_and_starts_over_after_success() {
-        let mut r = Retry::default();
+        let mut r = retry();
         let waits: Vec<u128> = r.by_ref().take(8).map(|d| d.as_millis()).collect();
         assert_eq!(waits, [250, 500, 1000, 2000, 4000, 4000, 4000, 4000]);
         r.reset();
-        assert_eq!(r.next(), Some(Retry::FIRST));
+        assert_eq!(r.next(), Some(Duration::from_millis(250)));
         assert!(READ_TIMEOUT > Duration::from_secs(u64::from(WATCH_TIMEOUT_SECS)));
     }
 }

@@ -3,7 +3,7 @@
 //! or a well-formed AdmissionReview carrying the request's uid, and never panics.
 
 use extcluster_core::policy::Policy;
-use extcluster_webhook::state::Webhook;
+use extcluster_webhook::admission::Webhook;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value, json};
@@ -18,8 +18,10 @@ fn webhooks() -> &'static [Arc<Webhook>; 2] {
     static W: OnceLock<[Arc<Webhook>; 2]> = OnceLock::new();
     W.get_or_init(|| {
         let synced = Arc::new(Webhook::new(Policy::default(), Duration::from_secs(15)));
-        synced.update_index(|i| i.upsert("prod-eu", CLUSTER_ID, true));
-        synced.sync().mark_synced();
+        synced
+            .registry
+            .update(|i| i.upsert("prod-eu", CLUSTER_ID, true));
+        synced.registry.sync().mark_synced();
         let unsynced = Arc::new(Webhook::new(Policy::default(), Duration::from_secs(15)));
         [synced, unsynced]
     })

@@ -3,8 +3,8 @@
 
 use axum::body::Body;
 use extcluster_core::policy::Policy;
+use extcluster_webhook::admission::Webhook;
 use extcluster_webhook::routes;
-use extcluster_webhook::state::Webhook;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -19,8 +19,8 @@ use common::{CLUSTER_ID, fixture};
 /// A webhook whose registry holds `prod-eu`, live, and is synced.
 fn webhook() -> Arc<Webhook> {
     let w = Arc::new(Webhook::new(Policy::default(), Duration::from_secs(15)));
-    w.update_index(|i| i.upsert("prod-eu", CLUSTER_ID, true));
-    w.sync().mark_synced();
+    w.registry.update(|i| i.upsert("prod-eu", CLUSTER_ID, true));
+    w.registry.sync().mark_synced();
     w
 }
 
@@ -108,7 +108,7 @@ async fn the_range_is_configurable() {
         Policy::new(">=1.30.0".parse().unwrap()),
         Duration::from_secs(15),
     ));
-    w.sync().mark_synced();
+    w.registry.sync().mark_synced();
     denied(&w, "create.json", 403, &["v1.29.3-eks-adc7111", ">=1.30.0"]).await;
 }
 
@@ -123,7 +123,8 @@ async fn denies_reimport_naming_the_existing_registration() {
     )
     .await;
     // Once the holder is disconnected, the same cluster may be registered again.
-    w.update_index(|i| i.upsert("prod-eu", CLUSTER_ID, false));
+    w.registry
+        .update(|i| i.upsert("prod-eu", CLUSTER_ID, false));
     allowed(&w, "create-duplicate.json").await;
 }
 
@@ -139,7 +140,7 @@ async fn denies_registration_until_the_registry_is_synced() {
         &["kubectl extcluster disconnect prod-eu"],
     )
     .await;
-    w.sync().mark_synced();
+    w.registry.sync().mark_synced();
     allowed(&w, "create.json").await;
 }
 
@@ -306,9 +307,9 @@ async fn probes_report_readiness_from_the_sync_state() {
         StatusCode::SERVICE_UNAVAILABLE,
         "not synced yet"
     );
-    w.sync().mark_synced();
+    w.registry.sync().mark_synced();
     assert_eq!(get("/readyz").await, StatusCode::OK);
-    w.sync().mark_broken();
+    w.registry.sync().mark_broken();
     assert_eq!(
         get("/readyz").await,
         StatusCode::OK,
@@ -320,7 +321,7 @@ async fn probes_report_readiness_from_the_sync_state() {
         StatusCode::SERVICE_UNAVAILABLE,
         "a long one is not"
     );
-    w.sync().mark_healthy();
+    w.registry.sync().mark_healthy();
     assert_eq!(get("/readyz").await, StatusCode::OK);
     assert_eq!(get("/metrics").await, StatusCode::OK);
 }
@@ -328,7 +329,7 @@ async fn probes_report_readiness_from_the_sync_state() {
 #[tokio::test]
 async fn an_allowed_create_reserves_its_cluster_before_the_watch_sees_it() {
     let w = Arc::new(Webhook::new(Policy::default(), Duration::from_secs(15)));
-    w.sync().mark_synced();
+    w.registry.sync().mark_synced();
     // A dry run reserves nothing.
     let mut dry: Value = serde_json::from_slice(&fixture("create-duplicate.json")).unwrap();
     dry["request"]["dryRun"] = Value::Bool(true);
@@ -352,7 +353,7 @@ async fn an_allowed_create_reserves_its_cluster_before_the_watch_sees_it() {
 #[tokio::test]
 async fn a_reservation_never_confirmed_is_forgotten() {
     let w = Arc::new(Webhook::new(Policy::default(), Duration::from_secs(15)));
-    w.sync().mark_synced();
+    w.registry.sync().mark_synced();
     for _ in 0..100 {
         allowed(&w, "create.json").await;
     }
@@ -364,10 +365,10 @@ async fn a_reservation_never_confirmed_is_forgotten() {
     );
     // The watch never delivers prod-eu (the create failed after admission): once the reservation
     // lapses, the next update of the index forgets it.
-    w.update_index(|i| {
-        i.drop_lapsed(std::time::Instant::now() + extcluster_webhook::index::RESERVATION_TTL * 2)
+    w.registry.update(|i| {
+        i.drop_lapsed(std::time::Instant::now() + extcluster_webhook::registry::RESERVATION_TTL * 2)
     });
-    w.update_index(|_| ());
+    w.registry.update(|_| ());
     assert!(
         w.metrics
             .render()

@@ -8,7 +8,7 @@
 //! kubeconfig Secrets go with them through their ownerReferences. Both replicas may act; the
 //! second finds nothing left to do.
 
-use crate::state::Webhook;
+use crate::admission::Webhook;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::DISCONNECT_ANNOTATION;
 use kube::Api;
@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 /// Lets both replicas' writes reach the watch before deciding.
 const SETTLE: Duration = Duration::from_millis(500);
 
-pub type Sender = mpsc::UnboundedSender<String>;
+/// Where the watch reports a cluster ID that several live registrations hold.
+pub(crate) type Sender = mpsc::UnboundedSender<String>;
 
-pub async fn run(
+pub(crate) async fn run(
     client: kube::Client,
     webhook: Arc<Webhook>,
     mut rx: mpsc::UnboundedReceiver<String>,
@@ -37,7 +38,7 @@ pub async fn run(
         ids.sort();
         ids.dedup();
         for id in ids {
-            let Some((keep, losers)) = webhook.read_index(|i| i.duplicates(&id)) else {
+            let Some((keep, losers)) = webhook.registry.read(|i| i.duplicates(&id)) else {
                 continue;
             };
             for name in losers {

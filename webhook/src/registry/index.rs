@@ -44,12 +44,18 @@ impl RegistryIndex {
         self.upsert_created(name, cluster_id, live, 0);
     }
 
-    pub fn upsert_created(&mut self, name: &str, cluster_id: &str, live: bool, created: i64) {
+    pub(crate) fn upsert_created(
+        &mut self,
+        name: &str,
+        cluster_id: &str,
+        live: bool,
+        created: i64,
+    ) {
         self.put(name, cluster_id, live, None, created);
     }
 
     /// Records a create this webhook just allowed, before the watch has seen it.
-    pub fn reserve(&mut self, name: &str, cluster_id: &str, now: Instant) {
+    pub(crate) fn reserve(&mut self, name: &str, cluster_id: &str, now: Instant) {
         self.drop_lapsed(now);
         let existing = self
             .by_cluster
@@ -136,7 +142,7 @@ impl RegistryIndex {
     }
 
     /// Carries this index's unexpired reservations into `fresh` (a relist that may predate them).
-    pub fn carry_reservations_into(&self, fresh: &mut RegistryIndex, now: Instant) {
+    pub(crate) fn carry_reservations_into(&self, fresh: &mut RegistryIndex, now: Instant) {
         for (_, name) in &self.lapsing {
             let Some(id) = self.cluster_of.get(name) else {
                 continue;
@@ -155,7 +161,7 @@ impl RegistryIndex {
         }
     }
 
-    pub fn upsert_cluster(&mut self, c: &ExternalCluster) {
+    pub(crate) fn upsert_cluster(&mut self, c: &ExternalCluster) {
         if let Some(name) = c.metadata.name.as_deref() {
             let created = c
                 .metadata
@@ -166,7 +172,7 @@ impl RegistryIndex {
         }
     }
 
-    pub fn remove(&mut self, name: &str) {
+    pub(crate) fn remove(&mut self, name: &str) {
         let Some(id) = self.cluster_of.remove(name) else {
             return;
         };
@@ -181,7 +187,7 @@ impl RegistryIndex {
     /// When several confirmed, live registrations hold one cluster (two webhook replicas each
     /// allowed one, before either saw the other): the one to keep, the oldest by creation time
     /// then name, and the ones to remove. Every replica computes the same answer.
-    pub fn duplicates(&self, cluster_id: &str) -> Option<(String, Vec<String>)> {
+    pub(crate) fn duplicates(&self, cluster_id: &str) -> Option<(String, Vec<String>)> {
         let mut live: Vec<&Holder> = self
             .by_cluster
             .get(cluster_id)?
@@ -197,7 +203,7 @@ impl RegistryIndex {
     }
 
     /// Every cluster ID held by several live, confirmed registrations.
-    pub fn duplicated_clusters(&self) -> Vec<String> {
+    pub(crate) fn duplicated_clusters(&self) -> Vec<String> {
         self.by_cluster
             .keys()
             .filter(|id| self.duplicates(id).is_some())
@@ -205,16 +211,8 @@ impl RegistryIndex {
             .collect()
     }
 
-    pub fn cluster_of(&self, name: &str) -> Option<&str> {
-        self.cluster_of.get(name).map(|id| &**id)
-    }
-
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.cluster_of.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.cluster_of.is_empty()
     }
 }
 

@@ -98,10 +98,6 @@ impl CertStore {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Arc::new(config)
     }
-
-    pub fn current(&self) -> Arc<CertifiedKey> {
-        self.current.load_full()
-    }
 }
 
 impl ResolvesServerCert for CertStore {

@@ -1,0 +1,180 @@
+//! The admission handler: a review body in, an answer out, in three steps — decode (the wire,
+//! [`review`](crate::review)), decide (the policy against the live registry), respond (log, count,
+//! encode). No I/O: the registry is in memory, kept by the watch.
+
+use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
+use crate::registry::LiveRegistry;
+use crate::review::{self, Asked, Decoded, Rejection};
+use extcluster_core::policy::{Denial, Operation, Policy};
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+/// One webhook: the rules, the registry they read, and the metrics of both.
+pub struct Webhook {
+    policy: Policy,
+    pub registry: LiveRegistry,
+    pub metrics: Metrics,
+}
+
+/// An HTTP answer: status and body (JSON, or a sentence for an HTTP 400).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: http::StatusCode,
+    pub body: Vec<u8>,
+}
+
+/// A review answered with `allowed: false`.
+struct Refusal {
+    verdict: Verdict,
+    /// The metrics' name for it.
+    reason: &'static str,
+    code: u16,
+    message: String,
+}
+
+impl From<Denial> for Refusal {
+    fn from(denial: Denial) -> Self {
+        Refusal {
+            verdict: Verdict::Denied,
+            reason: denial.reason(),
+            code: 403,
+            message: denial.to_string(),
+        }
+    }
+}
+
+impl Webhook {
+    pub fn new(policy: Policy, stale_after: Duration) -> Self {
+        let metrics = Metrics::default();
+        Self {
+            policy,
+            registry: LiveRegistry::new(stale_after, metrics.registrations.clone()),
+            metrics,
+        }
+    }
+
+    /// Answers one AdmissionReview body.
+    pub fn review(&self, body: &[u8]) -> Reply {
+        let start = Instant::now();
+        let reply = self.answer(review::decode(body));
+        self.metrics.latency.observe(start.elapsed().as_secs_f64());
+        reply
+    }
+
+    fn answer(&self, decoded: Result<Decoded<'_>, Rejection<'_>>) -> Reply {
+        match decoded {
+            Ok(request) => {
+                let refusal = self.decide(&request).err().map(Refusal::from);
+                self.respond(&request.asked, request.name(), refusal)
+            }
+            Err(Rejection::Invalid {
+                asked,
+                reason,
+                message,
+            }) => {
+                let refusal = Refusal {
+                    verdict: Verdict::Invalid,
+                    reason,
+                    code: 400,
+                    message,
+                };
+                self.respond(&asked, &asked.name, Some(refusal))
+            }
+            Err(Rejection::Malformed(message)) => self.bad_request(message),
+        }
+    }
+
+    fn decide(&self, request: &Decoded<'_>) -> Result<(), Denial> {
+        let operation = request.asked.operation;
+        let (new, old) = (request.new.as_ref(), request.old.as_ref());
+        let reserve =
+            new.filter(|new| operation == Operation::Create && !request.dry_run && new.is_live());
+        self.registry.decide(reserve, |registry| {
+            self.policy.decide(operation, new, old, registry)
+        })
+    }
+
+    fn respond(&self, asked: &Asked<'_>, name: &str, refusal: Option<Refusal>) -> Reply {
+        let (uid, operation) = (&*asked.uid, asked.operation.as_str());
+        let verdict = refusal.as_ref().map_or(Verdict::Allowed, |r| r.verdict);
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels { operation, verdict })
+            .inc();
+        let Some(Refusal {
+            reason,
+            code,
+            message,
+            ..
+        }) = refusal
+        else {
+            tracing::debug!(uid, operation, name, "allowed");
+            return Reply {
+                status: http::StatusCode::OK,
+                body: review::response(uid, None),
+            };
+        };
+        tracing::info!(uid, operation, name, reason, message, "denied");
+        self.metrics
+            .denials
+            .get_or_create(&DenialLabels { reason })
+            .inc();
+        Reply {
+            status: http::StatusCode::OK,
+            body: review::response(uid, Some((code, &message))),
+        }
+    }
+
+    /// A body with no review to answer: HTTP 400, which the API server reports as a webhook failure.
+    fn bad_request(&self, message: Cow<'static, str>) -> Reply {
+        tracing::info!(
+            reason = "bad_request",
+            message = &*message,
+            "refused a malformed review"
+        );
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                operation: "UNKNOWN",
+                verdict: Verdict::Invalid,
+            })
+            .inc();
+        Reply {
+            status: http::StatusCode::BAD_REQUEST,
+            body: message.into_owned().into_bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass path and the careful path answer every fixture identically.
+    #[test]
+    fn both_decoding_paths_agree_on_every_fixture() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let body = std::fs::read(entry.expect("an entry").path()).expect("a fixture");
+            for synced in [false, true] {
+                let (fast, careful) = (webhook(synced), webhook(synced));
+                let a = fast.answer(review::decode(&body));
+                let b = careful.answer(review::decode_carefully(&body));
+                assert_eq!((a.status, &a.body), (b.status, &b.body));
+            }
+            seen += 1;
+        }
+        assert!(seen >= 15, "read {seen} fixtures");
+    }
+
+    fn webhook(synced: bool) -> Webhook {
+        let w = Webhook::new(Policy::default(), Duration::from_secs(15));
+        w.registry
+            .update(|i| i.upsert("prod-eu", "4c1b2f3e-9d1a-4f7e-8a61-2b7f0c9e5d11", true));
+        if synced {
+            w.registry.sync().mark_synced();
+        }
+        w
+    }
+}
