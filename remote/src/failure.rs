@@ -107,14 +107,27 @@ pub fn transport(err: &(dyn StdError + 'static)) -> Transport {
             None => {}
         }
         deepest = e.to_string();
-        current = e.source();
+        current = next_cause(e);
     }
     found.unwrap_or(Transport::Other(deepest))
 }
 
+/// The cause under `e`. An io::Error's `source()` skips the error it wraps, and the TLS error is
+/// two io::Errors deep (hyper-rustls wraps tokio-rustls's, which wraps the rustls::Error), so an
+/// io::Error is looked into instead.
+fn next_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => Some(inner),
+        None => e.source(),
+    }
+}
+
 /// What one cause in a chain says, by its type.
 fn cause(e: &(dyn StdError + 'static)) -> Option<Transport> {
-    if let Some(tls) = tls_error(e) {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
         return matches!(tls, rustls::Error::InvalidCertificate(_))
             .then(|| Transport::Untrusted(tls.to_string()));
     }
@@ -138,16 +151,6 @@ fn cause(e: &(dyn StdError + 'static)) -> Option<Transport> {
     let lower = text.to_ascii_lowercase();
     (lower.contains("dns error") || lower.contains("failed to lookup address"))
         .then_some(Transport::Dns(text))
-}
-
-/// A rustls error, as itself or inside the io::Error that tokio-rustls wraps it in (whose
-/// `source()` skips it).
-fn tls_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    e.downcast_ref::<rustls::Error>().or_else(|| {
-        e.downcast_ref::<std::io::Error>()?
-            .get_ref()?
-            .downcast_ref::<rustls::Error>()
-    })
 }
 
 /// An error and its causes on one line, without repeating a cause its parent already quoted.
@@ -194,12 +197,13 @@ mod tests {
             Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
         );
         assert_eq!(transport(&refused), Transport::Refused);
+        // As hyper-rustls reports it: an io::Error around tokio-rustls's io::Error around it.
         let tls = Wrap(
             "client error (Connect)",
-            Box::new(std::io::Error::new(
+            Box::new(std::io::Error::other(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-            )),
+            ))),
         );
         assert!(matches!(transport(&tls), Transport::Untrusted(_)));
         assert!(

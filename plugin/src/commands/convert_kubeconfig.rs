@@ -128,7 +128,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
             Err(bad("a unit is missing: ns, us, ms, s, m or h"))
         }
         Err(kube::core::duration::ParseError::InvalidUnit) => {
-            Err(bad("an unknown unit; use ns, us, ms, s, m or h"))
+            let unit = text
+                .split(|c: char| c.is_ascii_digit() || c == '.')
+                .find(|u| {
+                    !u.is_empty() && !["ns", "us", "µs", "μs", "ms", "s", "m", "h"].contains(u)
+                })
+                .unwrap_or_default();
+            Err(bad(&format!("unknown unit {unit:?}")))
         }
         Err(_) => Err(bad("a number is missing or malformed")),
     }

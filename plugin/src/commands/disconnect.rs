@@ -49,22 +49,7 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         .await
         .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?;
     let Some(cluster) = cluster else {
-        let removed = remove_secrets(&hub, name, None).await?;
-        let extra = if removed.is_empty() {
-            String::new()
-        } else {
-            format!(" (removed leftover Secret {})", removed.join(", "))
-        };
-        let remote = if cleanup_remote {
-            " (and no stored kubeconfig to reach the cluster with, so nothing was removed there)"
-        } else {
-            ""
-        };
-        println!(
-            "{} is not registered; nothing to disconnect{extra}{remote}",
-            resource_name(name)
-        );
-        return Ok(());
+        return not_registered(&hub, name, cleanup_remote).await;
     };
 
     let in_cluster = if cleanup_remote {
@@ -119,6 +104,26 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         None => Ok(()),
         Some(kubeconfig) => cleanup(name, &cluster.spec.server, kubeconfig).await,
     }
+}
+
+/// Nothing to disconnect; a Secret left from an earlier registration of that name is removed.
+async fn not_registered(hub: &Hub, name: &str, cleanup_remote: bool) -> Result<()> {
+    let removed = remove_secrets(hub, name, None).await?;
+    let extra = if removed.is_empty() {
+        String::new()
+    } else {
+        format!(" (removed leftover Secret {})", removed.join(", "))
+    };
+    let remote = if cleanup_remote {
+        " (and no stored kubeconfig to reach the cluster with, so nothing was removed there)"
+    } else {
+        ""
+    };
+    println!(
+        "{} is not registered; nothing to disconnect{extra}{remote}",
+        resource_name(name)
+    );
+    Ok(())
 }
 
 /// Removes what convert-kubeconfig made for the account the stored token belongs to. The hub

@@ -12,7 +12,7 @@
 //!
 //! No message here ever contains a token.
 
-pub mod cleanup;
+mod cleanup;
 mod provision;
 mod token;
 mod verify;
