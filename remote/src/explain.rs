@@ -131,5 +131,45 @@ mod tests {
             msg.contains("may not create x") && msg.contains("administrator"),
             "{msg}"
         );
+        // The sentences the three places that wrote them before wrote, word for word.
+        let unauthorized = Failure::Status {
+            code: 401,
+            reason: "Unauthorized".into(),
+            message: "Unauthorized".into(),
+        };
+        for (reach, doing, failure, want) in [
+            (
+                stored,
+                "read",
+                &unauthorized,
+                "https://x refused the stored credentials (401 Unauthorized)",
+            ),
+            (
+                registering,
+                "connect",
+                &refused,
+                "cannot reach the external cluster at https://x (context \"c\"): the connection was refused; check that the cluster is running and that /k has its address",
+            ),
+            (
+                registering,
+                "connect",
+                &unauthorized,
+                "the external cluster at https://x refused the credentials of context \"c\" (401 Unauthorized); renew them in /k",
+            ),
+            (
+                login,
+                "log in",
+                &untrusted,
+                "cannot reach the cluster at https://x (context \"c\"): the server's certificate is not trusted by the kubeconfig's certificate authority (bad); put the cluster's CA in certificate-authority-data of that context in /k",
+            ),
+            (
+                login,
+                "read namespaces",
+                &unauthorized,
+                "the cluster at https://x refused the credentials of context \"c\" in /k (401 Unauthorized); log in again (hint) and retry",
+            ),
+        ] {
+            assert_eq!(sentence(reach, doing, failure), want);
+        }
     }
 }
