@@ -5,6 +5,7 @@ pub mod api;
 pub mod capability;
 pub mod policy;
 pub mod provider;
+pub mod status;
 pub mod version;
 
 pub use api::{

@@ -1,14 +1,26 @@
 //! The hub: whatever kubectl would talk to (`--kubeconfig`, `--context`, `KUBECONFIG`,
 //! `~/.kube/config`, else in-cluster).
 
-use crate::cli::Global;
-use crate::errors::Failure;
 use anyhow::{Result, anyhow};
+use clap::Args;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::{CRD_NAME, SYSTEM_NAMESPACE};
+use extcluster_remote::failure::{Failure, chain};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Api, Client};
+use std::path::PathBuf;
+
+/// How to reach the hub, as kubectl's own flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Global {
+    /// Path to the hub's kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The hub kubeconfig context to use
+    #[arg(long, global = true, value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
 
 pub struct Hub {
     pub client: Client,
@@ -17,65 +29,15 @@ pub struct Hub {
 
 impl Hub {
     pub async fn connect(global: &Global) -> Result<Self> {
-        let options = KubeConfigOptions {
-            context: global.context.clone(),
-            ..Default::default()
-        };
-        let (kc, source) = match &global.kubeconfig {
-            Some(path) => {
-                let kc = Kubeconfig::read_from(path).map_err(|e| {
-                    anyhow!(
-                        "cannot read the hub kubeconfig {}: {}; check --kubeconfig",
-                        path.display(),
-                        kubeconfig_reason(&e)
-                    )
-                })?;
-                (Some(kc), path.display().to_string())
-            }
-            None => match Kubeconfig::read() {
-                Ok(kc) => (Some(kc), kubeconfig_source()),
-                Err(e) => {
-                    if global.context.is_some() || std::env::var_os("KUBECONFIG").is_some() {
-                        return Err(anyhow!(
-                            "cannot read the hub kubeconfig {}: {}; check KUBECONFIG or pass --kubeconfig",
-                            kubeconfig_source(),
-                            kubeconfig_reason(&e)
-                        ));
-                    }
-                    (None, "in-cluster configuration".to_owned())
-                }
-            },
-        };
-        let mut config = match kc {
-            Some(kc) => {
-                let contexts: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
-                kube::Config::from_custom_kubeconfig(kc, &options)
-                    .await
-                    .map_err(|e| match e {
-                        KubeconfigError::LoadContext(name) => anyhow!(
-                            "context {name:?} is not in the hub kubeconfig {source}; available contexts: {}",
-                            if contexts.is_empty() { "(none)".to_owned() } else { contexts.join(", ") }
-                        ),
-                        KubeconfigError::CurrentContextNotSet if contexts.is_empty() => anyhow!(
-                            "the hub kubeconfig {source} has no contexts; point --kubeconfig or KUBECONFIG at the hub's kubeconfig"
-                        ),
-                        KubeconfigError::CurrentContextNotSet => anyhow!(
-                            "the hub kubeconfig {source} sets no current-context; pass --context with one of: {}",
-                            contexts.join(", ")
-                        ),
-                        other => anyhow!(
-                            "the hub kubeconfig {source} is not usable: {}",
-                            crate::errors::chain(&other)
-                        ),
-                    })?
-            }
+        let mut config = match read_kubeconfig(global)? {
+            Some((kc, source)) => config_from(kc, global.context.clone(), &source).await?,
             None => kube::Config::incluster().map_err(|_| {
                 anyhow!(
                     "no hub configured: no kubeconfig at ~/.kube/config and not running in a cluster; pass --kubeconfig or set KUBECONFIG"
                 )
             })?,
         };
-        config.connect_timeout = Some(std::time::Duration::from_secs(10));
+        extcluster_remote::client::bound(&mut config);
         let server = config
             .cluster_url
             .to_string()
@@ -100,7 +62,7 @@ impl Hub {
             .get_opt(name)
             .await
             .map_err(|e| self.err(&format!("get ExternalCluster {name:?}"), &e))?
-            .ok_or_else(|| crate::commands::list::not_found(name))
+            .ok_or_else(|| not_found(name))
     }
 
     pub fn secrets(&self, namespace: &str) -> Api<Secret> {
@@ -144,6 +106,67 @@ impl Hub {
             other => anyhow!("cannot {action}: {other}"),
         }
     }
+}
+
+/// The error for a registration that does not exist, with how to see the ones that do.
+pub fn not_found(name: &str) -> anyhow::Error {
+    anyhow!(
+        "no external cluster named {name:?} is registered on the hub; `kubectl extcluster list` shows the registered ones"
+    )
+}
+
+/// The hub's kubeconfig and where it was read from, as kubectl finds it; `None` means in-cluster.
+fn read_kubeconfig(global: &Global) -> Result<Option<(Kubeconfig, String)>> {
+    if let Some(path) = &global.kubeconfig {
+        let kc = Kubeconfig::read_from(path).map_err(|e| {
+            anyhow!(
+                "cannot read the hub kubeconfig {}: {}; check --kubeconfig",
+                path.display(),
+                kubeconfig_reason(&e)
+            )
+        })?;
+        return Ok(Some((kc, path.display().to_string())));
+    }
+    match Kubeconfig::read() {
+        Ok(kc) => Ok(Some((kc, kubeconfig_source()))),
+        Err(e) if global.context.is_some() || std::env::var_os("KUBECONFIG").is_some() => {
+            Err(anyhow!(
+                "cannot read the hub kubeconfig {}: {}; check KUBECONFIG or pass --kubeconfig",
+                kubeconfig_source(),
+                kubeconfig_reason(&e)
+            ))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// The client configuration for `context` (or the current one) of the hub's kubeconfig.
+async fn config_from(
+    kc: Kubeconfig,
+    context: Option<String>,
+    source: &str,
+) -> Result<kube::Config> {
+    let contexts: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
+    let options = KubeConfigOptions {
+        context,
+        ..Default::default()
+    };
+    kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| match e {
+            KubeconfigError::LoadContext(name) => anyhow!(
+                "context {name:?} is not in the hub kubeconfig {source}; available contexts: {}",
+                if contexts.is_empty() { "(none)".to_owned() } else { contexts.join(", ") }
+            ),
+            KubeconfigError::CurrentContextNotSet if contexts.is_empty() => anyhow!(
+                "the hub kubeconfig {source} has no contexts; point --kubeconfig or KUBECONFIG at the hub's kubeconfig"
+            ),
+            KubeconfigError::CurrentContextNotSet => anyhow!(
+                "the hub kubeconfig {source} sets no current-context; pass --context with one of: {}",
+                contexts.join(", ")
+            ),
+            other => anyhow!("the hub kubeconfig {source} is not usable: {}", chain(&other)),
+        })
 }
 
 /// A 404 for the resource type itself rather than for one object: the CRD is missing.

@@ -1,6 +1,6 @@
 //! Output the way kubectl prints it: aligned tables, `-o wide|json|yaml|name`, kubectl's ages.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::{GROUP, PLURAL};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -217,14 +217,9 @@ fn list(items: &[ExternalCluster]) -> List<'_> {
     }
 }
 
+/// `value` as YAML, with exactly the fields the API would show.
 pub fn yaml<T: Serialize>(value: &T) -> Result<String> {
-    // Through JSON first, so the YAML has exactly the fields the API would show.
-    let json = serde_json::to_value(value).context("serializing to JSON")?;
-    let mut s = serde_saphyr::to_string(&json).context("serializing to YAML")?;
-    if !s.ends_with('\n') {
-        s.push('\n');
-    }
-    Ok(s)
+    Ok(extcluster_remote::yaml::to_string(value)?)
 }
 
 #[cfg(test)]

@@ -2,21 +2,51 @@
 //! the same core code the webhook uses, written as a JSON Patch that tests every previous value
 //! (or its absence), so two people annotating at once cannot silently overwrite each other.
 
-use crate::cli::{AnnotateArgs, Global};
-use crate::commands::list::not_found;
-use crate::detect::{self, Proposal};
-use crate::errors::Failure;
-use crate::hub::Hub;
+use crate::hub::{Global, Hub, not_found};
 use crate::output::{resource_name, table};
-use crate::stored;
 use anyhow::{Result, anyhow, bail};
+use clap::Args;
 use extcluster_core::api::MANAGER;
 use extcluster_core::capability::{self, Capability};
+use extcluster_remote::detect::{self, Proposal};
+use extcluster_remote::failure::Failure;
+use extcluster_remote::stored;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation, TestOperation};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+/// Set or remove capability annotations of a registration, or detect them from the cluster
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  # Declare capabilities (by name, or by full key; Rancher's keys are accepted too)
+  kubectl extcluster annotate prod-eu pspEnabled=false taintSupport=true
+  kubectl extcluster annotate prod-eu capabilities.cattle.io/nodePortRange=30000-32767
+
+  # Change a value that is set already, and remove one
+  kubectl extcluster annotate prod-eu pspEnabled=true --overwrite
+  kubectl extcluster annotate prod-eu nodePortRange-
+
+  # See what the cluster itself shows, then write it
+  kubectl extcluster annotate prod-eu --detect --dry-run
+  kubectl extcluster annotate prod-eu --detect")]
+pub struct AnnotateArgs {
+    /// The registration to annotate
+    pub name: String,
+    /// CAP=VALUE to set, CAP- to remove; CAP is a name (pspEnabled) or a full key
+    #[arg(value_name = "CAP=VALUE|CAP-")]
+    pub changes: Vec<String>,
+    /// Change capabilities that already have a different value
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Read the cluster (through the stored kubeconfig) and propose values, with the reasons
+    #[arg(long)]
+    pub detect: bool,
+    /// Check with the hub (and its webhook) without writing
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
 /// One requested change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,118 +154,143 @@ pub fn plan(
 ) -> Result<Plan> {
     let empty = BTreeMap::new();
     let map = annotations.unwrap_or(&empty);
-    let mut plan = Plan::default();
-    let mut creates_map = false;
-    let mut ops = Vec::new();
+    let mut planner = Planner {
+        ops: Vec::new(),
+        needs_map: annotations.is_none(),
+        overwrite,
+        name,
+    };
+    let mut outcomes = Vec::new();
     for (change, source) in changes {
         let cap = change.capability();
         let now = current(map, cap);
-        let ours = cap.key();
-        let test_all = |ops: &mut Vec<PatchOperation>| {
-            for (k, v) in &now {
-                ops.push(PatchOperation::Test(TestOperation {
-                    path: pointer(k),
-                    value: json!(v),
-                }));
-            }
+        let outcome = match change {
+            Change::Set(_, value) => planner.set(cap, &now, value, *source)?,
+            Change::Remove(_) => planner.remove(&now),
         };
-        match change {
-            Change::Set(_, value) => {
-                let shown = now.first().map(|(_, v)| v.clone());
-                let differs = now.iter().any(|(_, v)| v != value);
-                let only_ours = now.len() == 1 && now[0].0 == ours;
-                if !differs && only_ours {
-                    plan.outcomes.push((cap, Outcome::Unchanged));
-                    continue;
-                }
-                if differs && !overwrite {
-                    let old = shown.clone().unwrap_or_default();
-                    if *source == Source::Detected {
-                        plan.outcomes.push((
-                            cap,
-                            Outcome::Kept {
-                                value: old,
-                                detected: value.clone(),
-                            },
-                        ));
-                        continue;
-                    }
-                    bail!(
-                        "capability {cap} of {name:?} is already {old:?}; pass --overwrite to change it to {value:?} (nothing was changed)"
-                    );
-                }
-                if now.is_empty() {
-                    if annotations.is_none() && !creates_map {
-                        // No annotations at all: test that, then make the map.
-                        ops.push(PatchOperation::Test(TestOperation {
-                            path: PointerBuf::from_tokens(["metadata", "annotations"]),
-                            value: Value::Null,
-                        }));
-                        ops.push(PatchOperation::Add(AddOperation {
-                            path: PointerBuf::from_tokens(["metadata", "annotations"]),
-                            value: json!({}),
-                        }));
-                        creates_map = true;
-                    }
-                    // A test for null passes only while the key is absent.
-                    ops.push(PatchOperation::Test(TestOperation {
-                        path: pointer(&ours),
-                        value: Value::Null,
-                    }));
-                    ops.push(PatchOperation::Add(AddOperation {
-                        path: pointer(&ours),
-                        value: json!(value),
-                    }));
-                } else {
-                    test_all(&mut ops);
-                    let mut has_ours = false;
-                    for (k, _) in &now {
-                        if *k == ours {
-                            has_ours = true;
-                            ops.push(PatchOperation::Replace(ReplaceOperation {
-                                path: pointer(k),
-                                value: json!(value),
-                            }));
-                        } else {
-                            // Rancher's key: written under ours from now on.
-                            ops.push(PatchOperation::Remove(RemoveOperation { path: pointer(k) }));
-                        }
-                    }
-                    if !has_ours {
-                        ops.push(PatchOperation::Add(AddOperation {
-                            path: pointer(&ours),
-                            value: json!(value),
-                        }));
-                    }
-                }
-                plan.outcomes.push((
-                    cap,
-                    Outcome::Set {
-                        from: shown,
-                        to: value.clone(),
-                    },
-                ));
+        outcomes.push((cap, outcome));
+    }
+    Ok(Plan {
+        ops: planner.ops,
+        outcomes,
+    })
+}
+
+/// The operations of a plan, as they are added.
+struct Planner<'a> {
+    ops: Vec<PatchOperation>,
+    /// The object has no annotations: the first addition tests that, then makes the map.
+    needs_map: bool,
+    overwrite: bool,
+    name: &'a str,
+}
+
+impl Planner<'_> {
+    fn set(
+        &mut self,
+        cap: Capability,
+        now: &[(String, String)],
+        value: &str,
+        source: Source,
+    ) -> Result<Outcome> {
+        let ours = cap.key();
+        let shown = now.first().map(|(_, v)| v.clone());
+        let differs = now.iter().any(|(_, v)| v != value);
+        let only_ours = now.len() == 1 && now[0].0 == ours;
+        if !differs && only_ours {
+            return Ok(Outcome::Unchanged);
+        }
+        if differs && !self.overwrite {
+            let old = shown.unwrap_or_default();
+            if source == Source::Detected {
+                return Ok(Outcome::Kept {
+                    value: old,
+                    detected: value.to_owned(),
+                });
             }
-            Change::Remove(_) => {
-                if now.is_empty() {
-                    plan.outcomes.push((cap, Outcome::NotSet));
-                    continue;
-                }
-                test_all(&mut ops);
-                for (k, _) in &now {
-                    ops.push(PatchOperation::Remove(RemoveOperation { path: pointer(k) }));
-                }
-                plan.outcomes.push((
-                    cap,
-                    Outcome::Removed {
-                        was: now[0].1.clone(),
-                    },
-                ));
+            let name = self.name;
+            bail!(
+                "capability {cap} of {name:?} is already {old:?}; pass --overwrite to change it to {value:?} (nothing was changed)"
+            );
+        }
+        if now.is_empty() {
+            self.add_absent(&ours, value);
+        } else {
+            self.replace(now, &ours, value);
+        }
+        Ok(Outcome::Set {
+            from: shown,
+            to: value.to_owned(),
+        })
+    }
+
+    fn add_absent(&mut self, key: &str, value: &str) {
+        if self.needs_map {
+            self.ops.push(PatchOperation::Test(TestOperation {
+                path: PointerBuf::from_tokens(["metadata", "annotations"]),
+                value: Value::Null,
+            }));
+            self.ops.push(PatchOperation::Add(AddOperation {
+                path: PointerBuf::from_tokens(["metadata", "annotations"]),
+                value: json!({}),
+            }));
+            self.needs_map = false;
+        }
+        // A test for null passes only while the key is absent.
+        self.ops.push(PatchOperation::Test(TestOperation {
+            path: pointer(key),
+            value: Value::Null,
+        }));
+        self.ops.push(PatchOperation::Add(AddOperation {
+            path: pointer(key),
+            value: json!(value),
+        }));
+    }
+
+    fn replace(&mut self, now: &[(String, String)], ours: &str, value: &str) {
+        self.test_all(now);
+        let mut has_ours = false;
+        for (k, _) in now {
+            if k == ours {
+                has_ours = true;
+                self.ops.push(PatchOperation::Replace(ReplaceOperation {
+                    path: pointer(k),
+                    value: json!(value),
+                }));
+            } else {
+                // Rancher's key: written under ours from now on.
+                self.ops
+                    .push(PatchOperation::Remove(RemoveOperation { path: pointer(k) }));
             }
         }
+        if !has_ours {
+            self.ops.push(PatchOperation::Add(AddOperation {
+                path: pointer(ours),
+                value: json!(value),
+            }));
+        }
     }
-    plan.ops = ops;
-    Ok(plan)
+
+    fn remove(&mut self, now: &[(String, String)]) -> Outcome {
+        let Some((_, was)) = now.first() else {
+            return Outcome::NotSet;
+        };
+        self.test_all(now);
+        for (k, _) in now {
+            self.ops
+                .push(PatchOperation::Remove(RemoveOperation { path: pointer(k) }));
+        }
+        Outcome::Removed { was: was.clone() }
+    }
+
+    fn test_all(&mut self, now: &[(String, String)]) {
+        for (k, v) in now {
+            self.ops.push(PatchOperation::Test(TestOperation {
+                path: pointer(k),
+                value: json!(v),
+            }));
+        }
+    }
 }
 
 fn describe(cap: Capability, o: &Outcome) -> String {
@@ -289,7 +344,7 @@ pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
     let mut changes: Vec<(Change, Source)> =
         given.into_iter().map(|c| (c, Source::Given)).collect();
     if args.detect {
-        let client = stored::client(&hub, &cluster).await.map_err(|why| {
+        let client = stored::client(&hub.client, &cluster).await.map_err(|why| {
             anyhow!("cannot read {name:?} to detect its capabilities: {why}; nothing was changed")
         })?;
         let proposals = detect::propose(&detect::observe(&client).await);

@@ -1,13 +1,25 @@
 //! `capabilities [CAPABILITY]`: every capability annotation, its type, what it means and an
 //! example, the way `kubectl explain` shows a field.
 
-use crate::external::shell_quote;
 use anyhow::{Result, anyhow};
+use clap::Args;
 use extcluster_core::capability::{self, Capability, FOREIGN_PREFIXES, PREFIX};
+use extcluster_remote::kubeconfig::shell_quote;
 use std::fmt::Write as _;
 
-pub fn run(only: Option<&str>) -> Result<()> {
-    let caps = match only {
+/// List the capability annotations: type, meaning and an example of each
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  kubectl extcluster capabilities
+  kubectl extcluster capabilities ingressCapabilities")]
+pub struct CapabilitiesArgs {
+    /// Show only this capability (a name or a full key)
+    #[arg(value_name = "CAPABILITY")]
+    pub capability: Option<String>,
+}
+
+pub fn run(args: &CapabilitiesArgs) -> Result<()> {
+    let caps = match args.capability.as_deref() {
         Some(c) => vec![capability::from_name_or_key(c).map_err(|e| anyhow!("{e}"))?],
         None => Capability::ALL.to_vec(),
     };

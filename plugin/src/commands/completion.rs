@@ -1,8 +1,30 @@
 //! `completion bash|zsh|fish`.
 
-use crate::cli::{Cli, Shell};
+use crate::Cli;
 use anyhow::Result;
-use clap::CommandFactory;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+
+/// Print a shell completion script
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  kubectl extcluster completion bash > /etc/bash_completion.d/kubectl-extcluster
+  kubectl extcluster completion zsh > \"${fpath[1]}/_kubectl-extcluster\"
+  kubectl extcluster completion fish > ~/.config/fish/completions/kubectl-extcluster.fish")]
+pub struct CompletionArgs {
+    #[arg(value_parser = shells())]
+    pub shell: Shell,
+}
+
+/// The shells a script is offered for.
+fn shells() -> impl TypedValueParser<Value = Shell> {
+    PossibleValuesParser::new(["bash", "zsh", "fish"]).map(|name| match name.as_str() {
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        _ => Shell::Bash,
+    })
+}
 
 pub fn script(shell: Shell) -> String {
     let mut cmd = Cli::command();
@@ -11,20 +33,12 @@ pub fn script(shell: Shell) -> String {
     let name = "kubectl-extcluster";
     cmd.set_bin_name(name);
     let mut out = Vec::new();
-    match shell {
-        Shell::Bash => {
-            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name, &mut out)
-        }
-        Shell::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, name, &mut out),
-        Shell::Fish => {
-            clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, name, &mut out)
-        }
-    }
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub fn run(shell: Shell) -> Result<()> {
-    print!("{}", script(shell));
+pub fn run(args: &CompletionArgs) -> Result<()> {
+    print!("{}", script(args.shell));
     Ok(())
 }
 

@@ -1,15 +1,24 @@
 //! `delete NAME`: only Provisioned registrations; Imported ones are disconnected.
 
-use crate::cli::Global;
-use crate::commands::disconnect::remove_secrets;
-use crate::hub::Hub;
+use crate::hub::{Global, Hub};
 use crate::output::resource_name;
+use crate::registration::remove_secrets;
 use anyhow::{Result, anyhow};
+use clap::Args;
 use extcluster_core::policy::Policy;
 use extcluster_core::{Operation, Registration};
 use kube::api::DeleteParams;
 
-pub async fn run(global: &Global, name: &str) -> Result<()> {
+/// Delete a Provisioned registration (Imported ones can only be disconnected)
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  kubectl extcluster delete lab-01")]
+pub struct DeleteArgs {
+    pub name: String,
+}
+
+pub async fn run(global: &Global, args: &DeleteArgs) -> Result<()> {
+    let name = args.name.as_str();
     let hub = Hub::connect(global).await?;
     let cluster = hub.registration(name).await?;
     // The same rule the webhook applies to a raw `kubectl delete`.

@@ -1,16 +1,26 @@
 //! `describe NAME`: the registration as the hub records it, and the cluster as it is now, read
 //! live through the stored kubeconfig when it answers.
 
-use crate::cli::Global;
-use crate::hub::Hub;
+use crate::hub::{Global, Hub};
 use crate::output::{age, human_duration, table};
-use crate::probe::{self, NodeInfo, Warning};
-use crate::stored;
 use anyhow::Result;
-use extcluster_core::ExternalCluster;
+use clap::Args;
 use extcluster_core::capability::{FOREIGN_PREFIXES, PREFIX};
+use extcluster_core::status::NodeInfo;
+use extcluster_core::{ExternalCluster, ExternalClusterStatus};
+use extcluster_remote::failure::one_line;
+use extcluster_remote::probe::{self, Warning};
+use extcluster_remote::stored;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::fmt::Write as _;
+
+/// Show a registration in detail, with the cluster's nodes and warnings read live
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  kubectl extcluster describe prod-eu")]
+pub struct DescribeArgs {
+    pub name: String,
+}
 
 /// What describe read from the cluster itself.
 #[derive(Debug, Clone)]
@@ -22,16 +32,18 @@ pub struct Live {
 
 const WARNINGS_SHOWN: usize = 10;
 
-pub async fn run(global: &Global, name: &str) -> Result<()> {
+pub async fn run(global: &Global, args: &DescribeArgs) -> Result<()> {
     let hub = Hub::connect(global).await?;
-    let cluster = hub.registration(name).await?;
+    let cluster = hub.registration(&args.name).await?;
     let live = live(&hub, &cluster).await;
     print!("{}", render(&cluster, &live, Timestamp::now()));
     Ok(())
 }
 
 async fn live(hub: &Hub, cluster: &ExternalCluster) -> Result<Live, String> {
-    let client = stored::client(hub, cluster).await?;
+    let client = stored::client(&hub.client, cluster)
+        .await
+        .map_err(|e| e.to_string())?;
     let facts = probe::facts(&client)
         .await
         .map_err(|f| stored::explain(&cluster.spec.server, &f))?;
@@ -82,6 +94,25 @@ fn indent(block: &str, by: &str) -> String {
 /// The whole description. Pure, so it can be tested without a cluster.
 pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) -> String {
     let mut out = String::new();
+    recorded(&mut out, c, now);
+    let st = c.status.clone().unwrap_or_default();
+    status(&mut out, &st, now);
+    conditions(&mut out, &st, now);
+    capabilities(&mut out, c);
+    match live {
+        Ok(live) => {
+            nodes(&mut out, &live.nodes);
+            warnings(&mut out, &live.warnings);
+        }
+        Err(why) => {
+            let _ = writeln!(out, "Live details: unavailable: {why}");
+        }
+    }
+    out
+}
+
+/// Name, labels, annotations, creation, and the spec.
+fn recorded(out: &mut String, c: &ExternalCluster, now: Timestamp) {
     let m = &c.metadata;
     let s = &c.spec;
     let _ = writeln!(
@@ -96,8 +127,8 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
         "Display Name:",
         s.display_name.as_deref().unwrap_or("<none>")
     );
-    map_lines(&mut out, "Labels:", m.labels.as_ref());
-    map_lines(&mut out, "Annotations:", m.annotations.as_ref());
+    map_lines(out, "Labels:", m.labels.as_ref());
+    map_lines(out, "Annotations:", m.annotations.as_ref());
     let _ = writeln!(
         out,
         "{:<14}{}",
@@ -121,8 +152,9 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
     ] {
         let _ = writeln!(out, "  {k:<21}{v}");
     }
+}
 
-    let st = c.status.clone().unwrap_or_default();
+fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
     let _ = writeln!(out, "Status:");
     for (k, v) in [
         (
@@ -150,32 +182,37 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
     ] {
         let _ = writeln!(out, "  {k:<21}{v}");
     }
+}
 
+fn conditions(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
     let _ = writeln!(out, "Conditions:");
     if st.conditions.is_empty() {
         let _ = writeln!(out, "  <none>");
-    } else {
-        let rows: Vec<Vec<String>> = st
-            .conditions
-            .iter()
-            .map(|c| {
-                vec![
-                    c.type_.clone(),
-                    c.status.clone(),
-                    none_if_empty(&c.reason).to_owned(),
-                    age(Some(&c.last_transition_time.0), now),
-                    crate::errors::one_line(&c.message),
-                ]
-            })
-            .collect();
-        out.push_str(&indent(
-            &table(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows),
-            "  ",
-        ));
+        return;
     }
+    let rows: Vec<Vec<String>> = st
+        .conditions
+        .iter()
+        .map(|c| {
+            vec![
+                c.type_.clone(),
+                c.status.clone(),
+                none_if_empty(&c.reason).to_owned(),
+                age(Some(&c.last_transition_time.0), now),
+                one_line(&c.message),
+            ]
+        })
+        .collect();
+    out.push_str(&indent(
+        &table(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows),
+        "  ",
+    ));
+}
 
+fn capabilities(out: &mut String, c: &ExternalCluster) {
     let _ = writeln!(out, "Capabilities:");
-    let caps: Vec<(String, String)> = m
+    let caps: Vec<(String, String)> = c
+        .metadata
         .annotations
         .iter()
         .flatten()
@@ -192,68 +229,64 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
     for (k, v) in caps {
         let _ = writeln!(out, "  {:<25}{v}", format!("{k}:"));
     }
+}
 
-    match live {
-        Ok(live) => {
-            let _ = writeln!(out, "Nodes (live, {}):", live.nodes.len());
-            if live.nodes.is_empty() {
-                let _ = writeln!(out, "  <none>");
-            } else {
-                let rows: Vec<Vec<String>> = live
-                    .nodes
-                    .iter()
-                    .map(|n| {
-                        vec![
-                            n.name.clone(),
-                            if n.roles.is_empty() {
-                                "<none>".into()
-                            } else {
-                                n.roles.join(",")
-                            },
-                            none_if_empty(&n.kubelet_version).to_owned(),
-                            n.ready.clone(),
-                        ]
-                    })
-                    .collect();
-                out.push_str(&indent(
-                    &table(&["NAME", "ROLES", "VERSION", "READY"], &rows),
-                    "  ",
-                ));
-            }
-            let _ = writeln!(out, "Warning Events (live, most recent first):");
-            match &live.warnings {
-                Ok(w) if w.is_empty() => {
-                    let _ = writeln!(out, "  <none>");
-                }
-                Ok(w) => {
-                    let rows: Vec<Vec<String>> = w
-                        .iter()
-                        .map(|e| {
-                            vec![
-                                e.age_seconds.map_or("<unknown>".into(), |s| {
-                                    human_duration(SignedDuration::from_secs(s))
-                                }),
-                                e.object.clone(),
-                                none_if_empty(&e.reason).to_owned(),
-                                e.message.clone(),
-                            ]
-                        })
-                        .collect();
-                    out.push_str(&indent(
-                        &table(&["AGE", "OBJECT", "REASON", "MESSAGE"], &rows),
-                        "  ",
-                    ));
-                }
-                Err(why) => {
-                    let _ = writeln!(out, "  unavailable: {why}");
-                }
-            }
+fn nodes(out: &mut String, nodes: &[NodeInfo]) {
+    let _ = writeln!(out, "Nodes (live, {}):", nodes.len());
+    if nodes.is_empty() {
+        let _ = writeln!(out, "  <none>");
+        return;
+    }
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.name.clone(),
+                if n.roles.is_empty() {
+                    "<none>".into()
+                } else {
+                    n.roles.join(",")
+                },
+                none_if_empty(&n.kubelet_version).to_owned(),
+                n.ready.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&indent(
+        &table(&["NAME", "ROLES", "VERSION", "READY"], &rows),
+        "  ",
+    ));
+}
+
+fn warnings(out: &mut String, warnings: &Result<Vec<Warning>, String>) {
+    let _ = writeln!(out, "Warning Events (live, most recent first):");
+    match warnings {
+        Ok(w) if w.is_empty() => {
+            let _ = writeln!(out, "  <none>");
+        }
+        Ok(w) => {
+            let rows: Vec<Vec<String>> = w
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.age_seconds.map_or("<unknown>".into(), |s| {
+                            human_duration(SignedDuration::from_secs(s))
+                        }),
+                        e.object.clone(),
+                        none_if_empty(&e.reason).to_owned(),
+                        e.message.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str(&indent(
+                &table(&["AGE", "OBJECT", "REASON", "MESSAGE"], &rows),
+                "  ",
+            ));
         }
         Err(why) => {
-            let _ = writeln!(out, "Live details: unavailable: {why}");
+            let _ = writeln!(out, "  unavailable: {why}");
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -2,20 +2,46 @@
 //! not contacted, so this works when it is gone; with `--cleanup-remote` it is, after the hub side
 //! is done, to remove what convert-kubeconfig made there.
 
-use crate::cli::Global;
-use crate::convert;
-use crate::errors::{Failure, Transport};
-use crate::hub::Hub;
+use crate::hub::{Global, Hub};
 use crate::output::resource_name;
-use crate::{jwt, probe, stored};
+use crate::registration::remove_secrets;
 use anyhow::{Result, anyhow, bail};
-use extcluster_core::SecretKeyRef;
-use extcluster_core::api::{DISCONNECT_ANNOTATION, MANAGER, REGISTRATION_LABEL, SYSTEM_NAMESPACE};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use clap::Args;
+use extcluster_core::api::{DISCONNECT_ANNOTATION, MANAGER};
+use extcluster_remote::convert;
+use extcluster_remote::failure::{Failure, Transport};
+use extcluster_remote::kubeconfig::file::token_of;
+use extcluster_remote::stored::{self, StoredError};
+use extcluster_remote::{jwt, probe};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::config::Kubeconfig;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 
-pub async fn run(global: &Global, name: &str, yes: bool, cleanup_remote: bool) -> Result<()> {
+/// Remove a registration and its stored kubeconfig; the cluster itself is left untouched unless --cleanup-remote
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  # Asks for confirmation on a terminal
+  kubectl extcluster disconnect prod-eu
+
+  # In scripts
+  kubectl extcluster disconnect prod-eu --yes
+
+  # Also remove the ServiceAccount that convert-kubeconfig (or register --convert) made there
+  kubectl extcluster disconnect prod-eu --yes --cleanup-remote")]
+pub struct DisconnectArgs {
+    pub name: String,
+    /// Do not ask for confirmation (required when there is no terminal)
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Also remove, through the stored kubeconfig, what convert-kubeconfig made in the cluster
+    /// (its ServiceAccount, bindings, role and token Secret), and nothing else
+    #[arg(long)]
+    pub cleanup_remote: bool,
+}
+
+pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
+    let (name, cleanup_remote) = (args.name.as_str(), args.cleanup_remote);
     let hub = Hub::connect(global).await?;
     let clusters = hub.clusters();
     let cluster = clusters
@@ -23,22 +49,7 @@ pub async fn run(global: &Global, name: &str, yes: bool, cleanup_remote: bool) -
         .await
         .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?;
     let Some(cluster) = cluster else {
-        let removed = remove_secrets(&hub, name, None).await?;
-        let extra = if removed.is_empty() {
-            String::new()
-        } else {
-            format!(" (removed leftover Secret {})", removed.join(", "))
-        };
-        let remote = if cleanup_remote {
-            " (and no stored kubeconfig to reach the cluster with, so nothing was removed there)"
-        } else {
-            ""
-        };
-        println!(
-            "{} is not registered; nothing to disconnect{extra}{remote}",
-            resource_name(name)
-        );
-        return Ok(());
+        return not_registered(&hub, name, cleanup_remote).await;
     };
 
     let in_cluster = if cleanup_remote {
@@ -50,12 +61,12 @@ pub async fn run(global: &Global, name: &str, yes: bool, cleanup_remote: bool) -
         "Disconnecting {name:?} ({}): the hub forgets it and deletes its stored kubeconfig; {in_cluster}.",
         cluster.spec.server
     );
-    if !yes {
+    if !args.yes {
         confirm(name)?;
     }
     // Read before the hub side deletes it.
     let stored_kubeconfig = if cleanup_remote {
-        Some(stored::kubeconfig(&hub, &cluster).await)
+        Some(stored::kubeconfig(&hub.client, &cluster).await)
     } else {
         None
     };
@@ -95,20 +106,40 @@ pub async fn run(global: &Global, name: &str, yes: bool, cleanup_remote: bool) -
     }
 }
 
+/// Nothing to disconnect; a Secret left from an earlier registration of that name is removed.
+async fn not_registered(hub: &Hub, name: &str, cleanup_remote: bool) -> Result<()> {
+    let removed = remove_secrets(hub, name, None).await?;
+    let extra = if removed.is_empty() {
+        String::new()
+    } else {
+        format!(" (removed leftover Secret {})", removed.join(", "))
+    };
+    let remote = if cleanup_remote {
+        " (and no stored kubeconfig to reach the cluster with, so nothing was removed there)"
+    } else {
+        ""
+    };
+    println!(
+        "{} is not registered; nothing to disconnect{extra}{remote}",
+        resource_name(name)
+    );
+    Ok(())
+}
+
 /// Removes what convert-kubeconfig made for the account the stored token belongs to. The hub
 /// side is already done; a failure here is reported with the command that finishes the job.
 async fn cleanup(
     name: &str,
     server: &str,
-    kubeconfig: Result<serde_json::Value, String>,
+    kubeconfig: Result<Kubeconfig, StoredError>,
 ) -> Result<()> {
     let failed = |why: String| {
         anyhow!(
             "{name:?} was disconnected from the hub, but nothing was removed in the cluster: {why}"
         )
     };
-    let kubeconfig = kubeconfig.map_err(failed)?;
-    let Some(token) = convert::token_of(&kubeconfig) else {
+    let kubeconfig = kubeconfig.map_err(|e| failed(e.to_string()))?;
+    let Some(token) = token_of(&kubeconfig) else {
         println!(
             "The stored kubeconfig does not log in with a token, so convert-kubeconfig made nothing for it; nothing was removed in {server}"
         );
@@ -121,12 +152,14 @@ async fn cleanup(
         return Ok(());
     };
     let by_hand = convert::cleanup_command(&namespace, &account);
-    let client = probe::client(&kubeconfig).await.map_err(|f| {
-        failed(format!(
-            "{}; remove it later with `{by_hand}`",
-            stored::explain(server, &f)
-        ))
-    })?;
+    let client = extcluster_remote::client::for_kubeconfig(&kubeconfig)
+        .await
+        .map_err(|f| {
+            failed(format!(
+                "{}; remove it later with `{by_hand}`",
+                stored::explain(server, &f)
+            ))
+        })?;
     let result = tokio::time::timeout(
         probe::PROBE_LIMIT,
         convert::cleanup(&client, &namespace, &account),
@@ -181,46 +214,4 @@ fn confirm(name: &str) -> Result<()> {
     } else {
         bail!("disconnect of {name:?} cancelled; nothing was changed")
     }
-}
-
-/// Deletes the registration's kubeconfig Secret (by its reference) and any Secret labelled as
-/// belonging to it; returns the ones deleted, as namespace/name.
-pub async fn remove_secrets(
-    hub: &Hub,
-    name: &str,
-    by_ref: Option<&SecretKeyRef>,
-) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
-    if let Some(r) = by_ref {
-        match hub
-            .secrets(&r.namespace)
-            .delete(&r.name, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => removed.push(format!("{}/{}", r.namespace, r.name)),
-            Err(e) if Failure::of(&e).is_not_found() => {}
-            Err(e) => return Err(hub.err(&format!("delete Secret {}/{}", r.namespace, r.name), &e)),
-        }
-    }
-    let secrets = hub.system_secrets();
-    let labelled = match secrets
-        .list(&ListParams::default().labels(&format!("{REGISTRATION_LABEL}={name}")))
-        .await
-    {
-        Ok(l) => l.items,
-        // No system namespace: nothing there to remove.
-        Err(e) if Failure::of(&e).is_not_found() => Vec::new(),
-        Err(e) => return Err(hub.err("list kubeconfig Secrets", &e)),
-    };
-    for s in labelled {
-        let secret = s.metadata.name.unwrap_or_default();
-        match secrets.delete(&secret, &DeleteParams::default()).await {
-            Ok(_) => removed.push(format!("{SYSTEM_NAMESPACE}/{secret}")),
-            Err(e) if Failure::of(&e).is_not_found() => {}
-            Err(e) => {
-                return Err(hub.err(&format!("delete Secret {SYSTEM_NAMESPACE}/{secret}"), &e));
-            }
-        }
-    }
-    Ok(removed)
 }

@@ -1,13 +1,26 @@
-//! `list` (`ls`) and `get NAME`.
+//! `list` (`ls`): every registration, as a table or in another format.
 
-use crate::cli::Global;
-use crate::hub::Hub;
+use crate::hub::{Global, Hub};
 use crate::output::{Format, print_clusters};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
+use clap::Args;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 
-pub async fn list(global: &Global, format: Option<Format>) -> Result<()> {
+/// List the registered clusters
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  kubectl extcluster list
+  kubectl extcluster ls -o wide
+  kubectl extcluster list -o name")]
+pub struct ListArgs {
+    /// Output format: wide, json, yaml or name
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
+}
+
+pub async fn run(global: &Global, args: &ListArgs) -> Result<()> {
+    let format = args.output;
     let hub = Hub::connect(global).await?;
     // From the API server's watch cache, as informers read, rather than a quorum read of etcd:
     // three times faster with many registrations, at the price of a view that may be a few
@@ -28,20 +41,4 @@ pub async fn list(global: &Global, format: Option<Format>) -> Result<()> {
         print_clusters(&items, format, false, Timestamp::now())?
     );
     Ok(())
-}
-
-pub async fn get(global: &Global, name: &str, format: Option<Format>) -> Result<()> {
-    let hub = Hub::connect(global).await?;
-    let cluster = hub.registration(name).await?;
-    print!(
-        "{}",
-        print_clusters(&[cluster], format, true, Timestamp::now())?
-    );
-    Ok(())
-}
-
-pub fn not_found(name: &str) -> anyhow::Error {
-    anyhow!(
-        "no external cluster named {name:?} is registered on the hub; `kubectl extcluster list` shows the registered ones"
-    )
 }

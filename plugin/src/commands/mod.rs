@@ -1,4 +1,4 @@
-//! One module per command.
+//! One module per command: its arguments, help and examples, and what it does.
 
 pub mod annotate;
 pub mod capabilities;
@@ -7,33 +7,54 @@ pub mod convert_kubeconfig;
 pub mod delete;
 pub mod describe;
 pub mod disconnect;
+pub mod get;
 pub mod list;
 pub mod refresh;
 pub mod register;
 pub mod set_credentials;
 pub mod version;
 
-use crate::cli::{Cli, Command};
+use crate::hub::Global;
 use anyhow::Result;
-use extcluster_core::Mode;
+use clap::Subcommand;
 
-pub async fn run(cli: Cli) -> Result<()> {
-    let g = &cli.global;
-    match cli.command {
-        Command::Register(a) => register::run(g, &a.registration, a.mode).await,
-        Command::Connect(a) => register::run(g, &a, Mode::Connect).await,
-        Command::Import(a) => register::run(g, &a, Mode::Import).await,
-        Command::List(a) => list::list(g, a.output).await,
-        Command::Get(a) => list::get(g, &a.name, a.output).await,
-        Command::Describe(a) => describe::run(g, &a.name).await,
-        Command::Refresh(a) => refresh::run(g, &a.names, a.all).await,
-        Command::Disconnect(a) => disconnect::run(g, &a.name, a.yes, a.cleanup_remote).await,
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Register(register::RegisterArgs),
+    Connect(register::ConnectArgs),
+    Import(register::ImportArgs),
+    #[command(visible_alias = "ls")]
+    List(list::ListArgs),
+    Get(get::GetArgs),
+    Describe(describe::DescribeArgs),
+    Refresh(refresh::RefreshArgs),
+    Disconnect(disconnect::DisconnectArgs),
+    SetCredentials(set_credentials::SetCredentialsArgs),
+    ConvertKubeconfig(convert_kubeconfig::ConvertArgs),
+    Annotate(annotate::AnnotateArgs),
+    Capabilities(capabilities::CapabilitiesArgs),
+    Delete(delete::DeleteArgs),
+    Version(version::VersionArgs),
+    Completion(completion::CompletionArgs),
+}
+
+pub async fn run(global: &Global, command: Command) -> Result<()> {
+    let g = global;
+    match command {
+        Command::Register(a) => register::run(g, &a).await,
+        Command::Connect(a) => register::connect(g, &a).await,
+        Command::Import(a) => register::import(g, &a).await,
+        Command::List(a) => list::run(g, &a).await,
+        Command::Get(a) => get::run(g, &a).await,
+        Command::Describe(a) => describe::run(g, &a).await,
+        Command::Refresh(a) => refresh::run(g, &a).await,
+        Command::Disconnect(a) => disconnect::run(g, &a).await,
         Command::ConvertKubeconfig(a) => convert_kubeconfig::run(&a).await,
         Command::Annotate(a) => annotate::run(g, &a).await,
-        Command::Capabilities(a) => capabilities::run(a.capability.as_deref()),
+        Command::Capabilities(a) => capabilities::run(&a),
         Command::SetCredentials(a) => set_credentials::run(g, &a).await,
-        Command::Delete(a) => delete::run(g, &a.name).await,
-        Command::Version => version::run(),
-        Command::Completion(a) => completion::run(a.shell),
+        Command::Delete(a) => delete::run(g, &a).await,
+        Command::Version(a) => version::run(&a),
+        Command::Completion(a) => completion::run(&a),
     }
 }

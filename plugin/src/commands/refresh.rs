@@ -1,21 +1,35 @@
 //! `refresh NAME...|--all`: probe through the stored kubeconfig and record what was found. An
 //! unreachable cluster is a result, not a failure: only a hub failure fails the command.
 
-use crate::cli::Global;
-use crate::hub::Hub;
+use crate::hub::{Global, Hub};
 use crate::output::table;
-use crate::{status, stored};
+use crate::registration::record_status;
 use anyhow::{Result, bail};
-use extcluster_core::ExternalCluster;
-use extcluster_core::api::MANAGER;
+use clap::Args;
+use extcluster_core::status::{self, Facts};
+use extcluster_core::{ExternalCluster, ExternalClusterStatus};
+use extcluster_remote::stored;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 
-pub async fn run(global: &Global, names: &[String], all: bool) -> Result<()> {
+/// Probe clusters again and update their status (Running, Reconciling, Unreachable)
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  kubectl extcluster refresh prod-eu
+  kubectl extcluster refresh --all")]
+pub struct RefreshArgs {
+    /// The registrations to refresh
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub names: Vec<String>,
+    /// Refresh every registration
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub async fn run(global: &Global, args: &RefreshArgs) -> Result<()> {
     let hub = Hub::connect(global).await?;
     let clusters = hub.clusters();
     let mut targets: Vec<ExternalCluster> = Vec::new();
-    if all {
+    if args.all {
         targets = clusters
             .list(&Default::default())
             .await
@@ -23,7 +37,7 @@ pub async fn run(global: &Global, names: &[String], all: bool) -> Result<()> {
             .items;
         targets.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     } else {
-        for name in names {
+        for name in &args.names {
             targets.push(hub.registration(name).await?);
         }
     }
@@ -42,12 +56,13 @@ pub async fn run(global: &Global, names: &[String], all: bool) -> Result<()> {
     }
 
     // Probe all at once: a cluster that does not answer should not hold up the others.
-    let outcomes = futures::future::join_all(live.iter().map(|c| stored::facts(&hub, c))).await;
+    let outcomes: Vec<Result<Facts, String>> =
+        futures::future::join_all(live.iter().map(|c| stored::facts(&hub.client, c)))
+            .await
+            .into_iter()
+            .map(|outcome| outcome.map_err(|e| e.to_string()))
+            .collect();
     let now = Timestamp::now();
-    let params = PatchParams {
-        field_manager: Some(MANAGER.into()),
-        ..Default::default()
-    };
     let mut rows = Vec::new();
     let mut hub_errors = Vec::new();
     for (c, outcome) in live.iter().zip(&outcomes) {
@@ -59,33 +74,14 @@ pub async fn run(global: &Global, names: &[String], all: bool) -> Result<()> {
             now,
             c.metadata.generation,
         );
-        if let Err(e) = clusters
-            .patch_status(&name, &params, &Patch::Merge(status::patch(&new)))
-            .await
-        {
+        if let Err(e) = record_status(&hub, &name, &new).await {
             hub_errors.push(format!(
                 "{:#}",
                 hub.err(&format!("update the status of {name:?}"), &e)
             ));
             continue;
         }
-        let previous = old.and_then(|s| s.observed_version.clone());
-        let note = match (&previous, &new.observed_version) {
-            (Some(p), Some(n)) if p != n && outcome.is_ok() => {
-                format!("version changed from {p} to {n}")
-            }
-            _ => new.message.clone().unwrap_or_default(),
-        };
-        rows.push(vec![
-            name,
-            new.phase.map(|p| p.to_string()).unwrap_or_default(),
-            new.observed_version
-                .clone()
-                .unwrap_or_else(|| "<none>".into()),
-            new.node_count
-                .map_or_else(|| "<none>".into(), |n| n.to_string()),
-            note,
-        ]);
+        rows.push(row(name, old, &new, outcome.is_ok()));
     }
     if !rows.is_empty() {
         print!(
@@ -97,4 +93,28 @@ pub async fn run(global: &Global, names: &[String], all: bool) -> Result<()> {
         bail!("{}", hub_errors.join("; "));
     }
     Ok(())
+}
+
+/// One line of the table: what the probe found, and a version change when there was one.
+fn row(
+    name: String,
+    old: Option<&ExternalClusterStatus>,
+    new: &ExternalClusterStatus,
+    answered: bool,
+) -> Vec<String> {
+    let previous = old.and_then(|s| s.observed_version.clone());
+    let note = match (&previous, &new.observed_version) {
+        (Some(p), Some(n)) if p != n && answered => format!("version changed from {p} to {n}"),
+        _ => new.message.clone().unwrap_or_default(),
+    };
+    vec![
+        name,
+        new.phase.map(|p| p.to_string()).unwrap_or_default(),
+        new.observed_version
+            .clone()
+            .unwrap_or_else(|| "<none>".into()),
+        new.node_count
+            .map_or_else(|| "<none>".into(), |n| n.to_string()),
+        note,
+    ]
 }

@@ -1,6 +1,13 @@
 //! `version`.
 
 use anyhow::Result;
+use clap::Args;
+
+/// Print the plugin's version
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:
+  kubectl extcluster version")]
+pub struct VersionArgs {}
 
 pub fn text() -> String {
     let version = env!("CARGO_PKG_VERSION");
@@ -12,7 +19,7 @@ pub fn text() -> String {
     }
 }
 
-pub fn run() -> Result<()> {
+pub fn run(_: &VersionArgs) -> Result<()> {
     println!("{}", text());
     Ok(())
 }

@@ -1,9 +1,12 @@
-//! What the plugin learns from an external cluster, read through its own kubeconfig: version,
-//! identity, nodes, provider, and whether the credentials hold the rights a mode needs.
+//! What an external cluster shows: version, identity, nodes, provider, recent warnings, and
+//! whether the credentials used hold the rights a mode needs.
 
-use crate::errors::Failure;
+use crate::Error;
+use crate::explain::{self, FromFile, Reach};
+use crate::failure::{Failure, Transport, one_line};
+use extcluster_core::Mode;
 use extcluster_core::provider::{self, NodeFacts, OPENSHIFT_NODE_LABEL};
-use extcluster_core::{Mode, Provider};
+use extcluster_core::status::{Facts, NodeInfo};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -12,38 +15,8 @@ use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
 use std::time::Duration;
 
-/// What one probe found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Facts {
-    pub git_version: String,
-    /// UID of `kube-system`: the cluster's identity.
-    pub cluster_id: String,
-    pub nodes: Vec<NodeInfo>,
-    /// What the version and nodes say; `--provider` may override it.
-    pub provider: Provider,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeInfo {
-    pub name: String,
-    pub roles: Vec<String>,
-    pub kubelet_version: String,
-    /// The Ready condition's status: True, False or Unknown.
-    pub ready: String,
-    pub provider_id: Option<String>,
-    pub openshift: bool,
-}
-
 /// How long a whole probe may take, so a server that accepts and never answers cannot hang us.
 pub const PROBE_LIMIT: Duration = Duration::from_secs(30);
-
-/// A client for a minimized kubeconfig.
-pub async fn client(kubeconfig: &serde_json::Value) -> Result<Client, Failure> {
-    let config = crate::external::client_config(kubeconfig)
-        .await
-        .map_err(Failure::Other)?;
-    Client::try_from(config).map_err(|e| Failure::of(&e))
-}
 
 /// Reads version, identity and nodes.
 pub async fn facts(client: &Client) -> Result<Facts, Failure> {
@@ -71,12 +44,13 @@ pub async fn facts(client: &Client) -> Result<Facts, Failure> {
     .await
 }
 
-async fn within<T>(
+/// `fut` bounded by [`PROBE_LIMIT`].
+pub async fn within<T>(
     fut: impl std::future::Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, Failure> {
     match tokio::time::timeout(PROBE_LIMIT, fut).await {
         Ok(r) => r.map_err(|e| Failure::of(&e)),
-        Err(_) => Err(Failure::Transport(crate::errors::Transport::Timeout)),
+        Err(_) => Err(Failure::Transport(Transport::Timeout)),
     }
 }
 
@@ -165,6 +139,34 @@ pub async fn missing_rights(client: &Client, mode: Mode) -> Result<Vec<Right>, F
     .await
 }
 
+/// Refuses credentials, those of the context `file` names, that lack the rights `mode` needs,
+/// listing them.
+pub async fn require_rights(client: &Client, mode: Mode, file: FromFile<'_>) -> Result<(), Error> {
+    let missing = missing_rights(client, mode).await.map_err(|f| {
+        Error::Cluster(explain::sentence(
+            Reach::Registering(file),
+            "ask for its rights",
+            &f,
+        ))
+    })?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    let next = match mode {
+        Mode::Connect => "grant it read access (get, list, watch on all resources)",
+        Mode::Import => {
+            "grant it full rights (for instance a ClusterRoleBinding to cluster-admin), or register with --mode connect"
+        }
+    };
+    Err(Error::Refused(format!(
+        "the credentials of context {:?} in {} lack rights that {mode} mode needs on the external cluster: {}; {next}",
+        file.context,
+        file.path,
+        list.join(", ")
+    )))
+}
+
 /// A recent Warning event, as describe shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
@@ -206,7 +208,7 @@ pub async fn warnings(client: &Client, limit: usize) -> Result<Vec<Warning>, Fai
                         age_seconds: when.map(|w| now.duration_since(w).as_secs()),
                         object,
                         reason: e.reason.unwrap_or_default(),
-                        message: crate::errors::one_line(&e.message.unwrap_or_default()),
+                        message: one_line(&e.message.unwrap_or_default()),
                     },
                 )
             })

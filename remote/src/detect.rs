@@ -1,10 +1,10 @@
-//! `annotate --detect`: what a cluster shows about its capabilities, read through the hub's
-//! stored kubeconfig, and the values that follows from it, each with the reason.
+//! Capability detection (`annotate --detect`): what a cluster shows about its capabilities, read
+//! through the hub's stored kubeconfig, and the values that follow from it, each with the reason.
 //!
 //! Reading ([`observe`]) is separate from deciding ([`propose`]), so every rule is tested without
 //! a cluster.
 
-use crate::errors::Failure;
+use crate::failure::Failure;
 use extcluster_core::Capability;
 use extcluster_core::provider::cloud_load_balancer;
 use k8s_openapi::api::core::v1::{Node, Pod};

@@ -3,14 +3,14 @@
 //! auth-provider; and saying in one sentence what went wrong when that fails. A plugin's stdout
 //! (where credentials are) is never quoted.
 
-use crate::errors::{Failure, Transport};
-use crate::external::Resolved;
-use anyhow::{Result, anyhow};
+use crate::Error;
+use crate::explain::{self, FromFile, Reach};
+use crate::failure::{Failure, chain};
+use crate::kubeconfig::Resolved;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::error::Error as StdError;
 use std::path::Path;
-use std::time::Duration;
 
 /// A context reached with its own login.
 pub struct Target {
@@ -23,24 +23,22 @@ pub struct Target {
 impl Target {
     /// A client for `resolved.context` of `kc`, authenticating as the file says: token,
     /// certificate, exec plugin (run now) or auth-provider.
-    pub async fn connect(kc: &Kubeconfig, path: &str, resolved: Resolved) -> Result<Self> {
+    pub async fn connect(kc: &Kubeconfig, path: &str, resolved: Resolved) -> Result<Self, Error> {
         let options = KubeConfigOptions {
             context: Some(resolved.context.clone()),
             ..Default::default()
         };
-        let mut config = kube::Config::from_custom_kubeconfig(kc.clone(), &options)
+        let config = kube::Config::from_custom_kubeconfig(kc.clone(), &options)
             .await
             .map_err(|e| {
-                anyhow!(
+                Error::Cluster(format!(
                     "context {:?} in {path} is not usable: {}",
                     resolved.context,
-                    crate::errors::chain(&e)
-                )
+                    chain(&e)
+                ))
             })?;
-        config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(30));
         let client =
-            Client::try_from(config).map_err(|e| remote_err(&resolved, path, "log in", &e))?;
+            crate::client::build(config).map_err(|e| remote_err(&resolved, path, "log in", &e))?;
         Ok(Target {
             resolved,
             path: path.to_owned(),
@@ -49,39 +47,25 @@ impl Target {
     }
 
     /// The one sentence for a failed call to this cluster: what was being done, and what to do.
-    pub fn err(&self, action: &str, e: &kube::Error) -> anyhow::Error {
+    pub fn err(&self, action: &str, e: &kube::Error) -> Error {
         remote_err(&self.resolved, &self.path, action, e)
     }
 }
 
 /// The one sentence for a failed call to the cluster of `resolved`.
-fn remote_err(resolved: &Resolved, path: &str, action: &str, e: &kube::Error) -> anyhow::Error {
-    let (server, ctx) = (&resolved.server, &resolved.context);
+fn remote_err(resolved: &Resolved, path: &str, action: &str, e: &kube::Error) -> Error {
     if let Some(msg) = plugin_failure(resolved, path, e) {
-        return anyhow!("{msg}");
+        return Error::Cluster(msg);
     }
-    {
-        match Failure::of(e) {
-            Failure::Transport(t @ Transport::Untrusted(_)) => anyhow!(
-                "cannot reach the cluster at {server} (context {ctx:?}): {t}; put the cluster's CA in certificate-authority-data of that context in {path}"
-            ),
-            Failure::Transport(t) => anyhow!(
-                "cannot reach the cluster at {server} (context {ctx:?}): {t}; check that the cluster is running and that {path} has its address"
-            ),
-            Failure::Status { code: 401, .. } => anyhow!(
-                "the cluster at {server} refused the credentials of context {ctx:?} in {path} (401 Unauthorized); log in again ({}) and retry",
-                login_hint(resolved)
-            ),
-            Failure::Status {
-                code: 403, message, ..
-            } => anyhow!(
-                "the credentials of context {ctx:?} in {path} may not {action} on the cluster at {server} ({message}); convert-kubeconfig needs a cluster administrator's login"
-            ),
-            other => {
-                anyhow!("cannot {action} on the cluster at {server} (context {ctx:?}): {other}")
-            }
-        }
-    }
+    let reach = Reach::Login {
+        file: FromFile {
+            server: &resolved.server,
+            context: &resolved.context,
+            path,
+        },
+        login_hint: &login_hint(resolved),
+    };
+    Error::Cluster(explain::sentence(reach, action, &Failure::of(e)))
 }
 
 fn login_hint(resolved: &Resolved) -> String {
@@ -140,7 +124,7 @@ fn plugin_failure(resolved: &Resolved, path: &str, e: &kube::Error) -> Option<St
         ),
         other => format!(
             "user {user:?} of context {ctx:?} in {path} cannot log in: {}",
-            crate::errors::chain(other)
+            chain(other)
         ),
     })
 }
@@ -200,7 +184,7 @@ mod tests {
             context: "prod".into(),
             cluster_name: "prod".into(),
             server: "https://prod.example.com".into(),
-            cluster: Default::default(),
+            cluster: kube::config::Cluster::default(),
             namespace: None,
             user_name: "sso".into(),
             user,

@@ -1,5 +1,5 @@
-//! Turning client errors into the one sentence a user reads: what went wrong, in plain words.
-//! Nothing here ever prints a credential: kube errors carry none, and only their text is read.
+//! What a failed API call means, in plain words: no answer (and why), an error status, or
+//! something else. Nothing here ever prints a credential: kube errors carry none.
 
 use std::error::Error as StdError;
 
@@ -94,34 +94,63 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Classifies a transport failure by walking the error's causes.
+/// Classifies a transport failure by walking the error's causes. An untrusted certificate is the
+/// most telling cause wherever it is in the chain; otherwise the outermost cause recognised wins.
 pub fn transport(err: &(dyn StdError + 'static)) -> Transport {
     let mut deepest = err.to_string();
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     let mut found = None;
     while let Some(e) = current {
-        let text = e.to_string();
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => found = found.or(Some(Transport::Refused)),
-                std::io::ErrorKind::TimedOut => found = found.or(Some(Transport::Timeout)),
-                _ => {}
-            }
+        match cause(e) {
+            Some(untrusted @ Transport::Untrusted(_)) => found = Some(untrusted),
+            Some(other) => found = found.or(Some(other)),
+            None => {}
         }
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("invalid peer certificate") || lower.contains("unknownissuer") {
-            found = Some(Transport::Untrusted(text.clone()));
-        } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-            found = found.or(Some(Transport::Dns(text.clone())));
-        } else if lower.contains("connection refused") {
-            found = found.or(Some(Transport::Refused));
-        } else if lower.contains("timed out") || lower.contains("deadline has elapsed") {
-            found = found.or(Some(Transport::Timeout));
-        }
-        deepest = text;
-        current = e.source();
+        deepest = e.to_string();
+        current = next_cause(e);
     }
     found.unwrap_or(Transport::Other(deepest))
+}
+
+/// The cause under `e`. An io::Error's `source()` skips the error it wraps, and the TLS error is
+/// two io::Errors deep (hyper-rustls wraps tokio-rustls's, which wraps the rustls::Error), so an
+/// io::Error is looked into instead.
+fn next_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => Some(inner),
+        None => e.source(),
+    }
+}
+
+/// What one cause in a chain says, by its type.
+fn cause(e: &(dyn StdError + 'static)) -> Option<Transport> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return matches!(tls, rustls::Error::InvalidCertificate(_))
+            .then(|| Transport::Untrusted(tls.to_string()));
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => return Some(Transport::Refused),
+            std::io::ErrorKind::TimedOut => return Some(Transport::Timeout),
+            _ => {}
+        }
+    }
+    if e.downcast_ref::<tokio::time::error::Elapsed>().is_some()
+        || e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+    {
+        return Some(Transport::Timeout);
+    }
+    // hyper-util reports a failed name lookup as its private `ConnectError` ("dns error") around
+    // the resolver's io::Error, whose kind is not one a stable program can match: only the text
+    // says it was the name.
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    (lower.contains("dns error") || lower.contains("failed to lookup address"))
+        .then_some(Transport::Dns(text))
 }
 
 /// An error and its causes on one line, without repeating a cause its parent already quoted.
@@ -168,11 +197,13 @@ mod tests {
             Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
         );
         assert_eq!(transport(&refused), Transport::Refused);
+        // As hyper-rustls reports it: an io::Error around tokio-rustls's io::Error around it.
         let tls = Wrap(
             "client error (Connect)",
-            Box::new(std::io::Error::other(
-                "invalid peer certificate: UnknownIssuer",
-            )),
+            Box::new(std::io::Error::other(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ))),
         );
         assert!(matches!(transport(&tls), Transport::Untrusted(_)));
         assert!(
@@ -180,6 +211,13 @@ mod tests {
                 .to_string()
                 .contains("not trusted")
         );
+        let timeout = Wrap(
+            "client error (Connect)",
+            Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+        );
+        assert_eq!(transport(&timeout), Transport::Timeout);
+        let dns = Wrap("dns error", Box::new(std::io::Error::other("no such host")));
+        assert!(matches!(transport(&dns), Transport::Dns(_)));
         let other = Wrap("boom", Box::new(std::io::Error::other("deep cause")));
         assert_eq!(transport(&other), Transport::Other("deep cause".into()));
         assert_eq!(chain(&other), "boom: deep cause");

@@ -1,65 +1,67 @@
-//! Kubeconfig files that convert-kubeconfig writes: built from converted contexts, merged into an
-//! existing file for `--in-place`, and written atomically with mode 0600 so a failure leaves the
-//! old file as it was and no other user can read the token.
+//! Kubeconfig files that are written: built from self-contained contexts, merged into an existing
+//! file for `--in-place`, and written atomically with mode 0600 so a failure leaves the old file as
+//! it was and no other user can read the token.
+//!
+//! `--in-place` reads and merges the user's file as plain data rather than as a
+//! [`Kubeconfig`]: kube's types drop the fields of an exec section they do not model and add
+//! `provideClusterInfo`, and the contexts that are not converted must come back as they were.
 
+use super::Entry;
+use kube::config::{AuthInfo, Kubeconfig};
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// One converted context: where it points and the token it now authenticates with.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub context: String,
-    pub cluster_name: String,
-    /// The cluster entry, self-contained (CA data embedded).
-    pub cluster: Map<String, Value>,
-    pub namespace: Option<String>,
-    /// The name of the user entry the token goes in.
-    pub user_name: String,
-    pub token: String,
-}
 
 /// The user entry name for a converted context: `<service-account>@<context>`.
 pub fn user_name(service_account: &str, context: &str) -> String {
     format!("{service_account}@{context}")
 }
 
-fn context_value(e: &Entry) -> Value {
-    let mut c = json!({"cluster": e.cluster_name, "user": e.user_name});
-    if let Some(ns) = &e.namespace {
-        c["namespace"] = json!(ns);
+/// A user that authenticates with `token` and nothing else.
+pub fn token_user(token: String) -> AuthInfo {
+    AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
     }
-    c
 }
 
-fn user_value(e: &Entry) -> Value {
-    json!({"name": e.user_name, "user": {"token": e.token}})
-}
-
-/// A new kubeconfig holding only the converted contexts; `current` becomes its current context.
-pub fn build(entries: &[Entry], current: &str) -> Value {
-    let mut clusters: Vec<Value> = Vec::new();
+/// A new kubeconfig holding only `entries`; `current` becomes its current context.
+pub fn build(entries: &[Entry], current: &str) -> Kubeconfig {
+    let mut clusters: Vec<kube::config::NamedCluster> = Vec::new();
     for e in entries {
-        if !clusters.iter().any(|c| c["name"] == json!(e.cluster_name)) {
-            clusters.push(json!({"name": e.cluster_name, "cluster": e.cluster}));
+        if !clusters.iter().any(|c| c.name == e.cluster_name) {
+            clusters.push(e.named_cluster());
         }
     }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": clusters,
-        "users": entries.iter().map(user_value).collect::<Vec<_>>(),
-        "contexts": entries
-            .iter()
-            .map(|e| json!({"name": e.context, "context": context_value(e)}))
-            .collect::<Vec<_>>(),
-        "current-context": current,
-    })
+    Kubeconfig {
+        clusters,
+        auth_infos: entries.iter().map(Entry::named_user).collect(),
+        contexts: entries.iter().map(Entry::named_context).collect(),
+        current_context: Some(current.to_owned()),
+        api_version: Some("v1".into()),
+        kind: Some("Config".into()),
+        ..Default::default()
+    }
 }
 
-/// One entry of the converted kubeconfig, alone: what the hub stores for one registration.
-pub fn single(entry: &Entry) -> Value {
+/// One entry alone: what the hub stores for one registration.
+pub fn single(entry: &Entry) -> Kubeconfig {
     build(std::slice::from_ref(entry), &entry.context)
+}
+
+/// The token the current context of `kubeconfig` authenticates with, if it is a token user.
+pub fn token_of(kubeconfig: &Kubeconfig) -> Option<String> {
+    use secrecy::ExposeSecret;
+    let current = kubeconfig.current_context.as_deref()?;
+    let context = kubeconfig.contexts.iter().find(|c| c.name == current)?;
+    let user = context.context.as_ref()?.user.as_deref()?;
+    let entry = kubeconfig.auth_infos.iter().find(|u| u.name == user)?;
+    let token = entry.auth_info.as_ref()?.token.as_ref()?;
+    Some(token.expose_secret().to_owned())
+}
+
+fn json_of<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 /// `original` with each converted context pointed at its new token user. Everything else is kept
@@ -87,11 +89,12 @@ pub fn merge(mut original: Value, entries: &[Entry]) -> Value {
                 }
                 c["context"]["user"] = json!(e.user_name);
             }
-            None => contexts.push(json!({"name": e.context, "context": context_value(e)})),
+            None => contexts.push(json_of(&e.named_context())),
         }
+        let user = json_of(&e.named_user());
         match users.iter_mut().find(|u| u["name"] == json!(e.user_name)) {
-            Some(u) => *u = user_value(e),
-            None => users.push(user_value(e)),
+            Some(u) => *u = user,
+            None => users.push(user),
         }
     }
     let used: Vec<String> = contexts
@@ -148,22 +151,24 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn entry(context: &str, cluster: &str) -> Entry {
-        let mut c = Map::new();
-        c.insert("server".into(), json!(format!("https://{cluster}:6443")));
-        c.insert("certificate-authority-data".into(), json!("Q0E="));
         Entry {
             context: context.into(),
             cluster_name: cluster.into(),
-            cluster: c,
+            cluster: kube::config::Cluster {
+                server: Some(format!("https://{cluster}:6443")),
+                certificate_authority_data: Some("Q0E=".into()),
+                ..Default::default()
+            },
             namespace: Some("apps".into()),
             user_name: user_name("extcluster-manager", context),
-            token: format!("token-{context}"),
+            user: token_user(format!("token-{context}")),
         }
     }
 
     #[test]
     fn builds_one_context_per_conversion() {
-        let kc = build(&[entry("a", "ca"), entry("b", "ca")], "b");
+        let typed = build(&[entry("a", "ca"), entry("b", "ca")], "b");
+        let kc = json_of(&typed);
         assert_eq!(kc["current-context"], "b");
         assert_eq!(
             kc["clusters"].as_array().unwrap().len(),
@@ -179,10 +184,14 @@ mod tests {
             "Q0E="
         );
         // It reads back as a kubeconfig kube understands.
-        let text = crate::output::yaml(&kc).unwrap();
+        let text = crate::yaml::to_string(&typed).unwrap();
         let parsed = kube::config::Kubeconfig::from_yaml(&text).unwrap();
         assert_eq!(parsed.contexts.len(), 2);
-        assert_eq!(single(&entry("x", "cx"))["current-context"], "x");
+        assert_eq!(
+            single(&entry("x", "cx")).current_context.as_deref(),
+            Some("x")
+        );
+        assert_eq!(token_of(&typed).as_deref(), Some("token-b"));
     }
 
     #[test]

@@ -1,14 +1,37 @@
-//! The status a probe leads to: phase, version, nodes, the Ready condition. Pure.
+//! What a probe of an external cluster saw, and the status that follows from it: phase, version,
+//! nodes, the Ready condition. Pure: the probe itself is `extcluster_remote::probe`.
 
-use crate::probe::{Facts, NodeInfo};
-use extcluster_core::version::KubeVersion;
-use extcluster_core::{ExternalClusterStatus, Phase};
+use crate::api::Provider;
+use crate::version::KubeVersion;
+use crate::{ExternalClusterStatus, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 pub const READY: &str = "Ready";
+
+/// What one probe found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub git_version: String,
+    /// UID of `kube-system`: the cluster's identity.
+    pub cluster_id: String,
+    pub nodes: Vec<NodeInfo>,
+    /// What the version and nodes say; `--provider` may override it.
+    pub provider: Provider,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub kubelet_version: String,
+    /// The Ready condition's status: True, False or Unknown.
+    pub ready: String,
+    pub provider_id: Option<String>,
+    pub openshift: bool,
+}
 
 /// The distinct kubelet minor versions the nodes report, as `1.29`.
 pub fn kubelet_minors(nodes: &[NodeInfo]) -> BTreeSet<(u64, u64)> {
@@ -122,7 +145,7 @@ mod tests {
             git_version: "v1.29.3-eks-adc7111".into(),
             cluster_id: "uid".into(),
             nodes: versions.iter().map(|v| node(v)).collect(),
-            provider: extcluster_core::Provider::EKS,
+            provider: Provider::EKS,
         }
     }
 

@@ -1,0 +1,128 @@
+//! The kubeconfig the hub stores for a registration, and reaching the registered cluster through
+//! it. Every error is a sentence fit for the registration's `status.message`.
+
+use crate::explain::{self, Reach};
+use crate::failure::Failure;
+use crate::kubeconfig;
+use extcluster_core::api::SYSTEM_NAMESPACE;
+use extcluster_core::status::Facts;
+use extcluster_core::{ExternalCluster, SecretKeyRef};
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::Kubeconfig;
+use kube::{Api, Client};
+
+/// The key of the kubeconfig in the Secret registration makes.
+pub const SECRET_KEY: &str = "kubeconfig";
+
+/// The name of the Secret registration makes for registration `name`.
+pub fn secret_name(name: &str) -> String {
+    format!("{name}-kubeconfig")
+}
+
+/// Where the kubeconfig of `cluster` is: its reference, or where registration puts it.
+pub fn secret_ref(cluster: &ExternalCluster) -> SecretKeyRef {
+    cluster
+        .spec
+        .kubeconfig_secret_ref
+        .clone()
+        .unwrap_or_else(|| {
+            let name = cluster.metadata.name.clone().unwrap_or_default();
+            SecretKeyRef {
+                namespace: SYSTEM_NAMESPACE.to_owned(),
+                name: secret_name(&name),
+                key: SECRET_KEY.to_owned(),
+            }
+        })
+}
+
+/// Why a registered cluster could not be reached through its stored kubeconfig.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoredError {
+    #[error("cannot read the kubeconfig Secret {namespace}/{secret} on the hub: {failure}")]
+    HubRead {
+        namespace: String,
+        secret: String,
+        failure: Failure,
+    },
+    #[error("the kubeconfig Secret {namespace}/{secret} is missing on the hub")]
+    Missing { namespace: String, secret: String },
+    #[error("the kubeconfig Secret {namespace}/{secret} has no key {key:?}")]
+    NoKey {
+        namespace: String,
+        secret: String,
+        key: String,
+    },
+    #[error("the kubeconfig in Secret {namespace}/{secret} is not text")]
+    NotText { namespace: String, secret: String },
+    #[error("the kubeconfig in Secret {namespace}/{secret} is not usable: {why}")]
+    Unusable {
+        namespace: String,
+        secret: String,
+        why: String,
+    },
+    /// The cluster itself did not answer as asked: the sentence from [`explain`].
+    #[error("{0}")]
+    Cluster(String),
+}
+
+/// The kubeconfig the hub stores for a registered cluster, read with `hub`.
+pub async fn kubeconfig(
+    hub: &Client,
+    cluster: &ExternalCluster,
+) -> Result<Kubeconfig, StoredError> {
+    let SecretKeyRef {
+        namespace,
+        name: secret,
+        key,
+    } = secret_ref(cluster);
+    let found = Api::<Secret>::namespaced(hub.clone(), &namespace)
+        .get_opt(&secret)
+        .await
+        .map_err(|e| StoredError::HubRead {
+            namespace: namespace.clone(),
+            secret: secret.clone(),
+            failure: Failure::of(&e),
+        })?
+        .ok_or_else(|| StoredError::Missing {
+            namespace: namespace.clone(),
+            secret: secret.clone(),
+        })?;
+    let bytes = found
+        .data
+        .and_then(|mut d| d.remove(&key))
+        .ok_or_else(|| StoredError::NoKey {
+            namespace: namespace.clone(),
+            secret: secret.clone(),
+            key: key.clone(),
+        })?;
+    let text = String::from_utf8(bytes.0).map_err(|_| StoredError::NotText {
+        namespace: namespace.clone(),
+        secret: secret.clone(),
+    })?;
+    kubeconfig::parse_stored(&text).map_err(|why| StoredError::Unusable {
+        namespace,
+        secret,
+        why,
+    })
+}
+
+/// The sentence for a failed request to a registered cluster at `server`.
+pub fn explain(server: &str, f: &Failure) -> String {
+    explain::sentence(Reach::Stored { server }, "reach it", f)
+}
+
+/// A client for a registered cluster, through its stored kubeconfig.
+pub async fn client(hub: &Client, cluster: &ExternalCluster) -> Result<Client, StoredError> {
+    let kubeconfig = kubeconfig(hub, cluster).await?;
+    crate::client::for_kubeconfig(&kubeconfig)
+        .await
+        .map_err(|f| StoredError::Cluster(explain(&cluster.spec.server, &f)))
+}
+
+/// Probes a registered cluster through its stored kubeconfig.
+pub async fn facts(hub: &Client, cluster: &ExternalCluster) -> Result<Facts, StoredError> {
+    let client = client(hub, cluster).await?;
+    crate::probe::facts(&client)
+        .await
+        .map_err(|f| StoredError::Cluster(explain(&cluster.spec.server, &f)))
+}
