@@ -61,7 +61,11 @@ fn make_build_produces_every_binary_the_demo_and_the_tests_run() {
         demo.contains("sandbox") && demo.contains("kubectl-extcluster"),
         "reading hack/demo.sh found {demo:?}"
     );
-    for name in demo.iter().map(String::as_str).chain(WORKSPACE_BINS.iter().copied()) {
+    for name in demo
+        .iter()
+        .map(String::as_str)
+        .chain(WORKSPACE_BINS.iter().copied())
+    {
         assert!(
             built.contains(name),
             "{name} is run by the demo or the tests but `make build` does not produce it \
