@@ -1,8 +1,7 @@
 //! The API on a real hub, and real external control planes that report provider versions.
 
 use extcluster_core::version::{KubeVersion, VersionRange};
-use extcluster_tests::assert_contains;
-use extcluster_tests::{ControlPlane, Options, Wait, repo_root};
+use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, repo_root};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, PostParams};
 use serde_json::json;

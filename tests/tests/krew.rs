@@ -1,8 +1,7 @@
 //! The krew manifest and archive, checked by krew's own rules (as validate-krew-manifest does),
 //! then installed the way krew installs and found by the real kubectl's plugin discovery.
 
-use extcluster_tests::assert_contains;
-use extcluster_tests::{bins, repo_root};
+use extcluster_tests::{assert_contains, bins, repo_root};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -1397,13 +1397,12 @@ fn install_rendered(install: &Install) -> Value {
 }
 
 fn apply_k_again_changes_nothing(install: &Install) {
-    // The install command itself, again: it changes nothing.
     let out = apply_k(install.hub, install.dir, install.serves_policy_v1);
     assert_all_unchanged(&out, "a second kubectl apply -k manifests/");
 }
 
 fn every_object_is_there(hub: &ControlPlane) {
-    // Everything is there. (No pod runs: this control plane has no nodes.)
+    // No pod runs: this control plane has no nodes.
     hub.kubectl(&[
         "wait",
         "--for=condition=Established",

@@ -6,12 +6,13 @@
 use base64::Engine;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::SYSTEM_NAMESPACE;
-use extcluster_tests::assert_contains;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::hub::registrations;
 use extcluster_tests::path_str as path;
 use extcluster_tests::plugin::{extcluster, final_error_line as one_line_error};
-use extcluster_tests::{ControlPlane, Options, Output, Steps, Wait, cluster_yaml, hub, kubectl};
+use extcluster_tests::{
+    ControlPlane, Options, Output, Steps, Wait, assert_contains, cluster_yaml, hub, kubectl,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -265,12 +266,10 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
     );
 
     step.next("plain kubectl can use it");
-    // Plain kubectl can use it.
     let ns = namespaces_with(&out_file, true).await.success();
     assert_contains(&ns.stdout, "namespace/kube-system");
 
     step.next("what it made in the cluster: labelled, owned by the binding");
-    // What it made: labelled, and owned by the binding.
     let client = ext.client().await.unwrap();
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
@@ -302,7 +301,6 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
     );
 
     step.next("twice: nothing changes, not even the token");
-    // Twice: nothing changes, not even the token.
     let before = (
         version_of(&sas, SA).await,
         version_of(&crbs, SA).await,
@@ -331,7 +329,6 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
     assert_eq!(before, after, "a second run changes nothing");
 
     step.next("register accepts the file");
-    // register accepts the file.
     let reg = extcluster(
         &hk,
         &[
@@ -347,7 +344,6 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
     assert_contains(&reg.stdout, "registered (Import");
 
     step.next("--rotate: a new token works, the old one is refused");
-    // --rotate: a new token works, the old one is refused.
     let old = token_kubeconfig(&ext, dir.path(), "old.kubeconfig", &token);
     let rotated_file = dir.path().join("rotated.kubeconfig");
     let rot = extcluster(
@@ -1101,7 +1097,6 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
     .success();
 
     let mut step = Steps::start("--detect before anything is there: little to say, and why");
-    // Before anything is there: little to say, and why.
     let out = extcluster(&hk, &["annotate", "eks", "--detect", "--dry-run"]).success();
     let row = |text: &str, cap: &str| -> String {
         text.lines()
@@ -1247,7 +1242,6 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
     extcluster(&hk, &["annotate", "eks", "--detect", "--overwrite"]).success();
     assert_eq!(annotations(&hub, "eks").await[&key("pspEnabled")], "true");
     step.next("describe shows them");
-    // describe shows them.
     let text = extcluster(&hk, &["describe", "eks"]).success().stdout;
     assert_contains(&text, "taintSupport:");
 }

@@ -3,11 +3,10 @@
 //! otherwise nothing changes.
 
 use extcluster_core::api::SYSTEM_NAMESPACE;
-use extcluster_tests::assert_contains;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::path_str as path;
 use extcluster_tests::plugin::{extcluster, one_line_error};
-use extcluster_tests::{ControlPlane, Options, Steps, Wait, hub};
+use extcluster_tests::{ControlPlane, Options, Steps, Wait, assert_contains, hub};
 use std::time::Duration;
 
 const EKS: &str = "v1.29.3-eks-adc7111";
@@ -45,7 +44,6 @@ async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted()
     );
 
     let mut step = Steps::start("a ServiceAccount token kubeconfig, registered");
-    // A ServiceAccount token kubeconfig, registered.
     let admin = ext.kubeconfig();
     extcluster(
         &hk,
@@ -62,7 +60,6 @@ async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted()
     let before = stored_kubeconfig(&hub, "prod");
 
     step.next("the token is rotated: refresh says the hub's copy stopped working");
-    // The token is rotated: the hub's copy stops working, and refresh says so.
     extcluster(
         &hk,
         &[
@@ -167,7 +164,6 @@ async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted()
     );
 
     step.next("the new token is accepted, stored, and the registration runs again");
-    // The new token: accepted, stored, and the registration is Running again.
     let out = extcluster(
         &hk,
         &[

@@ -4,11 +4,10 @@
 
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::SYSTEM_NAMESPACE;
-use extcluster_tests::assert_contains;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::hub::registrations;
 use extcluster_tests::plugin::{extcluster, one_line_error, plugin_path};
-use extcluster_tests::{ControlPlane, Options, Steps, hub, kubectl};
+use extcluster_tests::{ControlPlane, Options, Steps, assert_contains, hub, kubectl};
 use extcluster_tests::{b64, path_str as path};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Secret, ServiceAccount};
@@ -1083,7 +1082,7 @@ fn help_version_and_completion_through_kubectl() {
         "version",
         "completion",
     ] {
-        assert!(help.contains(cmd), "{cmd} missing:\n{help}");
+        assert_contains(&help, cmd);
         let sub = run(&[cmd, "--help"]).success().stdout;
         assert!(
             sub.contains("Examples:") && sub.contains("kubectl extcluster "),

@@ -1,12 +1,11 @@
 //! Faults and load on real control planes: the hub's API server restarts under the webhook, the
 //! webhook is SIGKILLed and restarted while writes keep coming, and a minute of sustained reviews.
 
-use extcluster_tests::assert_contains;
 use extcluster_tests::http_get;
 use extcluster_tests::kubectl::{self, Output};
 use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
 use extcluster_tests::{
-    ControlPlane, Steps, Wait, cluster_yaml, hub, procfs, repo_root, tls_client,
+    ControlPlane, Steps, Wait, assert_contains, cluster_yaml, hub, procfs, repo_root, tls_client,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -260,35 +259,12 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
     }
 
     step.next("restarted, it listens, turns ready and allows reviews, in that order");
-    // Restart, with pollers timing when it listens, is ready, and allows a review.
-    let (port, probe_port) = (webhook.port, webhook.probe_port);
-    let connector = tls_client::connector(&webhook.ca).unwrap();
-    // Each poller notes the moment it first saw its event; the restart below takes up to 20 s.
-    let moment = |what: &str, every: u64| {
-        Wait::up_to(Duration::from_secs(45), what).every(Duration::from_millis(every))
-    };
-    let listening = tokio::spawn(moment("the webhook to listen", 2).until(async move || {
-        let listens = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
-        listens.is_ok().then(Instant::now)
-    }));
-    let ready = tokio::spawn(moment("the webhook to be ready", 5).until(async move || {
-        let readyz = http_get(probe_port, "/readyz").await;
-        readyz.is_ok_and(|(c, _)| c == 200).then(Instant::now)
-    }));
-    let body = dry_run_create();
-    let allowed = tokio::spawn(moment("a review to be allowed", 5).until(async move || {
-        let reply = tls_client::post(&connector, port, "/validate", body.clone()).await;
-        let allowed = reply.is_ok_and(|r| {
-            serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v["response"]["allowed"] == true)
-        });
-        allowed.then(Instant::now)
-    }));
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let spawned = Instant::now();
-    webhook.restart().await.unwrap();
-    let listening = listening.await.unwrap().unwrap();
-    let ready = ready.await.unwrap().unwrap();
-    let allowed = allowed.await.unwrap().unwrap();
+    let Restart {
+        spawned,
+        listening,
+        ready,
+        allowed,
+    } = restart_timed(&mut webhook).await;
     Wait::up_to(
         Duration::from_secs(20),
         "a dry run through the restarted webhook",
@@ -343,7 +319,6 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
     assert_outage_refused(&attempts.lock().unwrap(), killed, spawned);
 
     step.next("nothing from the outage was stored, and the webhook decides again");
-    // Nothing from the outage was stored, and the webhook decides again.
     let stored = hub.kubectl(&["get", "extc", "-o", "name"]).success().stdout;
     assert!(stored.trim().is_empty(), "stored: {stored}");
     let out = create(
@@ -356,6 +331,52 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
         &cluster_yaml("ok-after", "ok-after-id", "v1.30.0", &[]),
     )
     .success();
+}
+
+/// When a restart began, and when the webhook first listened, was ready, and allowed a review.
+struct Restart {
+    spawned: Instant,
+    listening: Instant,
+    ready: Instant,
+    allowed: Instant,
+}
+
+/// Restarts the webhook with pollers timing when it listens, is ready, and allows a review.
+async fn restart_timed(webhook: &mut WebhookProcess) -> Restart {
+    let (port, probe_port) = (webhook.port, webhook.probe_port);
+    let connector = tls_client::connector(&webhook.ca).unwrap();
+    // Each poller notes the moment it first saw its event; the restart below takes up to 20 s.
+    let moment = |what: &str, every: u64| {
+        Wait::up_to(Duration::from_secs(45), what).every(Duration::from_millis(every))
+    };
+    let listening = tokio::spawn(moment("the webhook to listen", 2).until(async move || {
+        let listens = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+        listens.is_ok().then(Instant::now)
+    }));
+    let ready = tokio::spawn(moment("the webhook to be ready", 5).until(async move || {
+        let readyz = http_get(probe_port, "/readyz").await;
+        readyz.is_ok_and(|(c, _)| c == 200).then(Instant::now)
+    }));
+    let body = dry_run_create();
+    let allowed = tokio::spawn(moment("a review to be allowed", 5).until(async move || {
+        let reply = tls_client::post(&connector, port, "/validate", body.clone()).await;
+        let allowed = reply.is_ok_and(|r| {
+            serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v["response"]["allowed"] == true)
+        });
+        allowed.then(Instant::now)
+    }));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let spawned = Instant::now();
+    webhook.restart().await.unwrap();
+    let listening = listening.await.unwrap().unwrap();
+    let ready = ready.await.unwrap().unwrap();
+    let allowed = allowed.await.unwrap().unwrap();
+    Restart {
+        spawned,
+        listening,
+        ready,
+        allowed,
+    }
 }
 
 /// Dry runs of valid clusters through the hub, from two threads, until `stop` is set; each

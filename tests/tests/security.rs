@@ -4,11 +4,12 @@
 
 use base64::Engine;
 use extcluster_core::api::SYSTEM_NAMESPACE;
-use extcluster_tests::assert_contains;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::plugin::{extcluster, one_line_error};
 use extcluster_tests::webhook::WebhookProcess;
-use extcluster_tests::{ControlPlane, Options, Output, Steps, cluster_yaml, hub, repo_root};
+use extcluster_tests::{
+    ControlPlane, Options, Output, Steps, assert_contains, cluster_yaml, hub, repo_root,
+};
 use extcluster_tests::{b64, path_str as path};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -210,7 +211,6 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     one_line_error(&outputs[bad_hub].1, &["401"]);
 
     step.next("raw kubectl meets the webhook, which logs at debug level");
-    // Raw kubectl meets the webhook too.
     let raw = hub.kubectl_stdin(
         &["create", "-f", "-"],
         &cluster_yaml("raw", "raw-id", "v1.10.0", &[]),
@@ -571,7 +571,7 @@ async fn a_viewer_sees_clusters_but_never_their_kubeconfigs() {
         "Cluster ID:",
         "Phase:               Running",
     ] {
-        assert!(text.contains(want), "{want:?} missing:\n{text}");
+        assert_contains(&text, want);
     }
     let live = text
         .lines()

@@ -1,10 +1,9 @@
 //! extcluster-webhook as a local process, registered by URL with a real kube-apiserver; every rule
 //! exercised with plain kubectl.
 
-use extcluster_tests::assert_contains;
 use extcluster_tests::tls_client;
 use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
-use extcluster_tests::{ControlPlane, Wait, bins, cluster_yaml, free_port, hub};
+use extcluster_tests::{ControlPlane, Wait, assert_contains, bins, cluster_yaml, free_port, hub};
 use std::time::Duration;
 
 async fn guarded_hub() -> (ControlPlane, WebhookProcess) {
@@ -271,7 +270,10 @@ async fn refuses_to_start_without_a_certificate_and_never_serves_plain_http() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tls.crt"));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "/nonexistent/tls.crt",
+    );
 
     let hub = hub::start().await.unwrap();
     let webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
