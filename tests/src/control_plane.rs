@@ -199,7 +199,8 @@ impl ControlPlane {
             &self.apiserver_args,
             &log,
         )?);
-        self.wait_ready(Duration::from_secs(60)).await
+        // A hang guard: on a loaded 2-core machine the RBAC bootstrap alone has taken over 60 s.
+        self.wait_ready(Duration::from_secs(120)).await
     }
 
     fn start_controller_manager(&mut self) -> Result<()> {
