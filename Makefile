@@ -43,7 +43,7 @@ TOOLS := $(or $(EXTCLUSTER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/extclus
 bench: deps
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	@command -v oha >/dev/null || test -x $(TOOLS)/bin/oha || $(CARGO) install oha --locked --root $(TOOLS)
-	$(CARGO) run --release -q -p extcluster-tests --bin bench -- $(BENCH_ARGS)
+	$(CARGO) run --release -q -p extcluster-tools --bin bench -- $(BENCH_ARGS)
 
 ## The sandbox: a real hub and external clusters on loopback, webhook enforcing, and the story.
 demo: deps build

@@ -3,13 +3,14 @@
 use crate::bins;
 use crate::free_port;
 use crate::kubectl::{self, Output};
+use crate::pki::{self, Ca, Pem};
 use crate::process::Supervised;
-use anyhow::{Context, Result, bail};
+use crate::wait::Wait;
+use anyhow::{Context, Result, anyhow};
 use base64::Engine;
-use extcluster_webhook::certs::{self, Ca, Leaf, Pem};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -67,7 +68,9 @@ pub const SSO_USER: &str = "sso-admin";
 
 impl ControlPlane {
     /// Starts a control plane. Ports are picked free but may be taken by a parallel test before
-    /// the server binds them; then it starts over with new ones.
+    /// the server binds them; then it starts over with new ones. They cannot be left to the OS
+    /// (port 0): kube-apiserver reads `--secure-port=0` as "serve no HTTPS", and etcd must be
+    /// told the client URL it advertises before it binds.
     pub async fn start(opts: Options) -> Result<Self> {
         let mut attempt = 0;
         loop {
@@ -88,83 +91,17 @@ impl ControlPlane {
             .tempdir()?;
         let d = dir.path();
 
-        let ca = Ca::generate(&format!("{name}-ca"))?;
-        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let serving = ca.issue(&Leaf {
-            common_name: "kube-apiserver".into(),
-            dns_names: vec!["localhost".into(), "kubernetes.default.svc".into()],
-            ips: vec![loopback],
-            server: true,
-            ..Leaf::default()
-        })?;
-        let admin = ca.issue(&Leaf {
-            common_name: "admin".into(),
-            organizations: vec!["system:masters".into()],
-            client: true,
-            ..Leaf::default()
-        })?;
-        let sso_token = random_token();
-        write(d, "ca.crt", &ca.pem().cert)?;
-        write(d, "apiserver.crt", &serving.cert)?;
-        write(d, "apiserver.key", &serving.key)?;
-        let (sa_key, sa_pub) = certs::key_pair_pem()?;
-        write(d, "sa.key", &sa_key)?;
-        write(d, "sa.pub", &sa_pub)?;
-        // A static token standing in for what an SSO or cloud exec plugin would hand out.
-        write(
-            d,
-            "tokens.csv",
-            &format!("{sso_token},{SSO_USER},{SSO_USER},system:masters\n"),
-        )?;
-
+        let credentials = write_credentials(d, &name)?;
         let (etcd_client, etcd_peer, port) = (free_port()?, free_port()?, free_port()?);
-        let etcd = Supervised::spawn(
-            "etcd",
-            &bins::etcd()?,
-            &strings(&[
-                "--name=default",
-                &format!("--data-dir={}", d.join("etcd").display()),
-                &format!("--listen-client-urls=http://127.0.0.1:{etcd_client}"),
-                &format!("--advertise-client-urls=http://127.0.0.1:{etcd_client}"),
-                &format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer}"),
-                &format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}"),
-                &format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer}"),
-                "--logger=zap",
-                "--log-level=warn",
-            ]),
-            &d.join("etcd.log"),
-        )?;
-
-        let p = |f: &str| d.join(f).display().to_string();
-        let apiserver_args = strings(&[
-            &format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            &format!("--secure-port={port}"),
-            "--insecure-port=0",
-            &format!("--cert-dir={}", p("certs")),
-            &format!("--tls-cert-file={}", p("apiserver.crt")),
-            &format!("--tls-private-key-file={}", p("apiserver.key")),
-            &format!("--client-ca-file={}", p("ca.crt")),
-            "--authorization-mode=RBAC",
-            &format!("--service-account-key-file={}", p("sa.pub")),
-            &format!("--service-account-signing-key-file={}", p("sa.key")),
-            "--service-account-issuer=https://kubernetes.default.svc",
-            "--api-audiences=https://kubernetes.default.svc",
-            &format!("--token-auth-file={}", p("tokens.csv")),
-            "--service-cluster-ip-range=10.96.0.0/16",
-            "--endpoint-reconciler-type=none",
-            "--enable-priority-and-fairness=false",
-            "--profiling=false",
-            "--v=0",
-        ]);
+        let etcd = start_etcd(d, etcd_client, etcd_peer)?;
+        let apiserver_args = apiserver_args(d, etcd_client, port);
 
         let mut cp = ControlPlane {
             name,
             port,
-            ca: ca.pem().clone(),
-            admin,
-            sso_token,
+            ca: credentials.ca,
+            admin: credentials.admin,
+            sso_token: credentials.sso_token,
             apiserver_bin,
             apiserver_args,
             controller_manager: None,
@@ -262,7 +199,8 @@ impl ControlPlane {
             &self.apiserver_args,
             &log,
         )?);
-        self.wait_ready(Duration::from_secs(60)).await
+        // A hang guard: on a loaded 2-core machine the RBAC bootstrap alone has taken over 60 s.
+        self.wait_ready(Duration::from_secs(120)).await
     }
 
     fn start_controller_manager(&mut self) -> Result<()> {
@@ -289,33 +227,31 @@ impl ControlPlane {
     }
 
     async fn wait_ready(&mut self, limit: Duration) -> Result<()> {
-        let start = Instant::now();
         let client = self.client().await?;
-        loop {
-            let ready = client
-                .request_text(http_get("/readyz"))
-                .await
-                .is_ok_and(|body| body.trim() == "ok");
-            if ready {
-                return Ok(());
-            }
-            if !self.apiserver.as_mut().is_some_and(Supervised::alive) {
-                bail!(
-                    "kube-apiserver exited while starting:\n{}",
-                    self.log_tail("apiserver.log")
-                );
-            }
-            if !self.etcd.alive() {
-                bail!("etcd exited while starting:\n{}", self.log_tail("etcd.log"));
-            }
-            if start.elapsed() > limit {
-                bail!(
-                    "kube-apiserver was not ready within {limit:?}:\n{}",
-                    self.log_tail("apiserver.log")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let ready = Wait::up_to(limit, "kube-apiserver to be ready")
+            .every(Duration::from_millis(100))
+            .until(async || {
+                let ready = client
+                    .request_text(http_get("/readyz"))
+                    .await
+                    .is_ok_and(|body| body.trim() == "ok");
+                if ready {
+                    return Some(Ok(()));
+                }
+                if !self.apiserver.as_mut().is_some_and(Supervised::alive) {
+                    let log = self.log_tail("apiserver.log");
+                    return Some(Err(anyhow!("kube-apiserver exited while starting:\n{log}")));
+                }
+                if !self.etcd.alive() {
+                    let log = self.log_tail("etcd.log");
+                    return Some(Err(anyhow!("etcd exited while starting:\n{log}")));
+                }
+                None
+            })
+            .await;
+        ready
+            .map_err(|timeout| anyhow!("{timeout}:\n{}", self.log_tail("apiserver.log")))
+            .flatten()
     }
 
     pub fn log_tail(&self, file: &str) -> String {
@@ -323,6 +259,88 @@ impl ControlPlane {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
+}
+
+/// What a control plane's clients authenticate with, besides the files the servers read.
+struct Credentials {
+    ca: Pem,
+    admin: Pem,
+    sso_token: String,
+}
+
+/// Writes the control plane's PKI and static tokens into `d`.
+fn write_credentials(d: &Path, name: &str) -> Result<Credentials> {
+    let ca = Ca::generate(&format!("{name}-ca"))?;
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let serving = ca.serving(
+        "kube-apiserver",
+        &["localhost", "kubernetes.default.svc"],
+        &[loopback],
+    )?;
+    let admin = ca.client("admin", &["system:masters"])?;
+    let sso_token = random_token();
+    write(d, "ca.crt", &ca.pem().cert)?;
+    write(d, "apiserver.crt", &serving.cert)?;
+    write(d, "apiserver.key", &serving.key)?;
+    let (sa_key, sa_pub) = pki::key_pair_pem()?;
+    write(d, "sa.key", &sa_key)?;
+    write(d, "sa.pub", &sa_pub)?;
+    // A static token standing in for what an SSO or cloud exec plugin would hand out.
+    write(
+        d,
+        "tokens.csv",
+        &format!("{sso_token},{SSO_USER},{SSO_USER},system:masters\n"),
+    )?;
+    Ok(Credentials {
+        ca: ca.pem().clone(),
+        admin,
+        sso_token,
+    })
+}
+
+fn start_etcd(d: &Path, etcd_client: u16, etcd_peer: u16) -> Result<Supervised> {
+    Supervised::spawn(
+        "etcd",
+        &bins::etcd()?,
+        &strings(&[
+            "--name=default",
+            &format!("--data-dir={}", d.join("etcd").display()),
+            &format!("--listen-client-urls=http://127.0.0.1:{etcd_client}"),
+            &format!("--advertise-client-urls=http://127.0.0.1:{etcd_client}"),
+            &format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer}"),
+            &format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}"),
+            &format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer}"),
+            "--logger=zap",
+            "--log-level=warn",
+        ]),
+        &d.join("etcd.log"),
+    )
+}
+
+fn apiserver_args(d: &Path, etcd_client: u16, port: u16) -> Vec<String> {
+    let p = |f: &str| d.join(f).display().to_string();
+    strings(&[
+        &format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        &format!("--secure-port={port}"),
+        "--insecure-port=0",
+        &format!("--cert-dir={}", p("certs")),
+        &format!("--tls-cert-file={}", p("apiserver.crt")),
+        &format!("--tls-private-key-file={}", p("apiserver.key")),
+        &format!("--client-ca-file={}", p("ca.crt")),
+        "--authorization-mode=RBAC",
+        &format!("--service-account-key-file={}", p("sa.pub")),
+        &format!("--service-account-signing-key-file={}", p("sa.key")),
+        "--service-account-issuer=https://kubernetes.default.svc",
+        "--api-audiences=https://kubernetes.default.svc",
+        &format!("--token-auth-file={}", p("tokens.csv")),
+        "--service-cluster-ip-range=10.96.0.0/16",
+        "--endpoint-reconciler-type=none",
+        "--enable-priority-and-fairness=false",
+        "--profiling=false",
+        "--v=0",
+    ])
 }
 
 pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client> {

@@ -2,19 +2,26 @@
 //! kube-controller-manager, built from Debian's `kubernetes` source package by
 //! `hack/kube-bins.sh`, run on loopback, stopped when the test ends, fails or panics.
 
+pub mod assert;
 pub mod bins;
 pub mod control_plane;
 pub mod hub;
 pub mod kubectl;
+pub mod pki;
 pub mod plugin;
 pub mod process;
 pub mod procfs;
+pub mod step;
 pub mod tcp_proxy;
 pub mod tls_client;
+pub mod wait;
 pub mod webhook;
 
+pub use assert::assert_contains;
 pub use control_plane::{ControlPlane, Options};
 pub use kubectl::Output;
+pub use step::Steps;
+pub use wait::Wait;
 
 /// The repository's root, for manifests and scripts.
 pub fn repo_root() -> std::path::PathBuf {
@@ -45,8 +52,9 @@ pub fn cluster_yaml(
     )
 }
 
-/// A port free on loopback right now (another process may still take it before it is bound:
-/// callers that bind later retry on "address already in use").
+/// A port free on loopback right now, for an address where nothing listens and for servers that
+/// cannot tell which port they bound (another process may still take it before it is bound:
+/// callers that bind later retry on "address already in use"). Servers of our own bind port 0.
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -2,6 +2,7 @@
 //! shell watchdog that ends it when the test process goes away (even by SIGKILL), and `Drop`
 //! ends the group.
 
+use crate::wait::Wait;
 use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -9,7 +10,7 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Supervised {
     name: String,
@@ -79,17 +80,15 @@ impl Supervised {
         };
         let group = Pid::from_raw(child.id() as i32);
         let _ = killpg(group, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                // The watchdog has waited for its child; stragglers in the group get KILL.
-                let _ = killpg(group, Signal::SIGKILL);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let exited = Wait::up_to(Duration::from_secs(5), format!("{} to stop", self.name))
+            .every(Duration::from_millis(20))
+            .until_blocking(|| matches!(child.try_wait(), Ok(Some(_))).then_some(()));
+        // Once the watchdog has waited for its child, stragglers in the group get KILL; so does
+        // a group that ignored TERM.
         let _ = killpg(group, Signal::SIGKILL);
-        let _ = child.wait();
+        if exited.is_err() {
+            let _ = child.wait();
+        }
     }
 }
 

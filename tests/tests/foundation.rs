@@ -1,7 +1,7 @@
 //! The API on a real hub, and real external control planes that report provider versions.
 
 use extcluster_core::version::{KubeVersion, VersionRange};
-use extcluster_tests::{ControlPlane, Options, repo_root};
+use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, repo_root};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -99,7 +99,7 @@ async fn crd_on_a_real_hub_create_read_list_delete() {
         wide.lines().next().unwrap().contains("SERVER") && wide.contains("CLUSTER-ID"),
         "{wide}"
     );
-    assert!(wide.contains("https://prod-eu.example.com:443"), "{wide}");
+    assert_contains(&wide, "https://prod-eu.example.com:443");
     let selected = hub
         .kubectl(&[
             "get",
@@ -118,12 +118,12 @@ async fn crd_on_a_real_hub_create_read_list_delete() {
         .replace("mode: Import", "mode: Sideways")
         .replace("prod-eu\n", "bad\n");
     let out = hub.kubectl_stdin(&["create", "-f", "-"], &bad).failure();
-    assert!(out.stderr.contains("spec.mode"), "{}", out.stderr);
+    assert_contains(&out.stderr, "spec.mode");
     let http = CLUSTER
         .replace("https://prod-eu", "http://prod-eu")
         .replace("name: prod-eu\n", "name: plain\n");
     let out = hub.kubectl_stdin(&["create", "-f", "-"], &http).failure();
-    assert!(out.stderr.contains("spec.server"), "{}", out.stderr);
+    assert_contains(&out.stderr, "spec.server");
 
     hub.kubectl(&["delete", "extc", "prod-eu"]).success();
     let after = hub.kubectl(&["get", "extc", "-o", "name"]).success().stdout;
@@ -184,20 +184,19 @@ async fn controller_manager_fills_service_account_token_secrets() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let mut filled = false;
-    for _ in 0..300 {
+    let filled = Wait::up_to(
+        Duration::from_secs(30),
+        "the token controller to fill the Secret",
+    )
+    .every(Duration::from_millis(100))
+    .until(async || {
         let s = secrets.get("probe-token").await.unwrap();
-        if s.data
+        s.data
             .is_some_and(|d| d.get("token").is_some_and(|t| !t.0.is_empty()))
-        {
-            filled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            .then_some(())
+    })
+    .await;
+    if let Err(timeout) = filled {
+        panic!("{timeout}:\n{}", ext.log_tail("controller-manager.log"));
     }
-    assert!(
-        filled,
-        "the token controller never filled the Secret:\n{}",
-        ext.log_tail("controller-manager.log")
-    );
 }

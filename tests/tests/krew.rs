@@ -1,7 +1,7 @@
 //! The krew manifest and archive, checked by krew's own rules (as validate-krew-manifest does),
 //! then installed the way krew installs and found by the real kubectl's plugin discovery.
 
-use extcluster_tests::{bins, repo_root};
+use extcluster_tests::{assert_contains, bins, repo_root};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -224,10 +224,7 @@ fn manifest_follows_krews_rules_and_the_archive_installs_and_runs_through_kubect
     );
     let (ok, version_out) = run(&["extcluster", "version"]);
     assert!(ok, "{version_out}");
-    assert!(
-        version_out.contains(env!("CARGO_PKG_VERSION")),
-        "{version_out}"
-    );
+    assert_contains(&version_out, env!("CARGO_PKG_VERSION"));
 }
 
 #[test]

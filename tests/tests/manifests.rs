@@ -4,7 +4,7 @@
 
 use extcluster_core::api::{CRD_NAME, GROUP, PLURAL, SYSTEM_NAMESPACE, VERSION};
 use extcluster_tests::kubectl::{self, Output};
-use extcluster_tests::{ControlPlane, Options, repo_root};
+use extcluster_tests::{ControlPlane, Options, Steps, assert_contains, repo_root};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -1325,20 +1325,51 @@ fn base64_encode(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
+/// The hub the manifests are installed on, and what it serves.
+struct Install<'a> {
+    hub: &'a ControlPlane,
+    dir: &'a str,
+    serves_policy_v1: bool,
+}
+
 #[tokio::test]
 async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
     let hub = ControlPlane::start(Options::default().name("hub"))
         .await
         .unwrap();
     let dir = manifests_dir();
-    let dir = dir.to_str().expect("a UTF-8 path");
     let serves_policy_v1 = hub
         .kubectl(&["api-versions"])
         .success()
         .stdout
         .lines()
         .any(|l| l.trim() == "policy/v1");
+    let install = Install {
+        hub: &hub,
+        dir: dir.to_str().expect("a UTF-8 path"),
+        serves_policy_v1,
+    };
+    let mut step = Steps::start("install what kubectl kustomize renders");
+    let pdb = install_rendered(&install);
+    step.next("kubectl apply -k again changes nothing");
+    apply_k_again_changes_nothing(&install);
+    step.next("every object is there");
+    every_object_is_there(&hub);
+    step.next("the API server stored every field");
+    stored_as_written(&hub);
+    step.next("the webhook's account may read ExternalClusters and nothing else");
+    webhook_account_reads_only(&hub);
+    step.next("the viewer and operator roles grant what they say");
+    roles_for_people(&hub);
+    step.next("a caBundle set by hand survives the next apply");
+    ca_bundle_set_by_hand_survives(&install);
+    step.next("the PodDisruptionBudget is valid");
+    pod_disruption_budget_is_valid(&install, &pdb);
+}
 
+/// Applies the rendered manifests (on 1.20 all but the PodDisruptionBudget); returns the PDB.
+fn install_rendered(install: &Install) -> Value {
+    let (hub, dir, serves_policy_v1) = (install.hub, install.dir, install.serves_policy_v1);
     // The test API server is 1.20, which serves PodDisruptionBudgets as policy/v1beta1 only
     // (policy/v1 arrived in 1.21); real hubs from 1.25 on serve policy/v1 only, which is what the
     // manifest uses. So on 1.20: everything except the PDB is applied and must succeed, and the
@@ -1362,12 +1393,16 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
     });
     hub.kubectl_stdin(&["apply", "-f", "-"], &list.to_string())
         .success();
+    pdbs[0].v.clone()
+}
 
-    // The install command itself, again: it changes nothing.
-    let out = apply_k(&hub, dir, serves_policy_v1);
+fn apply_k_again_changes_nothing(install: &Install) {
+    let out = apply_k(install.hub, install.dir, install.serves_policy_v1);
     assert_all_unchanged(&out, "a second kubectl apply -k manifests/");
+}
 
-    // Everything is there. (No pod runs: this control plane has no nodes.)
+fn every_object_is_there(hub: &ControlPlane) {
+    // No pod runs: this control plane has no nodes.
     hub.kubectl(&[
         "wait",
         "--for=condition=Established",
@@ -1375,14 +1410,14 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         "--timeout=30s",
     ])
     .success();
-    get_json(&hub, &["get", "namespace", SYSTEM_NAMESPACE]);
+    get_json(hub, &["get", "namespace", SYSTEM_NAMESPACE]);
     for kind in ["serviceaccount", "role/extcluster-operator"] {
         let what = if kind.contains('/') {
             kind.to_owned()
         } else {
             format!("{kind}/{NAME}")
         };
-        get_json(&hub, &["-n", SYSTEM_NAMESPACE, "get", &what]);
+        get_json(hub, &["-n", SYSTEM_NAMESPACE, "get", &what]);
     }
     for what in [
         "clusterrole/extcluster-webhook",
@@ -1390,11 +1425,13 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         "clusterrole/extcluster-operator",
         "clusterrolebinding/extcluster-webhook",
     ] {
-        get_json(&hub, &["get", what]);
+        get_json(hub, &["get", what]);
     }
+}
 
+fn stored_as_written(hub: &ControlPlane) {
     // As the API server stored them: nothing dropped as unknown by this older server.
-    let dep = get_json(&hub, &["-n", SYSTEM_NAMESPACE, "get", "deployment", NAME]);
+    let dep = get_json(hub, &["-n", SYSTEM_NAMESPACE, "get", "deployment", NAME]);
     let pod = &dep["spec"]["template"]["spec"];
     assert_eq!(dep["spec"]["replicas"], 2, "stored Deployment replicas");
     assert_eq!(
@@ -1409,14 +1446,14 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         pod["topologySpreadConstraints"][0]["topologyKey"], "kubernetes.io/hostname",
         "the API server dropped topologySpreadConstraints"
     );
-    let svc = get_json(&hub, &["-n", SYSTEM_NAMESPACE, "get", "service", NAME]);
+    let svc = get_json(hub, &["-n", SYSTEM_NAMESPACE, "get", "service", NAME]);
     let https = array(&svc["spec"]["ports"])
         .iter()
         .find(|p| p["name"] == "https")
         .expect("the stored Service has no port named https");
     assert_eq!(https["port"], 443, "stored Service port");
     assert_eq!(https["targetPort"], "https", "stored Service targetPort");
-    let vwc = get_json(&hub, &["get", "validatingwebhookconfiguration", NAME]);
+    let vwc = get_json(hub, &["get", "validatingwebhookconfiguration", NAME]);
     let hook = &vwc["webhooks"][0];
     assert_eq!(hook["name"], WEBHOOK, "stored webhook name");
     assert_eq!(hook["failurePolicy"], "Fail", "stored failurePolicy");
@@ -1436,14 +1473,16 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         }]),
         "stored rules"
     );
+}
 
+fn webhook_account_reads_only(hub: &ControlPlane) {
     // RBAC as the API server decides it: the webhook's account can read ExternalClusters and do
     // nothing else.
     let sa = format!("system:serviceaccount:{SYSTEM_NAMESPACE}:{NAME}");
     let ec = format!("{PLURAL}.{GROUP}");
     for verb in server::VERBS {
         assert!(
-            can_i(&hub, &sa, &[verb, &ec]),
+            can_i(hub, &sa, &[verb, &ec]),
             "the webhook cannot {verb} {ec}"
         );
     }
@@ -1457,12 +1496,15 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         vec!["get", "leases.coordination.k8s.io", "-n", SYSTEM_NAMESPACE],
     ] {
         assert!(
-            !can_i(&hub, &sa, &args),
+            !can_i(hub, &sa, &args),
             "the webhook's ServiceAccount may {}: more than it needs",
             args.join(" ")
         );
     }
+}
 
+fn roles_for_people(hub: &ControlPlane) {
+    let ec = format!("{PLURAL}.{GROUP}");
     // The roles for people, bound as an admin would.
     hub.kubectl(&[
         "create",
@@ -1473,15 +1515,15 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
     ])
     .success();
     assert!(
-        can_i(&hub, "vera", &["list", &ec]),
+        can_i(hub, "vera", &["list", &ec]),
         "a viewer cannot list {ec}"
     );
     assert!(
-        !can_i(&hub, "vera", &["create", &ec]),
+        !can_i(hub, "vera", &["create", &ec]),
         "a viewer can create {ec}"
     );
     assert!(
-        !can_i(&hub, "vera", &["get", "secrets", "-n", SYSTEM_NAMESPACE]),
+        !can_i(hub, "vera", &["get", "secrets", "-n", SYSTEM_NAMESPACE]),
         "a viewer can read Secrets in {SYSTEM_NAMESPACE}"
     );
     hub.kubectl(&[
@@ -1510,7 +1552,7 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         vec!["get", "secrets", "-n", SYSTEM_NAMESPACE],
     ] {
         assert!(
-            can_i(&hub, "otto", &args),
+            can_i(hub, "otto", &args),
             "an operator cannot {}",
             args.join(" ")
         );
@@ -1521,12 +1563,15 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         vec!["get", "secrets", "-n", "kube-system"],
     ] {
         assert!(
-            !can_i(&hub, "otto", &args),
+            !can_i(hub, "otto", &args),
             "an operator can {}",
             args.join(" ")
         );
     }
+}
 
+fn ca_bundle_set_by_hand_survives(install: &Install) {
+    let hub = install.hub;
     // A caBundle set by hand, as webhook.yaml documents, survives the next apply.
     let ca = base64_encode(hub.ca_pem());
     let patch = json!([{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": ca}]);
@@ -1539,35 +1584,33 @@ async fn kubectl_apply_k_installs_everything_on_a_real_api_server() {
         &patch.to_string(),
     ])
     .success();
-    let out = apply_k(&hub, dir, serves_policy_v1);
+    let out = apply_k(hub, install.dir, install.serves_policy_v1);
     assert_all_unchanged(
         &out,
         "kubectl apply -k manifests/ after setting the caBundle",
     );
-    let vwc = get_json(&hub, &["get", "validatingwebhookconfiguration", NAME]);
+    let vwc = get_json(hub, &["get", "validatingwebhookconfiguration", NAME]);
     assert_eq!(
         vwc["webhooks"][0]["clientConfig"]["caBundle"], ca,
         "kubectl apply -k manifests/ cleared the caBundle set by hand"
     );
+}
 
-    if !serves_policy_v1 {
+fn pod_disruption_budget_is_valid(install: &Install, pdb: &Value) {
+    let hub = install.hub;
+    if !install.serves_policy_v1 {
         // The PDB, in the version 1.20 serves: minAvailable and a matchLabels selector mean the
         // same in policy/v1beta1 and policy/v1 (they differ only for an empty selector), so the
         // server's validation of the v1beta1 twin, in a server-side dry run, vouches for the
         // spec. `kubectl apply --dry-run=client` cannot stand in: it needs the server to know
         // policy/v1 to map the kind.
-        let mut pdb = pdbs[0].v.clone();
+        let mut pdb = pdb.clone();
         pdb["apiVersion"] = json!("policy/v1beta1");
         let out = hub
             .kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &pdb.to_string())
             .success();
-        assert!(
-            out.stdout
-                .contains("poddisruptionbudget.policy/extcluster-webhook"),
-            "the PDB dry run said: {}",
-            out.stdout
-        );
+        assert_contains(&out.stdout, "poddisruptionbudget.policy/extcluster-webhook");
     } else {
-        get_json(&hub, &["-n", SYSTEM_NAMESPACE, "get", "pdb", NAME]);
+        get_json(hub, &["-n", SYSTEM_NAMESPACE, "get", "pdb", NAME]);
     }
 }

@@ -10,7 +10,9 @@ use extcluster_tests::control_plane::User;
 use extcluster_tests::hub::registrations;
 use extcluster_tests::path_str as path;
 use extcluster_tests::plugin::{extcluster, final_error_line as one_line_error};
-use extcluster_tests::{ControlPlane, Options, Output, cluster_yaml, hub, kubectl};
+use extcluster_tests::{
+    ControlPlane, Options, Output, Steps, Wait, assert_contains, cluster_yaml, hub, kubectl,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -119,14 +121,49 @@ fn now_secs() -> i64 {
 /// `kubectl --kubeconfig FILE get namespaces`, retried while the API server's caches catch up
 /// with a new token, until it answers as `want_ok` says.
 async fn namespaces_with(file: &Path, want_ok: bool) -> Output {
-    let start = Instant::now();
-    loop {
-        let out = kubectl::run(file, &["get", "namespaces", "-o", "name"], None);
-        if out.ok() == want_ok || start.elapsed() > Duration::from_secs(45) {
-            return out;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut last = None;
+    let settled = Wait::up_to(Duration::from_secs(45), "kubectl get namespaces to settle")
+        .every(Duration::from_millis(250))
+        .until(async || {
+            let out = kubectl::run(file, &["get", "namespaces", "-o", "name"], None);
+            if out.ok() == want_ok {
+                return Some(out);
+            }
+            last = Some(out);
+            None
+        })
+        .await;
+    // Past the limit, the last answer goes back to the caller, whose assertion shows it.
+    settled.unwrap_or_else(|_| last.expect("kubectl ran at least once"))
+}
+
+/// Waits until `kubectl auth can-i create configmaps` with `file` answers `want` (RBAC changes
+/// reach the authorizer's cache after a moment).
+async fn can_create_configmaps(file: &Path, want: &str) {
+    let mut last = None;
+    let answered = Wait::up_to(Duration::from_secs(30), format!("can-i to answer {want:?}"))
+        .every(Duration::from_millis(250))
+        .until(async || {
+            let answer = kubectl::run(file, &["auth", "can-i", "create", "configmaps"], None);
+            let done = answer.stdout.trim() == want;
+            last = Some(answer);
+            done.then_some(())
+        })
+        .await;
+    if let Err(timeout) = answered {
+        panic!("{timeout}: {last:?}");
     }
+}
+
+/// Waits until the hub's login script has paused a writer between its read and its write.
+async fn wait_paused(state: &Path) {
+    Wait::up_to(
+        Duration::from_secs(60),
+        "the first writer to pause before its write",
+    )
+    .until(async || state.join("paused").exists().then_some(()))
+    .await
+    .unwrap();
 }
 
 /// A kubeconfig for `cp` with a plain token user.
@@ -151,14 +188,11 @@ async fn wait_until_gone<K>(api: &Api<K>, name: &str)
 where
     K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let start = Instant::now();
-    while api.get_opt(name).await.unwrap().is_some() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{name} is still there"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    Wait::up_to(Duration::from_secs(60), format!("{name} to be gone"))
+        .every(Duration::from_millis(200))
+        .until(async || api.get_opt(name).await.unwrap().is_none().then_some(()))
+        .await
+        .unwrap();
 }
 
 async fn annotations(hub: &ControlPlane, name: &str) -> std::collections::BTreeMap<String, String> {
@@ -185,6 +219,7 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
     let dir = tempfile::tempdir().unwrap();
     let sso = sso_kubeconfig(&ext, dir.path());
     let out_file = dir.path().join("eks-token.kubeconfig");
+    let mut step = Steps::start("convert-kubeconfig from an exec login");
 
     let out = extcluster(
         &hk,
@@ -203,15 +238,12 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         "secret/extcluster-manager-token created",
         "credentials checked",
     ] {
-        assert!(
-            out.stderr.contains(want),
-            "{want:?} missing:\n{}",
-            out.stderr
-        );
+        assert_contains(&out.stderr, want);
     }
-    assert!(out.stdout.contains("mode 0600"), "{}", out.stdout);
+    assert_contains(&out.stdout, "mode 0600");
     assert_eq!(mode_of(&out_file), 0o600);
 
+    step.next("the file: same server, CA embedded, a token user");
     // Same server, CA embedded, one context with a token user; the token is never printed.
     let kc = read_kubeconfig(&out_file);
     assert_eq!(kc["current-context"], "eks");
@@ -233,11 +265,11 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         SA
     );
 
-    // Plain kubectl can use it.
+    step.next("plain kubectl can use it");
     let ns = namespaces_with(&out_file, true).await.success();
-    assert!(ns.stdout.contains("namespace/kube-system"), "{}", ns.stdout);
+    assert_contains(&ns.stdout, "namespace/kube-system");
 
-    // What it made: labelled, and owned by the binding.
+    step.next("what it made in the cluster: labelled, owned by the binding");
     let client = ext.client().await.unwrap();
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
@@ -268,7 +300,7 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         binding_uid
     );
 
-    // Twice: nothing changes, not even the token.
+    step.next("twice: nothing changes, not even the token");
     let before = (
         version_of(&sas, SA).await,
         version_of(&crbs, SA).await,
@@ -286,18 +318,8 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         ],
     )
     .success();
-    assert!(
-        again
-            .stderr
-            .contains("serviceaccount/extcluster-manager unchanged"),
-        "{}",
-        again.stderr
-    );
-    assert!(
-        again.stderr.contains("extcluster-manager unchanged"),
-        "{}",
-        again.stderr
-    );
+    assert_contains(&again.stderr, "serviceaccount/extcluster-manager unchanged");
+    assert_contains(&again.stderr, "extcluster-manager unchanged");
     let after = (
         version_of(&sas, SA).await,
         version_of(&crbs, SA).await,
@@ -306,7 +328,7 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
     );
     assert_eq!(before, after, "a second run changes nothing");
 
-    // register accepts the file.
+    step.next("register accepts the file");
     let reg = extcluster(
         &hk,
         &[
@@ -319,9 +341,9 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         ],
     )
     .success();
-    assert!(reg.stdout.contains("registered (Import"), "{}", reg.stdout);
+    assert_contains(&reg.stdout, "registered (Import");
 
-    // --rotate: a new token works, the old one is refused.
+    step.next("--rotate: a new token works, the old one is refused");
     let old = token_kubeconfig(&ext, dir.path(), "old.kubeconfig", &token);
     let rotated_file = dir.path().join("rotated.kubeconfig");
     let rot = extcluster(
@@ -336,12 +358,7 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         ],
     )
     .success();
-    assert!(
-        rot.stderr
-            .contains("secret/extcluster-manager-token replaced"),
-        "{}",
-        rot.stderr
-    );
+    assert_contains(&rot.stderr, "secret/extcluster-manager-token replaced");
     let new_token = token_in(&read_kubeconfig(&rotated_file), "eks");
     assert_ne!(new_token, token);
     namespaces_with(&rotated_file, true).await.success();
@@ -352,6 +369,7 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         refused.stderr
     );
 
+    step.next("a failing login says so on one line");
     // A login that fails says so on one line, with the plugin's own last words (never stdout).
     let broken = dir.path().join("broken-login");
     write_script(
@@ -399,11 +417,9 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
         ],
     )
     .success();
-    assert!(
-        out.stderr
-            .contains("clusterrole.rbac.authorization.k8s.io/extcluster-manager-read-only created"),
-        "{}",
-        out.stderr
+    assert_contains(
+        &out.stderr,
+        "clusterrole.rbac.authorization.k8s.io/extcluster-manager-read-only created",
     );
     let client = ext.client().await.unwrap();
     let role: ClusterRole = Api::all(client.clone())
@@ -432,9 +448,9 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
     assert_eq!(can(&["update", "nodes"]), "no");
     // And for real: a create and a delete are forbidden.
     let create = kubectl::run(&ro, &["create", "configmap", "x", "-n", "default"], None).failure();
-    assert!(create.stderr.contains("forbidden"), "{}", create.stderr);
+    assert_contains(&create.stderr, "forbidden");
     let delete = kubectl::run(&ro, &["delete", "namespace", "default"], None).failure();
-    assert!(delete.stderr.contains("forbidden"), "{}", delete.stderr);
+    assert_contains(&delete.stderr, "forbidden");
     kubectl::run(&ro, &["get", "clusterroles", "-o", "name"], None).success();
 
     // register accepts it for Connect, refuses it for Import.
@@ -453,12 +469,9 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
         ],
     )
     .success();
-    assert!(
-        out.stderr.contains(
-            "clusterrolebinding.rbac.authorization.k8s.io/extcluster-manager-read-only deleted"
-        ),
-        "{}",
-        out.stderr
+    assert_contains(
+        &out.stderr,
+        "clusterrolebinding.rbac.authorization.k8s.io/extcluster-manager-read-only deleted",
     );
     let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
     assert!(
@@ -472,15 +485,7 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
         "extcluster-manager-read-only",
     )
     .await;
-    let start = Instant::now();
-    loop {
-        let answer = kubectl::run(&full, &["auth", "can-i", "create", "configmaps"], None);
-        if answer.stdout.trim() == "yes" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{answer:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    can_create_configmaps(&full, "yes").await;
     // And back: the full binding goes, so the shared token can no longer write.
     extcluster(
         &hk,
@@ -496,15 +501,7 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
     )
     .success();
     assert!(crbs.get_opt(SA).await.unwrap().is_none());
-    let start = Instant::now();
-    loop {
-        let answer = kubectl::run(&full, &["auth", "can-i", "create", "configmaps"], None);
-        if answer.stdout.trim() == "no" {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{answer:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    can_create_configmaps(&full, "no").await;
 }
 
 #[tokio::test]
@@ -579,8 +576,8 @@ async fn bound_tokens_expire_after_the_duration_and_rotate_by_recreating_the_acc
     )
     .success();
     let asked_at = now_secs();
-    assert!(out.stderr.contains("token requested"), "{}", out.stderr);
-    assert!(out.stderr.contains("expires at"), "{}", out.stderr);
+    assert_contains(&out.stderr, "token requested");
+    assert_contains(&out.stderr, "expires at");
     let kc: Value = serde_saphyr::from_str(&out.stdout).unwrap();
     let token = token_in(&kc, "aks");
     let exp = jwt_claims(&token)["exp"].as_i64().unwrap();
@@ -618,12 +615,7 @@ async fn bound_tokens_expire_after_the_duration_and_rotate_by_recreating_the_acc
         ],
     )
     .success();
-    assert!(
-        out.stderr
-            .contains("serviceaccount/extcluster-manager deleted"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, "serviceaccount/extcluster-manager deleted");
     namespaces_with(&file, false).await.failure();
     namespaces_with(&dir.path().join("rotated.kubeconfig"), true)
         .await
@@ -743,11 +735,7 @@ async fn in_place_rewrites_atomically_and_keeps_the_other_contexts() {
         ],
     )
     .success();
-    assert!(
-        out.stdout.contains("other contexts are unchanged"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "other contexts are unchanged");
     assert_eq!(mode_of(&file), 0o600);
     let leftovers: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -828,14 +816,11 @@ async fn annotate_checks_values_needs_overwrite_and_removes() {
     // capabilities: every one with its type and an example, like kubectl explain.
     let caps = extcluster(&hk, &["capabilities"]).success().stdout;
     for c in extcluster_core::Capability::ALL {
-        assert!(
-            caps.contains(&format!("{}\t<{}>", c.name(), c.expected_type())),
-            "{caps}"
-        );
+        assert_contains(&caps, &format!("{}\t<{}>", c.name(), c.expected_type()));
     }
-    assert!(
-        caps.contains("Example: kubectl extcluster annotate NAME pspEnabled=true"),
-        "{caps}"
+    assert_contains(
+        &caps,
+        "Example: kubectl extcluster annotate NAME pspEnabled=true",
     );
     one_line_error(
         extcluster(&hk, &["capabilities", "gpu"]),
@@ -854,12 +839,7 @@ async fn annotate_checks_values_needs_overwrite_and_removes() {
         ],
     )
     .success();
-    assert!(
-        out.stdout
-            .contains("externalcluster.extcluster.io/prod annotated"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "externalcluster.extcluster.io/prod annotated");
     let a = annotations(&hub, "prod").await;
     assert_eq!(a[&key("pspEnabled")], "false");
     assert_eq!(a[&key("taintSupport")], "true");
@@ -898,7 +878,7 @@ async fn annotate_checks_values_needs_overwrite_and_removes() {
         &["already \"false\"", "--overwrite"],
     );
     let same = extcluster(&hk, &["annotate", "prod", "pspEnabled=false"]).success();
-    assert!(same.stdout.contains("unchanged"), "{}", same.stdout);
+    assert_contains(&same.stdout, "unchanged");
     // --dry-run goes through the hub but writes nothing.
     let dry = extcluster(
         &hk,
@@ -911,7 +891,7 @@ async fn annotate_checks_values_needs_overwrite_and_removes() {
         ],
     )
     .success();
-    assert!(dry.stdout.contains("dry run"), "{}", dry.stdout);
+    assert_contains(&dry.stdout, "dry run");
     assert_eq!(annotations(&hub, "prod").await[&key("pspEnabled")], "false");
     extcluster(&hk, &["annotate", "prod", "pspEnabled=true", "--overwrite"]).success();
     assert_eq!(annotations(&hub, "prod").await[&key("pspEnabled")], "true");
@@ -946,16 +926,12 @@ async fn annotate_checks_values_needs_overwrite_and_removes() {
         ],
     )
     .success();
-    assert!(
-        out.stdout.contains("taintSupport removed"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "taintSupport removed");
     let a = annotations(&hub, "prod").await;
     assert!(!a.contains_key(&key("taintSupport")) && !a.contains_key(&key("pspEnabled")));
     assert_eq!(a["created-by"], "test", "other annotations are untouched");
     let out = extcluster(&hk, &["annotate", "prod", "taintSupport-"]).success();
-    assert!(out.stdout.contains("was not set"), "{}", out.stdout);
+    assert_contains(&out.stdout, "was not set");
 
     one_line_error(
         extcluster(&hk, &["annotate", "prod"]),
@@ -1028,14 +1004,7 @@ async fn concurrent_annotators_cannot_silently_overwrite_each_other() {
             extcluster(&slow_hub, &["annotate", "prod", "taintSupport=false"])
         })
     };
-    let start = Instant::now();
-    while !state.join("paused").exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "A never got to its write"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_paused(state).await;
     extcluster(&hk, &["annotate", "prod", "taintSupport=true"]).success();
     std::fs::write(state.join("resume"), "").unwrap();
     let a = a.join().unwrap();
@@ -1062,13 +1031,7 @@ async fn concurrent_annotators_cannot_silently_overwrite_each_other() {
             )
         })
     };
-    while !state.join("paused").exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "A never got to its write"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_paused(state).await;
     extcluster(&hk, &["annotate", "prod", "taintSupport-"]).success();
     std::fs::write(state.join("resume"), "").unwrap();
     one_line_error(a.join().unwrap(), &["changed while this command ran"]);
@@ -1133,7 +1096,7 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
     )
     .success();
 
-    // Before anything is there: little to say, and why.
+    let mut step = Steps::start("--detect before anything is there: little to say, and why");
     let out = extcluster(&hk, &["annotate", "eks", "--detect", "--dry-run"]).success();
     let row = |text: &str, cap: &str| -> String {
         text.lines()
@@ -1173,6 +1136,9 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
         out.stdout
     );
 
+    step.next(
+        "taints, an IngressClass, a cloud provider and PodSecurityPolicy use put in the cluster",
+    );
     // What the test puts in the cluster.
     let ic: IngressClass = serde_json::from_value(json!({
         "metadata": {"name": "nginx"},
@@ -1218,6 +1184,7 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
         .await
         .unwrap();
 
+    step.next("--detect writes what it found, keeping what was declared");
     // Someone declared pspEnabled already, differently: detection keeps it without --overwrite.
     extcluster(&hk, &["annotate", "eks", "pspEnabled=false"]).success();
     let dry = extcluster(&hk, &["annotate", "eks", "--detect", "--dry-run"]).success();
@@ -1249,11 +1216,8 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
         row(text, "nodePortRange").contains("kube-apiserver-cp-1"),
         "{text}"
     );
-    assert!(
-        text.contains("pspEnabled kept at false (detected true"),
-        "{text}"
-    );
-    assert!(text.contains("dry run"), "{text}");
+    assert_contains(text, "pspEnabled kept at false (detected true");
+    assert_contains(text, "dry run");
     let a = annotations(&hub, "eks").await;
     assert!(
         !a.contains_key(&key("taintSupport")),
@@ -1277,9 +1241,9 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
 
     extcluster(&hk, &["annotate", "eks", "--detect", "--overwrite"]).success();
     assert_eq!(annotations(&hub, "eks").await[&key("pspEnabled")], "true");
-    // describe shows them.
+    step.next("describe shows them");
     let text = extcluster(&hk, &["describe", "eks"]).success().stdout;
-    assert!(text.contains("taintSupport:"), "{text}");
+    assert_contains(&text, "taintSupport:");
 }
 
 #[tokio::test]
@@ -1310,11 +1274,9 @@ async fn register_convert_goes_from_sso_login_to_a_registration_in_one_command()
         ],
     )
     .success();
-    assert!(
-        dry.stdout
-            .contains("--convert: the cluster would get serviceaccount extcluster-manager"),
-        "{}",
-        dry.stdout
+    assert_contains(
+        &dry.stdout,
+        "--convert: the cluster would get serviceaccount extcluster-manager",
     );
     assert!(sas.get_opt(SA).await.unwrap().is_none());
     assert!(registrations(&hub).await.is_empty());
@@ -1330,13 +1292,8 @@ async fn register_convert_goes_from_sso_login_to_a_registration_in_one_command()
         ],
     )
     .success();
-    assert!(out.stdout.contains("registered (Import"), "{}", out.stdout);
-    assert!(
-        out.stderr
-            .contains("serviceaccount/extcluster-manager created"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stdout, "registered (Import");
+    assert_contains(&out.stderr, "serviceaccount/extcluster-manager created");
     assert_eq!(registrations(&hub).await, ["gke"]);
     // The hub stores a token kubeconfig, no plugin, and it works on its own.
     let secret: Secret = Api::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE)
@@ -1353,7 +1310,7 @@ async fn register_convert_goes_from_sso_login_to_a_registration_in_one_command()
     std::fs::write(&stored_file, &stored).unwrap();
     namespaces_with(&stored_file, true).await.success();
     let list = extcluster(&hk, &["list"]).success().stdout;
-    assert!(list.contains("Running"), "{list}");
+    assert_contains(&list, "Running");
     assert!(
         !out.stdout
             .contains(&token_in(&read_kubeconfig(&stored_file), "gke"))
@@ -1409,24 +1366,16 @@ async fn disconnect_cleanup_remote_removes_exactly_what_convert_made() {
     .success();
     assert!(sas.get_opt(SA).await.unwrap().is_some());
     let out = extcluster(&hk, &["disconnect", "rke", "--yes", "--cleanup-remote"]).success();
-    assert!(out.stdout.contains("disconnected"), "{}", out.stdout);
-    assert!(out.stdout.contains("Removed from"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("clusterrolebinding/extcluster-manager"),
-        "{}",
-        out.stdout
+    assert_contains(&out.stdout, "disconnected");
+    assert_contains(&out.stdout, "Removed from");
+    assert_contains(&out.stdout, "clusterrolebinding/extcluster-manager");
+    assert_contains(
+        &out.stdout,
+        "serviceaccount/extcluster-manager in kube-system",
     );
-    assert!(
-        out.stdout
-            .contains("serviceaccount/extcluster-manager in kube-system"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("secret/extcluster-manager-token in kube-system"),
-        "{}",
-        out.stdout
+    assert_contains(
+        &out.stdout,
+        "secret/extcluster-manager-token in kube-system",
     );
     assert!(registrations(&hub).await.is_empty());
     assert!(crbs.get_opt(SA).await.unwrap().is_none());

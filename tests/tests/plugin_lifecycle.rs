@@ -7,7 +7,7 @@ use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::hub::registrations;
 use extcluster_tests::plugin::{extcluster, one_line_error, plugin_path};
-use extcluster_tests::{ControlPlane, Options, hub, kubectl};
+use extcluster_tests::{ControlPlane, Options, Steps, assert_contains, hub, kubectl};
 use extcluster_tests::{b64, path_str as path};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Secret, ServiceAccount};
@@ -249,8 +249,7 @@ fn table_row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
 #[tokio::test]
 async fn register_then_list_get_and_describe_show_the_real_cluster() {
     let (hub, ext) = tokio::join!(hub::start(), start_external("eks", Some(EKS)));
-    let (hub, ext) = (hub.unwrap(), ext);
-    let hk = hub.kubeconfig();
+    let hub = hub.unwrap();
     let client = ext.client().await.unwrap();
     add_nodes(
         &client,
@@ -279,48 +278,80 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
     .await;
     let uid = kube_system_uid(&ext).await;
 
-    // --dry-run checks everything, shows the objects, and writes nothing.
-    let dry = extcluster(
-        &hk,
-        &[
-            "register",
-            "eks-prod",
-            "--from-kubeconfig",
-            path(&ext.kubeconfig()),
-            "--mode",
-            "import",
-            "--dry-run",
-        ],
-    )
-    .success();
-    assert!(
-        dry.stdout.contains("kind: ExternalCluster"),
-        "{}",
-        dry.stdout
-    );
-    assert!(
-        dry.stdout.contains(&format!("clusterID: {uid}")),
-        "{}",
-        dry.stdout
-    );
-    assert!(dry.stdout.contains("not shown"), "{}", dry.stdout);
     let admin_key = std::fs::read_to_string(ext.kubeconfig()).unwrap();
     let key_line = admin_key
         .lines()
         .find(|l| l.contains("client-key-data"))
         .unwrap();
     let key_b64 = key_line.split_whitespace().last().unwrap();
-    assert!(!dry.stdout.contains(key_b64), "the key is never printed");
-    assert!(registrations(&hub).await.is_empty());
-    assert!(system_secrets(&hub).await.is_empty());
+    let r = Registration {
+        hub: &hub,
+        hk: hub.kubeconfig(),
+        ext: &ext,
+        uid,
+        key_b64: key_b64.to_owned(),
+    };
+    let mut step = Steps::start("--dry-run checks everything and writes nothing");
+    dry_run_writes_nothing(&r).await;
+    step.next("register");
+    register_eks_prod(&r);
+    step.next("list shows the real version and node count");
+    list_shows_the_real_cluster(&r);
+    step.next("get shows the object as the hub stores it");
+    get_shows_the_stored_object(&r);
+    step.next("the stored kubeconfig is self-contained and works");
+    stored_kubeconfig_works_on_its_own(&r).await;
+    step.next("describe reads nodes and warnings live");
+    describe_reads_nodes_and_warnings_live(&r);
+    step.next("the same cluster or the same name again is refused");
+    the_same_cluster_or_name_again_is_refused(&r).await;
+}
 
-    let out = extcluster(
-        &hk,
+/// A registration of the external cluster `eks-prod` on a hub, and what a test checks it by.
+struct Registration<'a> {
+    hub: &'a ControlPlane,
+    hk: PathBuf,
+    ext: &'a ControlPlane,
+    /// The external cluster's kube-system UID: its cluster ID.
+    uid: String,
+    /// The admin kubeconfig's client key, which no output may show.
+    key_b64: String,
+}
+
+async fn dry_run_writes_nothing(r: &Registration<'_>) {
+    // --dry-run checks everything, shows the objects, and writes nothing.
+    let dry = extcluster(
+        &r.hk,
         &[
             "register",
             "eks-prod",
             "--from-kubeconfig",
-            path(&ext.kubeconfig()),
+            path(&r.ext.kubeconfig()),
+            "--mode",
+            "import",
+            "--dry-run",
+        ],
+    )
+    .success();
+    assert_contains(&dry.stdout, "kind: ExternalCluster");
+    assert_contains(&dry.stdout, &format!("clusterID: {}", r.uid));
+    assert_contains(&dry.stdout, "not shown");
+    assert!(
+        !dry.stdout.contains(r.key_b64.as_str()),
+        "the key is never printed"
+    );
+    assert!(registrations(r.hub).await.is_empty());
+    assert!(system_secrets(r.hub).await.is_empty());
+}
+
+fn register_eks_prod(r: &Registration<'_>) {
+    let out = extcluster(
+        &r.hk,
+        &[
+            "register",
+            "eks-prod",
+            "--from-kubeconfig",
+            path(&r.ext.kubeconfig()),
             "--mode",
             "import",
             "--display-name",
@@ -328,11 +359,13 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
         ],
     )
     .success();
-    assert!(out.stdout.contains("registered"), "{}", out.stdout);
-    assert!(!out.stdout.contains(key_b64) && !out.stderr.contains(key_b64));
+    assert_contains(&out.stdout, "registered");
+    assert!(!out.stdout.contains(r.key_b64.as_str()) && !out.stderr.contains(r.key_b64.as_str()));
+}
 
+fn list_shows_the_real_cluster(r: &Registration<'_>) {
     // list: the external's real version and node count, Running.
-    let list = extcluster(&hk, &["list"]).success().stdout;
+    let list = extcluster(&r.hk, &["list"]).success().stdout;
     let header: Vec<&str> = list.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
@@ -347,27 +380,33 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
         "{list}"
     );
     assert!(row[6].ends_with('s'), "an age like 3s: {list}");
-    let ls = extcluster(&hk, &["ls", "-o", "wide"]).success().stdout;
+    let ls = extcluster(&r.hk, &["ls", "-o", "wide"]).success().stdout;
     let wide = table_row(&ls, "eks-prod");
-    assert_eq!(&wide[7..], [ext.server().as_str(), uid.as_str()], "{ls}");
-    let names = extcluster(&hk, &["list", "-o", "name"]).success().stdout;
+    assert_eq!(
+        &wide[7..],
+        [r.ext.server().as_str(), r.uid.as_str()],
+        "{ls}"
+    );
+    let names = extcluster(&r.hk, &["list", "-o", "name"]).success().stdout;
     assert_eq!(names.trim(), "externalcluster.extcluster.io/eks-prod");
+}
 
+fn get_shows_the_stored_object(r: &Registration<'_>) {
     // get: the object as the hub stores it.
-    let json_out = extcluster(&hk, &["get", "eks-prod", "-o", "json"])
+    let json_out = extcluster(&r.hk, &["get", "eks-prod", "-o", "json"])
         .success()
         .stdout;
     let obj: Value = serde_json::from_str(&json_out).unwrap();
     assert_eq!(obj["kind"], "ExternalCluster");
-    assert_eq!(obj["spec"]["clusterID"], uid.as_str());
+    assert_eq!(obj["spec"]["clusterID"], r.uid.as_str());
     assert_eq!(obj["spec"]["origin"], "Imported");
     assert_eq!(obj["spec"]["mode"], "Import");
-    assert_eq!(obj["spec"]["server"], ext.server().as_str());
+    assert_eq!(obj["spec"]["server"], r.ext.server().as_str());
     assert_eq!(obj["spec"]["kubernetesVersion"], EKS);
     assert_eq!(obj["spec"]["displayName"], "Production (EU)");
     assert_eq!(
         obj["metadata"]["labels"]["extcluster.io/cluster-id"],
-        uid.as_str()
+        r.uid.as_str()
     );
     assert_eq!(obj["status"]["phase"], "Running");
     assert_eq!(obj["status"]["observedVersion"], EKS);
@@ -375,22 +414,24 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
     assert!(obj["status"]["lastProbeTime"].is_string());
     assert_eq!(obj["status"]["conditions"][0]["type"], "Ready");
     assert_eq!(obj["status"]["conditions"][0]["status"], "True");
-    let yaml_out = extcluster(&hk, &["get", "eks-prod", "-o", "yaml"])
+    let yaml_out = extcluster(&r.hk, &["get", "eks-prod", "-o", "yaml"])
         .success()
         .stdout;
-    assert!(yaml_out.contains("kind: ExternalCluster"), "{yaml_out}");
-    let table = extcluster(&hk, &["get", "eks-prod"]).success().stdout;
+    assert_contains(&yaml_out, "kind: ExternalCluster");
+    let table = extcluster(&r.hk, &["get", "eks-prod"]).success().stdout;
     assert_eq!(table_row(&table, "eks-prod")[4], "Running");
+}
 
+async fn stored_kubeconfig_works_on_its_own(r: &Registration<'_>) {
     // The stored kubeconfig: one self-contained context, labelled with its registration.
-    let secret: Secret = Api::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE)
+    let secret: Secret = Api::namespaced(r.hub.client().await.unwrap(), SYSTEM_NAMESPACE)
         .get("eks-prod-kubeconfig")
         .await
         .unwrap();
     assert_eq!(secret.type_.as_deref(), Some("Opaque"));
     let labels = secret.metadata.labels.clone().unwrap();
     assert_eq!(labels["extcluster.io/registration"], "eks-prod");
-    assert_eq!(labels["extcluster.io/cluster-id"], uid);
+    assert_eq!(labels["extcluster.io/cluster-id"], r.uid);
     assert_eq!(labels["app.kubernetes.io/managed-by"], "kubectl-extcluster");
     let stored = String::from_utf8(secret.data.unwrap()["kubeconfig"].0.clone()).unwrap();
     let kc = kube::config::Kubeconfig::from_yaml(&stored).unwrap();
@@ -399,29 +440,34 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
     assert_eq!(kc.auth_infos.len(), 1);
     assert_eq!(kc.current_context.as_deref(), Some("eks"));
     // It works on its own: plain kubectl reaches the external cluster with it.
-    let stored_path = hub.dir().join("stored.kubeconfig");
+    let stored_path = r.hub.dir().join("stored.kubeconfig");
     std::fs::write(&stored_path, &stored).unwrap();
     let nodes = kubectl::run(&stored_path, &["get", "nodes", "-o", "name"], None).success();
     assert_eq!(nodes.stdout.lines().count(), 3, "{}", nodes.stdout);
+}
 
+fn describe_reads_nodes_and_warnings_live(r: &Registration<'_>) {
     // describe: the record, its capabilities, and the nodes and warnings read live.
-    hub.kubectl(&[
-        "annotate",
-        "extc",
-        "eks-prod",
-        "capabilities.extcluster.io/taintSupport=true",
-    ])
-    .success();
-    let text = extcluster(&hk, &["describe", "eks-prod"]).success().stdout;
+    r.hub
+        .kubectl(&[
+            "annotate",
+            "extc",
+            "eks-prod",
+            "capabilities.extcluster.io/taintSupport=true",
+        ])
+        .success();
+    let text = extcluster(&r.hk, &["describe", "eks-prod"])
+        .success()
+        .stdout;
     for want in [
         "Name:         eks-prod",
         "Display Name: Production (EU)",
-        uid.as_str(),
+        r.uid.as_str(),
         "Kubeconfig Secret:   extcluster-system/eks-prod-kubeconfig (key kubeconfig)",
         "Nodes (live, 3):",
         "Warning Events (live",
     ] {
-        assert!(text.contains(want), "{want:?} missing:\n{text}");
+        assert_contains(&text, want);
     }
     let node_a = table_row(&text, "ip-10-0-0-1");
     assert_eq!(
@@ -431,7 +477,7 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
     );
     let node_c = table_row(&text, "ip-10-0-0-3");
     assert_eq!(node_c[1], "<none>", "{text}");
-    assert!(text.contains("taintSupport:"), "{text}");
+    assert_contains(&text, "taintSupport:");
     let warning = text
         .lines()
         .find(|l| l.contains("BackOff"))
@@ -441,39 +487,41 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
         "{warning}"
     );
     assert!(!text.contains("Pulled"), "only warnings:\n{text}");
+}
 
+async fn the_same_cluster_or_name_again_is_refused(r: &Registration<'_>) {
     // The same cluster again under another name: refused, naming the existing registration,
     // and nothing is left behind.
     let err = one_line_error(
         extcluster(
-            &hk,
+            &r.hk,
             &[
                 "connect",
                 "eks-again",
                 "--from-kubeconfig",
-                path(&ext.kubeconfig()),
+                path(&r.ext.kubeconfig()),
             ],
         ),
         &["\"eks-prod\"", "re-import", "disconnect eks-prod"],
     );
-    assert!(!err.contains(key_b64));
-    assert_eq!(registrations(&hub).await, ["eks-prod"]);
-    assert_eq!(system_secrets(&hub).await, ["eks-prod-kubeconfig"]);
+    assert!(!err.contains(r.key_b64.as_str()));
+    assert_eq!(registrations(r.hub).await, ["eks-prod"]);
+    assert_eq!(system_secrets(r.hub).await, ["eks-prod-kubeconfig"]);
 
     // The same name again: refused before anything is written.
     one_line_error(
         extcluster(
-            &hk,
+            &r.hk,
             &[
                 "register",
                 "eks-prod",
                 "--from-kubeconfig",
-                path(&ext.kubeconfig()),
+                path(&r.ext.kubeconfig()),
             ],
         ),
         &["eks-prod"],
     );
-    assert_eq!(registrations(&hub).await, ["eks-prod"]);
+    assert_eq!(registrations(r.hub).await, ["eks-prod"]);
 }
 
 #[tokio::test]
@@ -547,7 +595,7 @@ async fn refresh_tracks_unreachable_running_and_upgrades() {
         text.contains("Live details: unavailable") && text.contains("refused"),
         "{text}"
     );
-    assert!(text.contains("Phase:               Unreachable"), "{text}");
+    assert_contains(&text, "Phase:               Unreachable");
 
     // Back again: Running, and the condition flips back.
     ext.start_apiserver().await.unwrap();
@@ -615,12 +663,12 @@ async fn disconnect_removes_the_registration_and_leaves_the_cluster_untouched() 
     hub.kubectl_stdin(&["create", "-f", "-"], PROVISIONED)
         .success();
     let out = extcluster(&hk, &["delete", "lab-01"]).success();
-    assert!(out.stdout.contains("lab-01 deleted"), "{}", out.stdout);
+    assert_contains(&out.stdout, "lab-01 deleted");
     assert_eq!(registrations(&hub).await, ["onprem"]);
 
     // Without a terminal and without --yes, disconnect asks for --yes and changes nothing.
     let out = extcluster(&hk, &["disconnect", "onprem"]);
-    assert!(out.stdout.contains("left untouched"), "{}", out.stdout);
+    assert_contains(&out.stdout, "left untouched");
     one_line_error(out, &["--yes"]);
     assert_eq!(registrations(&hub).await, ["onprem"]);
     assert_eq!(system_secrets(&hub).await, ["onprem-kubeconfig"]);
@@ -640,14 +688,14 @@ async fn disconnect_removes_the_registration_and_leaves_the_cluster_untouched() 
     // The external cluster is down: disconnect never needs it.
     ext.stop_apiserver();
     let out = extcluster(&hk, &["disconnect", "onprem", "--yes"]).success();
-    assert!(out.stdout.contains("left untouched"), "{}", out.stdout);
-    assert!(out.stdout.contains("disconnected"), "{}", out.stdout);
+    assert_contains(&out.stdout, "left untouched");
+    assert_contains(&out.stdout, "disconnected");
     assert!(registrations(&hub).await.is_empty());
     assert!(system_secrets(&hub).await.is_empty());
 
     // Idempotent.
     let again = extcluster(&hk, &["disconnect", "onprem", "--yes"]).success();
-    assert!(again.stdout.contains("not registered"), "{}", again.stdout);
+    assert_contains(&again.stdout, "not registered");
     let list = extcluster(&hk, &["list"]).success();
     assert!(list.stdout.is_empty(), "{}", list.stdout);
 
@@ -714,11 +762,7 @@ async fn versions_outside_the_accepted_range_are_refused_and_leave_nothing() {
         ],
     )
     .success();
-    assert!(
-        out.stdout.contains("kubernetesVersion: v1.35.0"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "kubernetesVersion: v1.35.0");
     assert!(registrations(&hub).await.is_empty());
     assert!(system_secrets(&hub).await.is_empty());
 }
@@ -962,11 +1006,7 @@ async fn hub_errors_and_a_failed_registration_is_rolled_back() {
         .env("PATH", plugin_path())
         .env("KUBECONFIG", &hk);
     let out = kubectl::run_with(&mut cmd, None).success();
-    assert!(
-        out.stderr.contains("No external clusters"),
-        "{}",
-        out.stderr
-    );
+    assert_contains(&out.stderr, "No external clusters");
 
     // Unknown registrations.
     for cmd in ["get", "describe", "delete"] {
@@ -1042,7 +1082,7 @@ fn help_version_and_completion_through_kubectl() {
         "version",
         "completion",
     ] {
-        assert!(help.contains(cmd), "{cmd} missing:\n{help}");
+        assert_contains(&help, cmd);
         let sub = run(&[cmd, "--help"]).success().stdout;
         assert!(
             sub.contains("Examples:") && sub.contains("kubectl extcluster "),

@@ -3,8 +3,8 @@
 
 use extcluster_tests::tcp_proxy::RoundRobinProxy;
 use extcluster_tests::webhook::WebhookProcess;
-use extcluster_tests::{ControlPlane, cluster_yaml, hub, kubectl};
-use std::time::{Duration, Instant};
+use extcluster_tests::{ControlPlane, Wait, cluster_yaml, hub, kubectl};
+use std::time::Duration;
 
 /// Starts `n` `kubectl create`s of the same cluster under different names at once; returns how
 /// many succeeded.
@@ -51,23 +51,23 @@ fn registrations_of(hub: &ControlPlane, cluster_id: &str) -> Vec<String> {
 
 /// Waits until exactly one registration of the cluster exists, and stays so for a second.
 async fn settles_to_one(hub: &ControlPlane, cluster_id: &str) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = tokio::task::block_in_place(|| registrations_of(hub, cluster_id));
-        if now.len() == 1 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let later = tokio::task::block_in_place(|| registrations_of(hub, cluster_id));
-            if later == now {
-                return now;
-            }
+    let mut now = Vec::new();
+    let settled = Wait::up_to(
+        Duration::from_secs(20),
+        format!("one registration of {cluster_id}"),
+    )
+    .every(Duration::from_millis(100))
+    .until(async || {
+        now = tokio::task::block_in_place(|| registrations_of(hub, cluster_id));
+        if now.len() != 1 {
+            return None;
         }
-        assert!(
-            Instant::now() < deadline,
-            "still {} registrations of {cluster_id}: {now:?}",
-            now.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let later = tokio::task::block_in_place(|| registrations_of(hub, cluster_id));
+        (later == now).then_some(later)
+    })
+    .await;
+    settled.unwrap_or_else(|timeout| panic!("{timeout}: still {} of them: {now:?}", now.len()))
 }
 
 #[tokio::test]
@@ -242,21 +242,19 @@ async fn twenty_plugin_registrations_leave_one_registration_and_one_secret() {
             .success();
         hub.kubectl(&["delete", "extc", &name]).success();
     });
-    let mut collected = false;
-    for _ in 0..100 {
+    Wait::up_to(
+        Duration::from_secs(30),
+        "the garbage collector to remove the Secret of a raw-deleted registration",
+    )
+    .every(Duration::from_millis(100))
+    .until(async || {
         let left = tokio::task::block_in_place(|| {
             hub.kubectl(&["get", "secrets", "-n", "extcluster-system", "-o", "name"])
                 .success()
                 .stdout
         });
-        if !left.contains("kubeconfig") {
-            collected = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        collected,
-        "the garbage collector removed the Secret of a raw-deleted registration"
-    );
+        (!left.contains("kubeconfig")).then_some(())
+    })
+    .await
+    .unwrap();
 }

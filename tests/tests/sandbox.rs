@@ -3,7 +3,7 @@
 //! `make demo-down` stops every process it started.
 
 use extcluster_tests::bins::as_a_user;
-use extcluster_tests::repo_root;
+use extcluster_tests::{assert_contains, repo_root};
 use std::process::Command;
 
 #[test]
@@ -32,10 +32,7 @@ fn make_demo_tells_the_whole_story_and_demo_down_stops_everything() {
         "the cluster itself is left untouched",
         "Stop everything: make demo-down",
     ] {
-        assert!(
-            text.contains(expected),
-            "the story lacks {expected:?}:\n{text}"
-        );
+        assert_contains(&text, expected);
     }
     assert_eq!(
         text.matches("(refused, as it should be)").count(),

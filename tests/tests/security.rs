@@ -7,7 +7,9 @@ use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::plugin::{extcluster, one_line_error};
 use extcluster_tests::webhook::WebhookProcess;
-use extcluster_tests::{ControlPlane, Options, Output, cluster_yaml, hub, repo_root};
+use extcluster_tests::{
+    ControlPlane, Options, Output, Steps, assert_contains, cluster_yaml, hub, repo_root,
+};
 use extcluster_tests::{b64, path_str as path};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -15,7 +17,6 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const EKS: &str = "v1.29.3-eks-adc7111";
 
@@ -93,56 +94,11 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     webhook.register_and_wait(&hub).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let kc = |name: &str| dir.path().join(name);
-    let token_kc = kc("onprem-token.kubeconfig");
-    ext.write_kubeconfig(&token_kc, &User::Token(ext.sso_token().to_owned()))
-        .unwrap();
-    let cert_kc = ext.kubeconfig();
-    let good = std::fs::read_to_string(&token_kc).unwrap();
-    let wrong_ca_kc = kc("wrong-ca.kubeconfig");
-    std::fs::write(
-        &wrong_ca_kc,
-        good.replace(&b64(ext.ca_pem()), &b64(hub.ca_pem())),
-    )
-    .unwrap();
-    let down_kc = kc("down.kubeconfig");
-    std::fs::write(
-        &down_kc,
-        good.replace(
-            &ext.server(),
-            &format!(
-                "https://127.0.0.1:{}",
-                extcluster_tests::free_port().unwrap()
-            ),
-        ),
-    )
-    .unwrap();
-    let hub_token_kc = kc("hub-token.kubeconfig");
-    hub.write_kubeconfig(&hub_token_kc, &User::Token(hub.sso_token().to_owned()))
-        .unwrap();
-    let hub_wrong_token = format!("wrong-{}", extcluster_tests::control_plane::random_token());
-    let hub_bad_token_kc = kc("hub-bad-token.kubeconfig");
-    hub.write_kubeconfig(&hub_bad_token_kc, &User::Token(hub_wrong_token.clone()))
-        .unwrap();
-
-    let mut secrets = Vec::new();
-    secrets.extend(secrets_of("onprem token kubeconfig", &token_kc));
-    secrets.extend(secrets_of("onprem admin kubeconfig", &cert_kc));
-    secrets.extend(secrets_of("eks admin kubeconfig", &eks.kubeconfig()));
-    secrets.extend(secrets_of("hub admin kubeconfig", &hub.kubeconfig()));
-    secrets.extend(secrets_of("hub token kubeconfig", &hub_token_kc));
-    secrets.extend(secrets_of("hub wrong-token kubeconfig", &hub_bad_token_kc));
-    for (what, token) in [
-        ("onprem token", ext.sso_token()),
-        ("hub token", hub.sso_token()),
-        ("wrong hub token", hub_wrong_token.as_str()),
-    ] {
-        secrets.push((what.to_owned(), token.to_owned()));
-        secrets.push((format!("base64 of the {what}"), b64(token)));
-    }
-    assert!(secrets.len() > 20, "{}", secrets.len());
+    let kcs = Kubeconfigs::write(dir.path(), &hub, &ext);
+    let secrets = every_secret(&kcs, &hub, &ext, &eks);
 
     let hk = hub.kubeconfig();
+    let mut step = Steps::start("the whole life of a registration, the usual failures, an outage");
     let mut outputs: Vec<(String, Output)> = Vec::new();
     let mut run = |hub_kc: &Path, args: &[&str]| -> usize {
         let out = tokio::task::block_in_place(|| extcluster(hub_kc, args));
@@ -157,7 +113,7 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
             "register",
             "onprem",
             "--from-kubeconfig",
-            path(&token_kc),
+            path(&kcs.token_kc),
             "--mode",
             "import",
             "--dry-run",
@@ -165,7 +121,7 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     );
     let i2 = run(
         &hk,
-        &["import", "onprem", "--from-kubeconfig", path(&token_kc)],
+        &["import", "onprem", "--from-kubeconfig", path(&kcs.token_kc)],
     );
     let mut oks = vec![i, i2];
     for args in [
@@ -181,7 +137,7 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
         oks.push(run(&hk, args));
     }
     // A hub reached with a token.
-    oks.push(run(&hub_token_kc, &["list"]));
+    oks.push(run(&kcs.hub_token_kc, &["list"]));
     // The usual failures.
     let reimport = run(
         &hk,
@@ -189,7 +145,7 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
             "import",
             "onprem-again",
             "--from-kubeconfig",
-            path(&cert_kc),
+            path(&kcs.cert_kc),
         ],
     );
     let wrong_ca = run(
@@ -198,12 +154,17 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
             "import",
             "onprem-ca",
             "--from-kubeconfig",
-            path(&wrong_ca_kc),
+            path(&kcs.wrong_ca_kc),
         ],
     );
     let down = run(
         &hk,
-        &["import", "onprem-down", "--from-kubeconfig", path(&down_kc)],
+        &[
+            "import",
+            "onprem-down",
+            "--from-kubeconfig",
+            path(&kcs.down_kc),
+        ],
     );
     let denied = run(
         &hk,
@@ -214,7 +175,7 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
             path(&eks.kubeconfig()),
         ],
     );
-    let bad_hub = run(&hub_bad_token_kc, &["list"]);
+    let bad_hub = run(&kcs.hub_bad_token_kc, &["list"]);
     // The external cluster goes away: refresh and describe say so.
     ext.stop_apiserver();
     oks.push(run(&hk, &["refresh", "onprem"]));
@@ -224,12 +185,18 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     // Client-certificate kubeconfig: the same life.
     oks.push(run(
         &hk,
-        &["import", "onprem-cert", "--from-kubeconfig", path(&cert_kc)],
+        &[
+            "import",
+            "onprem-cert",
+            "--from-kubeconfig",
+            path(&kcs.cert_kc),
+        ],
     ));
     oks.push(run(&hk, &["describe", "onprem-cert"]));
     oks.push(run(&hk, &["refresh", "onprem-cert"]));
     oks.push(run(&hk, &["disconnect", "onprem-cert", "--yes"]));
 
+    step.next("each command succeeded or failed as it should");
     for i in &oks {
         let (what, out) = &outputs[*i];
         assert!(out.ok(), "{what} failed:\n{}\n{}", out.stdout, out.stderr);
@@ -243,12 +210,12 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     );
     one_line_error(&outputs[bad_hub].1, &["401"]);
 
-    // Raw kubectl meets the webhook too.
+    step.next("raw kubectl meets the webhook, which logs at debug level");
     let raw = hub.kubectl_stdin(
         &["create", "-f", "-"],
         &cluster_yaml("raw", "raw-id", "v1.10.0", &[]),
     );
-    assert!(raw.stderr.contains("denied the request"), "{}", raw.stderr);
+    assert_contains(&raw.stderr, "denied the request");
     outputs.push(("kubectl create".into(), raw));
 
     let log = webhook.log();
@@ -256,7 +223,100 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
         log.contains("DEBUG"),
         "the webhook logged at debug level:\n{log}"
     );
-    assert!(log.contains("denied"), "{log}");
+    assert_contains(&log, "denied");
+    step.next("no secret in any output or in the webhook's log");
+    assert_no_secret_in(outputs, log, &secrets);
+}
+
+/// The kubeconfigs of a full run: the external cluster by token and by client certificate, one
+/// with the wrong CA, one for a server that is down, and the hub by good and by wrong token.
+struct Kubeconfigs {
+    token_kc: PathBuf,
+    cert_kc: PathBuf,
+    wrong_ca_kc: PathBuf,
+    down_kc: PathBuf,
+    hub_token_kc: PathBuf,
+    hub_bad_token_kc: PathBuf,
+    hub_wrong_token: String,
+}
+
+impl Kubeconfigs {
+    fn write(dir: &Path, hub: &ControlPlane, ext: &ControlPlane) -> Self {
+        let kc = |name: &str| dir.join(name);
+        let token_kc = kc("onprem-token.kubeconfig");
+        ext.write_kubeconfig(&token_kc, &User::Token(ext.sso_token().to_owned()))
+            .unwrap();
+        let cert_kc = ext.kubeconfig();
+        let good = std::fs::read_to_string(&token_kc).unwrap();
+        let wrong_ca_kc = kc("wrong-ca.kubeconfig");
+        std::fs::write(
+            &wrong_ca_kc,
+            good.replace(&b64(ext.ca_pem()), &b64(hub.ca_pem())),
+        )
+        .unwrap();
+        let down_kc = kc("down.kubeconfig");
+        std::fs::write(
+            &down_kc,
+            good.replace(
+                &ext.server(),
+                &format!(
+                    "https://127.0.0.1:{}",
+                    extcluster_tests::free_port().unwrap()
+                ),
+            ),
+        )
+        .unwrap();
+        let hub_token_kc = kc("hub-token.kubeconfig");
+        hub.write_kubeconfig(&hub_token_kc, &User::Token(hub.sso_token().to_owned()))
+            .unwrap();
+        let hub_wrong_token = format!("wrong-{}", extcluster_tests::control_plane::random_token());
+        let hub_bad_token_kc = kc("hub-bad-token.kubeconfig");
+        hub.write_kubeconfig(&hub_bad_token_kc, &User::Token(hub_wrong_token.clone()))
+            .unwrap();
+
+        Self {
+            token_kc,
+            cert_kc,
+            wrong_ca_kc,
+            down_kc,
+            hub_token_kc,
+            hub_bad_token_kc,
+            hub_wrong_token,
+        }
+    }
+}
+
+/// Every credential of the run, named, in every form it could leak in.
+fn every_secret(
+    kcs: &Kubeconfigs,
+    hub: &ControlPlane,
+    ext: &ControlPlane,
+    eks: &ControlPlane,
+) -> Vec<(String, String)> {
+    let mut secrets = Vec::new();
+    secrets.extend(secrets_of("onprem token kubeconfig", &kcs.token_kc));
+    secrets.extend(secrets_of("onprem admin kubeconfig", &kcs.cert_kc));
+    secrets.extend(secrets_of("eks admin kubeconfig", &eks.kubeconfig()));
+    secrets.extend(secrets_of("hub admin kubeconfig", &hub.kubeconfig()));
+    secrets.extend(secrets_of("hub token kubeconfig", &kcs.hub_token_kc));
+    secrets.extend(secrets_of(
+        "hub wrong-token kubeconfig",
+        &kcs.hub_bad_token_kc,
+    ));
+    for (what, token) in [
+        ("onprem token", ext.sso_token()),
+        ("hub token", hub.sso_token()),
+        ("wrong hub token", kcs.hub_wrong_token.as_str()),
+    ] {
+        secrets.push((what.to_owned(), token.to_owned()));
+        secrets.push((format!("base64 of the {what}"), b64(token)));
+    }
+    assert!(secrets.len() > 20, "{}", secrets.len());
+    secrets
+}
+
+/// No secret appears in any output, nor in the webhook's log.
+fn assert_no_secret_in(outputs: Vec<(String, Output)>, log: String, secrets: &[(String, String)]) {
     let mut texts: Vec<(String, String)> = outputs
         .into_iter()
         .flat_map(|(what, out)| {
@@ -275,7 +335,7 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
         secrets.len()
     );
     for (where_, text) in &texts {
-        for (what, secret) in &secrets {
+        for (what, secret) in secrets {
             assert!(
                 !text.contains(secret.as_str()),
                 "{what} appears in the {where_}"
@@ -325,36 +385,44 @@ fn handshake(port: u16, version_flag: &str, ca: &Path) -> (Option<String>, Strin
 }
 
 /// Serves `openssl s_server` allowing only `version_flag`, to show the client can speak it.
-struct OpensslServer(std::process::Child);
+struct OpensslServer {
+    child: std::process::Child,
+    port: u16,
+}
 
 impl OpensslServer {
-    fn start(port: u16, version_flag: &str, dir: &Path) -> Self {
-        let child = Command::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{port}")])
+    /// Listens on a port the OS picks: openssl prints it (`ACCEPT 127.0.0.1:PORT`) once it
+    /// listens.
+    fn start(version_flag: &str, dir: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("openssl")
+            .args(["s_server", "-accept", "127.0.0.1:0"])
             .arg(version_flag)
-            .args(["-cipher", "DEFAULT@SECLEVEL=0", "-quiet", "-cert"])
+            .args(["-cipher", "DEFAULT@SECLEVEL=0", "-cert"])
             .arg(dir.join("tls.crt"))
             .arg("-key")
             .arg(dir.join("tls.key"))
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl is installed");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self(child)
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("ACCEPT ")?.rsplit(':').next()?.parse().ok())
+            .expect("openssl s_server says where it listens");
+        // It reports every connection on stdout too: read on, or a full pipe would stall it.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, port }
     }
 }
 
 impl Drop for OpensslServer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -373,9 +441,8 @@ async fn the_webhook_accepts_tls_1_2_and_1_3_only() {
     }
     for (flag, old) in [("-tls1_1", "TLSv1.1"), ("-tls1", "TLSv1")] {
         // The control: this client negotiates the old version where it is allowed...
-        let port = extcluster_tests::free_port().unwrap();
-        let server = OpensslServer::start(port, flag, webhook.dir());
-        let (got, text) = handshake(port, flag, &ca);
+        let server = OpensslServer::start(flag, webhook.dir());
+        let (got, text) = handshake(server.port, flag, &ca);
         drop(server);
         assert_eq!(got.as_deref(), Some(old), "control {flag}:\n{text}");
         // ...and the webhook refuses it.
@@ -504,7 +571,7 @@ async fn a_viewer_sees_clusters_but_never_their_kubeconfigs() {
         "Cluster ID:",
         "Phase:               Running",
     ] {
-        assert!(text.contains(want), "{want:?} missing:\n{text}");
+        assert_contains(&text, want);
     }
     let live = text
         .lines()

@@ -3,7 +3,7 @@
 
 use extcluster_tests::tls_client;
 use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
-use extcluster_tests::{ControlPlane, bins, cluster_yaml, hub};
+use extcluster_tests::{ControlPlane, Wait, assert_contains, bins, cluster_yaml, free_port, hub};
 use std::time::Duration;
 
 async fn guarded_hub() -> (ControlPlane, WebhookProcess) {
@@ -94,24 +94,16 @@ async fn reimport_denied_until_the_first_is_disconnected_and_imported_delete_nee
         "extcluster.io/disconnect=true",
     ])
     .success();
-    let mut allowed = false;
-    for _ in 0..100 {
-        if create(
-            &hub,
-            &cluster_yaml("prod-b", "cluster-x", "v1.29.3-eks-adc7111", &[]),
-        )
-        .ok()
-        {
-            allowed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let prod_b = cluster_yaml("prod-b", "cluster-x", "v1.29.3-eks-adc7111", &[]);
+    let allowed = Wait::up_to(
+        Duration::from_secs(30),
+        "prod-b to be allowed after disconnecting prod-a",
+    )
+    .until(async || create(&hub, &prod_b).ok().then_some(()))
+    .await;
+    if let Err(timeout) = allowed {
+        panic!("{timeout}:\n{}", webhook.log());
     }
-    assert!(
-        allowed,
-        "after disconnecting prod-a, prod-b should be allowed:\n{}",
-        webhook.log()
-    );
     // ...and lets the delete through.
     hub.kubectl(&["delete", "extc", "prod-a"]).success();
     // A Provisioned registration may be deleted outright.
@@ -249,11 +241,7 @@ async fn rotated_certificates_are_served_without_a_failed_request() {
         switches, 1,
         "once swapped, every new connection gets the new certificate"
     );
-    assert!(
-        webhook.log().contains("serving a new certificate"),
-        "{}",
-        webhook.log()
-    );
+    assert_contains(&webhook.log(), "serving a new certificate");
     // The API server still reaches it with the new certificate.
     let out = create(&hub, &cluster_yaml("after", "after-id", "v1.10.0", &[]));
     assert_denied(&out, &["v1.10.0"]);
@@ -282,7 +270,10 @@ async fn refuses_to_start_without_a_certificate_and_never_serves_plain_http() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tls.crt"));
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "/nonexistent/tls.crt",
+    );
 
     let hub = hub::start().await.unwrap();
     let webhook = WebhookProcess::start(&hub, &[]).await.unwrap();
@@ -309,16 +300,8 @@ async fn sigterm_finishes_and_exits_zero() {
     // A second instance on other ports, run directly so its exit status can be read.
     let bin = bins::workspace_bin("extcluster-webhook").unwrap();
     let dir = webhook.dir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Picked: the webhook does not report the port it bound (see WebhookProcess).
+    let (port, probe) = (free_port().unwrap(), free_port().unwrap());
     let mut child = std::process::Command::new(bin)
         .arg(format!("--listen=127.0.0.1:{port}"))
         .arg(format!("--probe-listen=127.0.0.1:{probe}"))
@@ -333,34 +316,23 @@ async fn sigterm_finishes_and_exits_zero() {
         extcluster_tests::repo_root().join("webhook/tests/fixtures/delete-imported.json"),
     )
     .unwrap();
-    let mut served = false;
-    for _ in 0..100 {
-        if tls_client::post(&connector, port, "/validate", review.clone())
-            .await
-            .is_ok_and(|r| r.status == 200)
-        {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(served, "the second instance never served");
+    Wait::up_to(Duration::from_secs(20), "the second instance to serve")
+        .until(async || {
+            let reply = tls_client::post(&connector, port, "/validate", review.clone()).await;
+            reply.is_ok_and(|r| r.status == 200).then_some(())
+        })
+        .await
+        .unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(12),
-            "did not exit after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = Wait::up_to(Duration::from_secs(12), "the webhook to exit after SIGTERM")
+        .every(Duration::from_millis(20))
+        .until(async || child.try_wait().unwrap())
+        .await
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(
         tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -1,5 +1,5 @@
-//! A small CA and the certificates issued from it: the webhook's serving certificate for installs
-//! without cert-manager, and the test control planes' PKI.
+//! A small CA and the serving certificate issued from it, for installs without cert-manager (the
+//! `certs` subcommand).
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -28,11 +28,13 @@ pub struct Ca {
 #[derive(Debug, Clone, Default)]
 pub struct Leaf {
     pub common_name: String,
-    pub organizations: Vec<String>,
     pub dns_names: Vec<String>,
     pub ips: Vec<IpAddr>,
+    /// Marked for TLS server authentication (extended key usage `serverAuth`).
     pub server: bool,
+    /// Marked for TLS client authentication (`clientAuth`).
     pub client: bool,
+    /// Days of validity; a year when 0.
     pub valid_days: i64,
 }
 
@@ -41,7 +43,7 @@ impl Ca {
     pub fn generate(common_name: &str) -> Result<Self, CertError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = name(common_name, &[]);
+        params.distinguished_name = name(common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -67,7 +69,7 @@ impl Ca {
     pub fn issue(&self, leaf: &Leaf) -> Result<Pem, CertError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = name(&leaf.common_name, &leaf.organizations);
+        params.distinguished_name = name(&leaf.common_name);
         params.subject_alt_names = leaf
             .dns_names
             .iter()
@@ -104,19 +106,9 @@ impl Ca {
     }
 }
 
-/// A bare ECDSA P-256 key pair as (PKCS#8 private key PEM, public key PEM): ServiceAccount token
-/// signing, for one.
-pub fn key_pair_pem() -> Result<(String, String), CertError> {
-    let key = KeyPair::generate()?;
-    Ok((key.serialize_pem(), key.public_key_pem()))
-}
-
-fn name(common_name: &str, organizations: &[String]) -> DistinguishedName {
+fn name(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
-    for o in organizations {
-        dn.push(DnType::OrganizationName, o.as_str());
-    }
     dn
 }
 

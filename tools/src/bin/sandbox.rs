@@ -7,9 +7,9 @@
 //! `up` leaves in DIR: hub.kubeconfig, eks-prod.kubeconfig (reports v1.29.3-eks-adc7111, in
 //! range), legacy.kubeconfig (reports v1.18.20, out of range), sandbox.pid and sandbox.log.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use extcluster_tests::webhook::WebhookProcess;
-use extcluster_tests::{ControlPlane, Options, hub};
+use extcluster_tests::{ControlPlane, Options, Wait, hub};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -49,19 +49,21 @@ fn up(dir: &Path) -> Result<()> {
         .context("starting the sandbox")?;
     std::fs::write(dir.join("sandbox.pid"), child.id().to_string())?;
     let started = Instant::now();
-    while !dir.join("ready").exists() {
-        if running(dir).is_none() {
-            let log = std::fs::read_to_string(dir.join("sandbox.log")).unwrap_or_default();
-            bail!("the sandbox stopped while starting:\n{log}");
+    let log = dir.join("sandbox.log");
+    Wait::up_to(
+        Duration::from_secs(180),
+        format!("the sandbox to be ready; see {}", log.display()),
+    )
+    .every(Duration::from_millis(200))
+    .until_blocking(|| {
+        if dir.join("ready").exists() {
+            return Some(Ok(()));
         }
-        if started.elapsed() > Duration::from_secs(180) {
-            bail!(
-                "the sandbox was not ready within 3 minutes; see {}",
-                dir.join("sandbox.log").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        running(dir).is_none().then(|| {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            Err(anyhow!("the sandbox stopped while starting:\n{log}"))
+        })
+    })??;
     eprintln!("sandbox ready in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -75,9 +77,15 @@ fn down(dir: &Path) -> Result<()> {
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGTERM,
     )?;
-    let started = Instant::now();
-    while running(dir).is_some() && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(100));
+    let stopped = Wait::up_to(
+        Duration::from_secs(30),
+        format!("the sandbox (pid {pid}) to stop"),
+    )
+    .every(Duration::from_millis(100))
+    .until_blocking(|| running(dir).is_none().then_some(()));
+    // Its files go either way: a sandbox that outlives SIGTERM is reported, not left recorded.
+    if let Err(e) = stopped {
+        eprintln!("{e:#}");
     }
     for f in ["sandbox.pid", "ready"] {
         let _ = std::fs::remove_file(dir.join(f));

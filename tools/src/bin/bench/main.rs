@@ -1,0 +1,109 @@
+//! `make bench`: the webhook and the plugin measured on this machine, printed as a table.
+//!
+//! The webhook (release build) is pinned to CPU 0; load generators (wrk from Debian, oha from
+//! crates.io) run pinned to CPU 1. The registry comes from a real hub's watch.
+
+mod hub_load;
+mod load_generators;
+mod plugin;
+mod release;
+mod webhook;
+
+use anyhow::Result;
+use extcluster_tests::{ControlPlane, hub};
+use load_generators::LoadGenerators;
+use release::ReleaseBins;
+use std::path::Path;
+use webhook::PinnedWebhook;
+
+/// One line of the printed table.
+pub struct Row {
+    what: String,
+    value: String,
+    target: String,
+}
+
+pub fn row(what: &str, value: String, target: &str) -> Row {
+    Row {
+        what: what.to_owned(),
+        value,
+        target: target.to_owned(),
+    }
+}
+
+/// What every measurement runs against.
+pub struct Bench {
+    pub tools: LoadGenerators,
+    pub bins: ReleaseBins,
+    pub hub: ControlPlane,
+    pub webhook: PinnedWebhook,
+    /// Seconds of load per measurement.
+    pub secs: u64,
+    /// `--quick`: fewer runs, shorter windows; a smoke test of the bench itself.
+    pub quick: bool,
+}
+
+fn main() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let rows = rt.block_on(run(quick))?;
+    println!("\n{:<58} {:>18}   target", "measurement", "result");
+    println!("{}", "-".repeat(96));
+    for r in rows {
+        println!("{:<58} {:>18}   {}", r.what, r.value, r.target);
+    }
+    Ok(())
+}
+
+async fn run(quick: bool) -> Result<Vec<Row>> {
+    let tools = LoadGenerators::find()?;
+    let bins = ReleaseBins::build()?;
+    let hub = hub::start().await?;
+    // CPU 0 is the webhook's alone: the hub, the bench and the load generators use CPU 1.
+    hub_load::pin_to_load_core(hub.dir())?;
+    hub_load::pin_to_load_core(Path::new(&format!("/proc/{}", std::process::id())))?;
+    hub_load::seed(&hub, 0, 10).await?;
+    let work = tempfile::tempdir()?;
+    let webhook = PinnedWebhook::start(&bins.webhook, &hub, work.path())?;
+    let bench = Bench {
+        tools,
+        bins,
+        hub,
+        webhook,
+        secs: if quick { 3 } else { 10 },
+        quick,
+    };
+    let result = measure(&bench).await;
+    if result.is_err() {
+        eprintln!(
+            "webhook log (last lines, newest first):\n{}",
+            bench.webhook.log_tail(20)
+        );
+    }
+    result
+}
+
+/// Every measurement, in the order the table shows them.
+async fn measure(bench: &Bench) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    bench.webhook.wait_registrations(10).await?;
+    rows.push(webhook::idle_rss(bench, "10 registrations", "<= 12 MB").await?);
+    rows.extend(webhook::saturation(bench)?);
+    let (latency_rows, p99_at_10) = webhook::latency_at_fixed_rate(bench).await?;
+    rows.extend(latency_rows);
+    rows.push(webhook::handshakes(bench)?);
+
+    // The plugin, against the same hub with 1,000 registrations.
+    hub_load::seed(&bench.hub, 10, 1_000).await?;
+    rows.extend(plugin::rows(bench).await?);
+
+    hub_load::seed(&bench.hub, 1_000, 10_000).await?;
+    let on_hub = hub_load::count(&bench.hub).await?;
+    bench.webhook.wait_registrations(on_hub).await?;
+    rows.push(webhook::idle_rss(bench, "10,000 registrations", "<= 25 MB").await?);
+    rows.extend(webhook::at_ten_thousand_registrations(bench, p99_at_10)?);
+    Ok(rows)
+}
