@@ -38,7 +38,6 @@ impl Ca {
             common_name: common_name.to_owned(),
             dns_names: dns_names.iter().map(|d| (*d).to_owned()).collect(),
             ips: ips.to_vec(),
-            server: true,
             ..Leaf::default()
         })?)
     }

@@ -131,7 +131,10 @@ async fn hub_api_server_restart_the_watch_recovers_and_decisions_stay_right() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     hub.start_apiserver().await.unwrap();
     let restarted = Instant::now();
-    Wait::up_to(Duration::from_secs(60), "the webhook to be ready again")
+    // A hang guard: a request that reached the API server while it was still starting can wait
+    // out the hub client's read timeout (45 s, webhook/src/watch.rs) before the watch retries;
+    // that happens on a loaded machine. Forever is the failure; how soon is `make bench`'s.
+    Wait::up_to(Duration::from_secs(120), "the webhook to be ready again")
         .until(async || readyz_is(&webhook, 200).await)
         .await
         .unwrap_or_else(|timeout| panic!("{timeout}:\n{}", webhook.log()));

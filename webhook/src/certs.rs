@@ -24,16 +24,12 @@ pub struct Ca {
     pem: Pem,
 }
 
-/// What a certificate is for.
+/// What a serving certificate (extended key usage `serverAuth`) is for.
 #[derive(Debug, Clone, Default)]
 pub struct Leaf {
     pub common_name: String,
     pub dns_names: Vec<String>,
     pub ips: Vec<IpAddr>,
-    /// Marked for TLS server authentication (extended key usage `serverAuth`).
-    pub server: bool,
-    /// Marked for TLS client authentication (`clientAuth`).
-    pub client: bool,
     /// Days of validity; a year when 0.
     pub valid_days: i64,
 }
@@ -80,16 +76,9 @@ impl Ca {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        if leaf.server {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ServerAuth);
-        }
-        if leaf.client {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ClientAuth);
-        }
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ServerAuth);
         validity(
             &mut params,
             if leaf.valid_days > 0 {

@@ -49,9 +49,7 @@ fn certs(args: &Certs) -> Result<()> {
             .chain(args.dns.iter().cloned())
             .collect(),
         ips: args.ips.clone(),
-        server: true,
         valid_days: args.days,
-        ..Leaf::default()
     })?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
