@@ -63,6 +63,9 @@ fn certs(args: &Certs) -> Result<()> {
     Ok(())
 }
 
+/// Written whole or not at all, with its mode from the start. remote has the plugin's writer of
+/// the same kind, but the webhook depends on core alone, and core does no I/O: these lines are
+/// cheaper than a dependency on a crate for reaching clusters.
 fn write_file(path: &std::path::Path, text: &str, mode: u32) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
