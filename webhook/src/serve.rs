@@ -84,6 +84,11 @@ async fn hub_client(args: &Serve) -> Result<kube::Client> {
     };
     let mut config = config;
     config.read_timeout = Some(watch::READ_TIMEOUT);
+    // The watch retries with its own backoff (watch.rs). kube's client-level retry of 503s sat
+    // underneath it: against an API server that was still starting, a retried request hung
+    // with nothing logged and the webhook never became ready again. A 503 now reaches the watch,
+    // which logs it and retries within 4 s.
+    config.default_retry = false;
     Ok(kube::Client::try_from(config)?)
 }
 

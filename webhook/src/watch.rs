@@ -33,6 +33,20 @@ fn retry() -> ExponentialBackoff {
         .into()
 }
 
+/// While the watch is broken, retries come at least every 4 s; this long with no answer at all
+/// means a request is stuck (seen against an API server that was still starting: the webhook
+/// never became ready again), so the watch is started over with fresh requests.
+const STALLED: Duration = Duration::from_secs(20);
+
+type Events = futures::stream::BoxStream<'static, Result<Event<ExternalCluster>, watcher::Error>>;
+
+fn watch(api: &Api<ExternalCluster>) -> Events {
+    let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS);
+    watcher::watcher(api.clone(), config)
+        .backoff(retry())
+        .boxed()
+}
+
 /// `duplicates` hears of every cluster ID that the watch shows held by several live registrations.
 pub(crate) async fn run(
     client: kube::Client,
@@ -40,53 +54,77 @@ pub(crate) async fn run(
     duplicates: duplicates::Sender,
 ) {
     let api: Api<ExternalCluster> = Api::all(client);
-    let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS);
-    let stream = watcher::watcher(api, config).backoff(retry());
-    futures::pin_mut!(stream);
+    let mut stream = watch(&api);
     let mut fresh: Option<RegistryIndex> = None;
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(event) => {
-                webhook.registry.sync().mark_healthy();
-                match event {
-                    Event::Init => fresh = Some(RegistryIndex::default()),
-                    Event::InitApply(c) => {
-                        if let Some(f) = fresh.as_mut() {
-                            f.upsert_cluster(&c);
-                        }
-                    }
-                    Event::InitDone => {
-                        if let Some(f) = fresh.take() {
-                            let n = f.len();
-                            for id in f.duplicated_clusters() {
-                                let _ = duplicates.send(id);
-                            }
-                            webhook.registry.replace(f);
-                            tracing::info!(registrations = n, "registry synced");
-                        }
-                        webhook.registry.sync().mark_synced();
-                    }
-                    Event::Apply(c) => {
-                        let id = &c.spec.cluster_id;
-                        let duplicated = webhook.registry.update(|i| {
-                            i.upsert_cluster(&c);
-                            i.duplicates(id).is_some()
-                        });
-                        if duplicated {
-                            let _ = duplicates.send(id.clone());
-                        }
-                    }
-                    Event::Delete(c) => {
-                        if let Some(name) = c.metadata.name.as_deref() {
-                            webhook.registry.update(|i| i.remove(name));
-                        }
-                    }
+    let mut broken = false;
+    loop {
+        let next = if broken {
+            match tokio::time::timeout(STALLED, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::warn!("no answer from the hub for {STALLED:?}; watching anew");
+                    stream = watch(&api);
+                    continue;
                 }
             }
-            Err(e) => {
+        } else {
+            stream.next().await
+        };
+        match next {
+            None => return,
+            Some(Ok(event)) => {
+                broken = false;
+                webhook.registry.sync().mark_healthy();
+                apply(&webhook, &duplicates, &mut fresh, event);
+            }
+            Some(Err(e)) => {
+                broken = true;
                 webhook.metrics.watch_restarts.inc();
                 webhook.registry.sync().mark_broken();
                 tracing::warn!(error = %e, "watch on ExternalClusters failed; retrying");
+            }
+        }
+    }
+}
+
+/// One event into the registry: a relist builds `fresh` and swaps it in whole at its end.
+fn apply(
+    webhook: &Webhook,
+    duplicates: &duplicates::Sender,
+    fresh: &mut Option<RegistryIndex>,
+    event: Event<ExternalCluster>,
+) {
+    match event {
+        Event::Init => *fresh = Some(RegistryIndex::default()),
+        Event::InitApply(c) => {
+            if let Some(f) = fresh.as_mut() {
+                f.upsert_cluster(&c);
+            }
+        }
+        Event::InitDone => {
+            if let Some(f) = fresh.take() {
+                let n = f.len();
+                for id in f.duplicated_clusters() {
+                    let _ = duplicates.send(id);
+                }
+                webhook.registry.replace(f);
+                tracing::info!(registrations = n, "registry synced");
+            }
+            webhook.registry.sync().mark_synced();
+        }
+        Event::Apply(c) => {
+            let id = &c.spec.cluster_id;
+            let duplicated = webhook.registry.update(|i| {
+                i.upsert_cluster(&c);
+                i.duplicates(id).is_some()
+            });
+            if duplicated {
+                let _ = duplicates.send(id.clone());
+            }
+        }
+        Event::Delete(c) => {
+            if let Some(name) = c.metadata.name.as_deref() {
+                webhook.registry.update(|i| i.remove(name));
             }
         }
     }
