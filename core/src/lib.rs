@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod capability;
+pub mod duration;
 pub mod policy;
 pub mod provider;
 pub mod status;

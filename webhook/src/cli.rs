@@ -92,25 +92,14 @@ pub struct Certs {
     pub days: i64,
 }
 
-/// A Go duration, as Kubernetes writes them (`500ms`, `15s`, `1m30s`), read by kube's parser; a
-/// bare number is seconds, as these flags have always taken it.
+/// A Go duration, as Kubernetes writes them (`500ms`, `15s`, `1m30s`); a bare number is
+/// seconds, as these flags have always taken it.
 fn duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
+    if let Ok(secs) = s.trim().parse::<u64>() {
         return Ok(std::time::Duration::from_secs(secs));
     }
-    let invalid = |why: &dyn std::fmt::Display| {
-        format!("{s:?} is not a duration like 500ms, 10s or 1m30s: {why}")
-    };
-    // kube reads "" as zero.
-    if s.is_empty() {
-        return Err(invalid(&"it is empty"));
-    }
-    match s.parse::<kube::core::Duration>() {
-        Ok(d) if d.is_negative() => Err(invalid(&"it is negative")),
-        Ok(d) => Ok(d.into()),
-        Err(e) => Err(invalid(&e)),
-    }
+    extcluster_core::duration::parse(s)
+        .map_err(|why| format!("{s:?} is not a duration like 500ms, 10s or 1m30s: {why}"))
 }
 
 #[cfg(test)]

@@ -105,61 +105,11 @@ impl From<TokenArg> for TokenKind {
 /// A duration the way kubectl (Go's `time.ParseDuration`) reads it: `8760h`, `30m`, `1h30m`,
 /// `3600s`, `1.5h`. Negative ones are refused: nothing here can last less than nothing.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = |why: &str| {
+    extcluster_core::duration::parse(s).map_err(|why| {
         format!(
             "{s:?} is not a duration ({why}); write it like kubectl does: 8760h, 30m, 1h30m, 3600s"
         )
-    };
-    let text = s.trim();
-    // kube's parser reads "" as zero and panics on a total past what a Duration holds.
-    if text.is_empty() {
-        return Err(bad("it is empty"));
-    }
-    if text.starts_with('-') {
-        return Err(bad("it is negative"));
-    }
-    if seconds_upper_bound(text) >= u64::MAX as f64 {
-        return Err(bad("it is too long"));
-    }
-    match text.parse::<kube::core::Duration>() {
-        Ok(d) if d.is_negative() => Err(bad("it is negative")),
-        Ok(d) => Ok(d.into()),
-        Err(kube::core::duration::ParseError::NoUnit) => {
-            Err(bad("a unit is missing: ns, us, ms, s, m or h"))
-        }
-        Err(kube::core::duration::ParseError::InvalidUnit) => {
-            let unit = text
-                .split(|c: char| c.is_ascii_digit() || c == '.')
-                .find(|u| {
-                    !u.is_empty() && !["ns", "us", "µs", "μs", "ms", "s", "m", "h"].contains(u)
-                })
-                .unwrap_or_default();
-            Err(bad(&format!("unknown unit {unit:?}")))
-        }
-        Err(_) => Err(bad("a number is missing or malformed")),
-    }
-}
-
-/// The seconds `text` adds up to, each unit counted as generously as it can be, so that what
-/// passes cannot overflow the parser.
-fn seconds_upper_bound(text: &str) -> f64 {
-    let mut total = 0.0;
-    let mut rest = text;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_digit() || c == '.') {
-        rest = &rest[start..];
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..end].parse().unwrap_or(0.0);
-        rest = &rest[end..];
-        let per_unit = match rest.chars().next() {
-            Some('h') => 3600.0,
-            Some('m') if !rest.starts_with("ms") => 60.0,
-            _ => 1.0,
-        };
-        total += number * per_unit;
-    }
-    total
+    })
 }
 
 pub async fn run(args: &ConvertArgs) -> Result<()> {
