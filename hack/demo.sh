@@ -38,7 +38,7 @@ stop_on_failure() {
 }
 trap stop_on_failure EXIT
 
-say "Starting the sandbox: a hub, external clusters eks-prod (v1.29.3-eks-adc7111) and legacy (v1.18.20), the webhook"
+say "Starting the sandbox: a hub, external clusters eks-prod (v1.29.3-eks-adc7111) and legacy (v1.18.20), the webhook, the controller"
 "$target/debug/sandbox" down --dir "$dir" >/dev/null 2>&1 || true
 "$target/debug/sandbox" up --dir "$dir"
 
@@ -105,6 +105,31 @@ say "Register it again, so there is something to play with"
 run kubectl extcluster import prod-eks --from-kubeconfig "$show_ext"
 run kubectl extcluster list -o wide
 
+# Waits (up to two minutes) until prod-eks's phase is $1, then shows the list.
+wait_phase() {
+  local i
+  for i in $(seq 240); do
+    if kubectl extcluster list | awk '$1 == "prod-eks" {print $5}' | grep -qx "$1"; then
+      run kubectl extcluster list
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "!! prod-eks did not become $1" >&2
+  kubectl extcluster describe prod-eks >&2 || true
+  exit 1
+}
+
+say "The controller keeps the registry true: eks-prod's API server goes dark"
+run sandbox outage --dir "${dir#"$root/"}"
+echo "   (the controller probes every 5 s here; two failures in a row make it Unreachable)"
+wait_phase Unreachable
+run kubectl get events -n kube-system --field-selector involvedObject.name=prod-eks
+
+say "It comes back: Running again on the first probe that answers"
+run sandbox recover --dir "${dir#"$root/"}"
+wait_phase Running
+
 finished=1
 cat <<HINT
 
@@ -118,5 +143,6 @@ ${bold}The sandbox keeps running.${off} To keep playing:
 
 External clusters: $dir/eks-prod.kubeconfig, $dir/legacy.kubeconfig
 Webhook log: $(cat "$dir/webhook.log.path")
+Controller log: $(cat "$dir/controller.log.path")
 Stop everything: make demo-down
 HINT

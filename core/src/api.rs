@@ -80,7 +80,7 @@ pub struct SecretKeyRef {
 macro_rules! named_enum {
     ($(#[$attr:meta])* pub enum $name:ident { $($variants:tt)* }) => {
         $(#[$attr])*
-        #[derive(strum::Display, strum::EnumString, strum::VariantArray, strum::VariantNames)]
+        #[derive(strum::Display, strum::EnumString, strum::IntoStaticStr, strum::VariantArray, strum::VariantNames)]
         #[strum(ascii_case_insensitive, parse_err_ty = String, parse_err_fn = not_one_of::<Self>)]
         pub enum $name { $($variants)* }
     };
@@ -128,6 +128,9 @@ named_enum! {
         Running,
         Reconciling,
         Unreachable,
+        /// The kubeconfig reaches a cluster whose `kube-system` UID is not `spec.clusterID`: worse
+        /// than unreachable, since whatever uses the registration acts on the wrong cluster.
+        IdentityMismatch,
         Disconnecting,
     }
 }
@@ -143,13 +146,49 @@ pub struct ExternalClusterStatus {
     pub observed_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_count: Option<u32>,
+    /// Readiness, kubelet versions and capacity of the nodes at the last probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<NodeSummary>,
+    /// What the stored credentials say of themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_probe_time: Option<Time>,
+    /// Past this time the status is stale: whoever keeps it (the controller) has not confirmed it
+    /// since. An unchanged status is written only every heartbeat, so `lastProbeTime` alone cannot
+    /// tell a quiet cluster from a stopped controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_after: Option<Time>,
     /// Why the last probe failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSummary {
+    /// Nodes whose Ready condition is True.
+    pub ready: u32,
+    /// The distinct kubelet versions the nodes report, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kubelet_versions: Vec<String>,
+    /// Total allocatable CPU, as a Kubernetes quantity (`12`, `11500m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocatable_cpu: Option<String>,
+    /// Total allocatable memory, as a Kubernetes quantity (`48Gi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocatable_memory: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsStatus {
+    /// When the stored credentials stop working: a token's `exp`, a client certificate's
+    /// `notAfter`, whichever comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
 }
 
 /// schemars lists `null` among an optional enum's values, which the API server refuses.
@@ -196,6 +235,6 @@ mod tests {
             "view".parse::<Mode>(),
             Err("\"view\" is not one of Connect, Import".to_owned())
         );
-        assert_eq!(Phase::VARIANTS.len(), 5);
+        assert_eq!(Phase::VARIANTS.len(), 6);
     }
 }

@@ -4,14 +4,17 @@
 pub mod api;
 pub mod capability;
 pub mod duration;
+pub mod facts;
+pub mod health;
 pub mod policy;
 pub mod provider;
-pub mod status;
+pub mod quantity;
+
 pub mod version;
 
 pub use api::{
-    ExternalCluster, ExternalClusterSpec, ExternalClusterStatus, Mode, Origin, Phase, Provider,
-    SecretKeyRef,
+    CredentialsStatus, ExternalCluster, ExternalClusterSpec, ExternalClusterStatus, Mode,
+    NodeSummary, Origin, Phase, Provider, SecretKeyRef,
 };
 pub use capability::{Capability, CapabilityError};
 pub use policy::{

@@ -1,8 +1,8 @@
 //! Output the way kubectl prints it: aligned tables, `-o wide|json|yaml|name`, kubectl's ages.
 
 use anyhow::Result;
-use extcluster_core::ExternalCluster;
 use extcluster_core::api::{GROUP, PLURAL};
+use extcluster_core::{ExternalCluster, ExternalClusterStatus};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -134,9 +134,7 @@ pub fn row(c: &ExternalCluster, now: Timestamp, wide: bool) -> Vec<String> {
             .observed_version
             .clone()
             .unwrap_or_else(|| c.spec.kubernetes_version.clone()),
-        status
-            .phase
-            .map_or_else(|| "<none>".into(), |p| p.to_string()),
+        phase_cell(&status, now),
         status
             .node_count
             .map_or_else(|| "<none>".into(), |n| n.to_string()),
@@ -147,6 +145,19 @@ pub fn row(c: &ExternalCluster, now: Timestamp, wide: bool) -> Vec<String> {
         row.push(c.spec.cluster_id.clone());
     }
     row
+}
+
+/// The phase, marked `(stale)` when nothing has confirmed it within its window: the controller
+/// is not running, or cannot reach the hub.
+fn phase_cell(status: &ExternalClusterStatus, now: Timestamp) -> String {
+    let phase = status
+        .phase
+        .map_or_else(|| "<none>".into(), |p| p.to_string());
+    if extcluster_core::health::is_stale(status, now) {
+        format!("{phase}(stale)")
+    } else {
+        phase
+    }
 }
 
 /// Prints registrations in the requested format. `single` is a `get NAME`: the object itself

@@ -8,14 +8,15 @@ use extcluster_core::api::{
     CLUSTER_ID_LABEL, DISCONNECT_ANNOTATION, MANAGED_BY_LABEL, MANAGER, REGISTRATION_LABEL,
     SYSTEM_NAMESPACE,
 };
-use extcluster_core::status::{self, Facts};
+use extcluster_core::facts::Facts;
+use extcluster_core::health::{self, Observation, Settings, Subject};
 use extcluster_core::{
     ExternalCluster, ExternalClusterSpec, ExternalClusterStatus, Mode, Origin, Provider,
     SecretKeyRef,
 };
 use extcluster_remote::explain::{self, FromFile, Reach};
 use extcluster_remote::failure::Failure;
-use extcluster_remote::kubeconfig::Minimized;
+use extcluster_remote::kubeconfig::{self, Minimized};
 use extcluster_remote::stored::{SECRET_KEY, secret_name};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -186,26 +187,55 @@ pub async fn store_kubeconfig(
     }
 }
 
-/// Writes `new` as the status of registration `name`.
+/// Writes `new` as the status of registration `name`, clearing what `old` had and `new` has not.
 pub async fn record_status(
     hub: &Hub,
     name: &str,
+    old: Option<&ExternalClusterStatus>,
     new: &ExternalClusterStatus,
 ) -> Result<(), kube::Error> {
+    let patch = health::status_patch(old, new);
     hub.clusters()
-        .patch_status(name, &patch_params(), &Patch::Merge(status::patch(new)))
+        .patch_status(name, &patch_params(), &Patch::Merge(patch))
         .await
         .map(|_| ())
 }
 
-/// The status a registration gets from what a probe just saw.
-pub fn probed_status(cluster: &ExternalCluster, facts: &Facts) -> ExternalClusterStatus {
-    status::after_probe(
-        cluster.status.as_ref(),
-        Ok(facts),
+/// The status after `observation`, by the controller's rules, except that a probe a person
+/// asked for shows an unreachable cluster as Unreachable at once.
+pub fn derived_status(
+    cluster: &ExternalCluster,
+    observation: &Observation,
+) -> ExternalClusterStatus {
+    let subject = Subject {
+        cluster_id: &cluster.spec.cluster_id,
+        generation: cluster.metadata.generation,
+    };
+    let old = cluster.status.as_ref();
+    health::derive(
+        old,
+        subject,
+        observation,
+        0,
+        &Settings::on_request(),
         Timestamp::now(),
-        cluster.metadata.generation,
     )
+    .status
+}
+
+/// The status a registration gets from what a probe just saw, through credentials whose rights
+/// were just checked.
+pub fn probed_status(
+    cluster: &ExternalCluster,
+    facts: &Facts,
+    credentials_expire: Option<Timestamp>,
+) -> ExternalClusterStatus {
+    let observation = Observation {
+        outcome: Ok(facts.seen()),
+        missing_rights: Some(Vec::new()),
+        credentials_expire,
+    };
+    derived_status(cluster, &observation)
 }
 
 /// A phase as the commands print it.
@@ -239,17 +269,20 @@ pub async fn create(
         );
         return Err(with_rollback(err, rollback(hub, &name).await));
     }
-    let new_status = status::after_probe(
-        None,
-        Ok(facts),
-        Timestamp::now(),
-        created.metadata.generation,
-    );
-    if let Err(e) = record_status(hub, &name, &new_status).await {
+    let expire = stored_expiry(&secret);
+    let new_status = probed_status(&created, facts, expire);
+    if let Err(e) = record_status(hub, &name, None, &new_status).await {
         let err = hub.err(&format!("set the status of {name:?}"), &e);
         return Err(with_rollback(err, rollback(hub, &name).await));
     }
     Ok(new_status)
+}
+
+/// When the credentials in a kubeconfig Secret registration built expire.
+fn stored_expiry(secret: &Secret) -> Option<Timestamp> {
+    let text = secret.data.as_ref()?.get(SECRET_KEY)?;
+    let kubeconfig = kubeconfig::parse_stored(std::str::from_utf8(&text.0).ok()?).ok()?;
+    extcluster_remote::expiry::of(&kubeconfig)
 }
 
 /// Removes what a failed registration wrote; returns what could not be removed.

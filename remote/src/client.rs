@@ -26,6 +26,17 @@ pub fn build(mut config: kube::Config) -> Result<Client, kube::Error> {
     Client::try_from(config)
 }
 
+/// As [`build`], with a connection bound of the caller's (the controller's flag).
+pub fn build_with_connect_timeout(
+    mut config: kube::Config,
+    connect: Duration,
+) -> Result<Client, kube::Error> {
+    bound(&mut config);
+    config.connect_timeout = Some(connect);
+    config.default_retry = false;
+    Client::try_from(config)
+}
+
 /// A client for the current context of a self-contained kubeconfig, such as the one the hub
 /// stores for a registration.
 pub async fn for_kubeconfig(kubeconfig: &Kubeconfig) -> Result<Client, Failure> {

@@ -37,6 +37,12 @@ pub fn service_account(token: &str) -> Option<(String, String)> {
     Some((ns.to_owned(), name.to_owned()))
 }
 
+/// When a JWT expires, by its `exp` claim; `None` when it is not a JWT or never expires.
+pub fn expires_at(token: &str) -> Option<k8s_openapi::jiff::Timestamp> {
+    let exp = claims(token)?.get("exp")?.as_i64()?;
+    k8s_openapi::jiff::Timestamp::from_second(exp).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +77,11 @@ mod tests {
         }));
         assert_eq!(service_account(&bound), Some(("ops".into(), "hub".into())));
         assert_eq!(claims(&bound).unwrap()["exp"], 1_700_000_600);
+        assert_eq!(
+            expires_at(&bound),
+            k8s_openapi::jiff::Timestamp::from_second(1_700_000_600).ok()
+        );
+        assert_eq!(expires_at(&legacy), None);
     }
 
     #[test]

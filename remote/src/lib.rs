@@ -9,11 +9,14 @@
 pub mod client;
 pub mod convert;
 pub mod detect;
+pub mod expiry;
 pub mod explain;
 pub mod failure;
+pub mod hub;
 pub mod jwt;
 pub mod kubeconfig;
 pub mod login;
+pub mod observe;
 pub mod probe;
 pub mod stored;
 pub mod yaml;

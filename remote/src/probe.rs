@@ -5,8 +5,8 @@ use crate::Error;
 use crate::explain::{self, FromFile, Reach};
 use crate::failure::{Failure, Transport, one_line};
 use extcluster_core::Mode;
+use extcluster_core::facts::{Facts, NodeInfo};
 use extcluster_core::provider::{self, NodeFacts, OPENSHIFT_NODE_LABEL};
-use extcluster_core::status::{Facts, NodeInfo};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -71,11 +71,20 @@ pub fn node_info(n: &Node) -> NodeInfo {
     let status = n.status.clone().unwrap_or_default();
     let ready = status
         .conditions
-        .unwrap_or_default()
-        .into_iter()
+        .iter()
+        .flatten()
         .find(|c| c.type_ == "Ready")
-        .map_or_else(|| "Unknown".to_owned(), |c| c.status);
+        .map_or_else(|| "Unknown".to_owned(), |c| c.status.clone());
+    let allocatable = |resource: &str| {
+        status
+            .allocatable
+            .as_ref()
+            .and_then(|a| a.get(resource))
+            .map(|q| q.0.clone())
+    };
     NodeInfo {
+        allocatable_cpu: allocatable("cpu"),
+        allocatable_memory: allocatable("memory"),
         name: n.metadata.name.clone().unwrap_or_default(),
         roles,
         kubelet_version: status
@@ -235,7 +244,8 @@ mod tests {
             "spec": {"providerID": "aws:///eu-west-1a/i-1"},
             "status": {
                 "nodeInfo": {"kubeletVersion": "v1.29.3-eks-adc7111", "architecture": "", "bootID": "", "containerRuntimeVersion": "", "kernelVersion": "", "kubeProxyVersion": "", "machineID": "", "operatingSystem": "", "osImage": "", "systemUUID": ""},
-                "conditions": [{"type": "Ready", "status": "True"}]
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "allocatable": {"cpu": "3920m", "memory": "15Gi"}
             }
         }))
         .unwrap();
@@ -243,6 +253,8 @@ mod tests {
         assert_eq!(info.roles, ["control-plane", "master"]);
         assert_eq!(info.kubelet_version, "v1.29.3-eks-adc7111");
         assert_eq!(info.ready, "True");
+        assert_eq!(info.allocatable_cpu.as_deref(), Some("3920m"));
+        assert_eq!(info.allocatable_memory.as_deref(), Some("15Gi"));
         assert!(info.openshift);
         assert_eq!(info.provider_id.as_deref(), Some("aws:///eu-west-1a/i-1"));
         let bare: Node = serde_json::from_value(json!({"metadata": {"name": "n2"}})).unwrap();

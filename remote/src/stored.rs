@@ -5,7 +5,7 @@ use crate::explain::{self, Reach};
 use crate::failure::Failure;
 use crate::kubeconfig;
 use extcluster_core::api::SYSTEM_NAMESPACE;
-use extcluster_core::status::Facts;
+use extcluster_core::facts::Facts;
 use extcluster_core::{ExternalCluster, SecretKeyRef};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::Kubeconfig;
@@ -70,38 +70,41 @@ pub async fn kubeconfig(
     hub: &Client,
     cluster: &ExternalCluster,
 ) -> Result<Kubeconfig, StoredError> {
-    let SecretKeyRef {
-        namespace,
-        name: secret,
-        key,
-    } = secret_ref(cluster);
-    let found = Api::<Secret>::namespaced(hub.clone(), &namespace)
-        .get_opt(&secret)
+    let at = secret_ref(cluster);
+    let found = Api::<Secret>::namespaced(hub.clone(), &at.namespace)
+        .get_opt(&at.name)
         .await
         .map_err(|e| StoredError::HubRead {
-            namespace: namespace.clone(),
-            secret: secret.clone(),
+            namespace: at.namespace.clone(),
+            secret: at.name.clone(),
             failure: Failure::of(&e),
-        })?
-        .ok_or_else(|| StoredError::Missing {
-            namespace: namespace.clone(),
-            secret: secret.clone(),
         })?;
-    let bytes = found
+    from_secret(found.as_ref(), &at)
+}
+
+/// The kubeconfig under `at.key` in `secret`, the Secret found at `at` (`None`: there is none).
+pub fn from_secret(secret: Option<&Secret>, at: &SecretKeyRef) -> Result<Kubeconfig, StoredError> {
+    let (namespace, secret_name) = (at.namespace.clone(), at.name.clone());
+    let secret = secret.ok_or_else(|| StoredError::Missing {
+        namespace: namespace.clone(),
+        secret: secret_name.clone(),
+    })?;
+    let bytes = secret
         .data
-        .and_then(|mut d| d.remove(&key))
+        .as_ref()
+        .and_then(|d| d.get(&at.key))
         .ok_or_else(|| StoredError::NoKey {
             namespace: namespace.clone(),
-            secret: secret.clone(),
-            key: key.clone(),
+            secret: secret_name.clone(),
+            key: at.key.clone(),
         })?;
-    let text = String::from_utf8(bytes.0).map_err(|_| StoredError::NotText {
+    let text = std::str::from_utf8(&bytes.0).map_err(|_| StoredError::NotText {
         namespace: namespace.clone(),
-        secret: secret.clone(),
+        secret: secret_name.clone(),
     })?;
-    kubeconfig::parse_stored(&text).map_err(|why| StoredError::Unusable {
+    kubeconfig::parse_stored(text).map_err(|why| StoredError::Unusable {
         namespace,
-        secret,
+        secret: secret_name,
         why,
     })
 }

@@ -61,7 +61,12 @@ pub fn etcd() -> Result<PathBuf> {
 /// Every binary of this workspace that the tests and the sandbox run. `make build` (which `make
 /// test` and `make demo` run first) builds them all; a test that runs one not listed here fails,
 /// and `tests/tests/build_step.rs` fails when the build step stops producing one.
-pub const WORKSPACE_BINS: &[&str] = &["kubectl-extcluster", "extcluster-webhook", "sandbox"];
+pub const WORKSPACE_BINS: &[&str] = &[
+    "kubectl-extcluster",
+    "extcluster-webhook",
+    "extcluster-controller",
+    "sandbox",
+];
 
 /// A binary of this workspace (one of [`WORKSPACE_BINS`]), built up front by `make build`. It is
 /// never built here: a test would then measure, or time out on, a compiler run.

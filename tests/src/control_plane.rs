@@ -133,6 +133,19 @@ impl ControlPlane {
         &self.ca.cert
     }
 
+    /// A kubeconfig at `path` for `user` in `groups`, by a client certificate that expires in
+    /// `valid_for`.
+    pub fn write_client_kubeconfig(
+        &self,
+        path: &Path,
+        user: &str,
+        groups: &[&str],
+        valid_for: time::Duration,
+    ) -> Result<()> {
+        let cert = crate::pki::client_from(&self.ca, user, groups, valid_for)?;
+        self.write_kubeconfig(path, &User::ClientCert(cert))
+    }
+
     /// A token this API server accepts for a cluster-admin user, as an SSO plugin would hand out.
     pub fn sso_token(&self) -> &str {
         &self.sso_token
@@ -187,6 +200,13 @@ impl ControlPlane {
         if let Some(mut s) = self.apiserver.take() {
             s.stop();
         }
+    }
+
+    /// Restarts the API server as a binary that reports `version` (an upgrade, as the cluster's
+    /// clients see it).
+    pub async fn restart_apiserver_reporting(&mut self, version: &str) -> Result<()> {
+        self.apiserver_bin = bins::apiserver(Some(version))?;
+        self.start_apiserver().await
     }
 
     /// Starts the API server (again) on the same port and waits until it is ready.

@@ -5,6 +5,7 @@
 pub mod assert;
 pub mod bins;
 pub mod control_plane;
+pub mod controller;
 pub mod hub;
 pub mod kubectl;
 pub mod pki;

@@ -42,32 +42,57 @@ impl Ca {
         })?)
     }
 
-    /// A client certificate: Kubernetes reads the user from the common name and the groups from
-    /// the organisations.
+    /// A client certificate, valid for a year: Kubernetes reads the user from the common name and
+    /// the groups from the organisations.
     pub fn client(&self, common_name: &str, organizations: &[&str]) -> Result<Pem> {
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, common_name);
-        for o in organizations {
-            dn.push(DnType::OrganizationName, *o);
-        }
-        params.distinguished_name = dn;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        // From an hour ago (a clock that lags must not see it from the future), for a year.
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(365);
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        })
+        client_signed_by(
+            &self.issuer,
+            common_name,
+            organizations,
+            Duration::days(365),
+        )
     }
+}
+
+/// A client certificate from the CA in `ca` (certificate and key), valid for `valid_for`.
+pub fn client_from(
+    ca: &Pem,
+    common_name: &str,
+    organizations: &[&str],
+    valid_for: Duration,
+) -> Result<Pem> {
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert, KeyPair::from_pem(&ca.key)?)?;
+    client_signed_by(&issuer, common_name, organizations, valid_for)
+}
+
+fn client_signed_by(
+    issuer: &Issuer<'_, KeyPair>,
+    common_name: &str,
+    organizations: &[&str],
+    valid_for: Duration,
+) -> Result<Pem> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    for o in organizations {
+        dn.push(DnType::OrganizationName, *o);
+    }
+    params.distinguished_name = dn;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    // From an hour ago (a clock that lags must not see it from the future).
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + valid_for;
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok(Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
 }
 
 /// A bare ECDSA P-256 key pair as (PKCS#8 private key PEM, public key PEM).

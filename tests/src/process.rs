@@ -92,6 +92,17 @@ impl Supervised {
     }
 }
 
+impl Supervised {
+    /// Ends the process group at once with KILL, as a node failure or the OOM killer would: no
+    /// chance to clean up or hand anything over.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for Supervised {
     fn drop(&mut self) {
         self.stop();

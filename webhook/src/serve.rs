@@ -71,25 +71,7 @@ pub async fn serve(args: Serve) -> Result<()> {
 }
 
 async fn hub_client(args: &Serve) -> Result<kube::Client> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await?
-        }
-        None => kube::Config::infer().await.context(
-            "no hub to watch: not running in a cluster, and no --kubeconfig or $KUBECONFIG",
-        )?,
-    };
-    let mut config = config;
-    config.read_timeout = Some(watch::READ_TIMEOUT);
-    // The watch retries with its own backoff (watch.rs). kube's client-level retry of 503s sat
-    // underneath it: against an API server that was still starting, a retried request hung
-    // with nothing logged and the webhook never became ready again. A 503 now reaches the watch,
-    // which logs it and retries within 4 s.
-    config.default_retry = false;
-    Ok(kube::Client::try_from(config)?)
+    Ok(extcluster_remote::hub::client(args.kubeconfig.as_deref()).await?)
 }
 
 async fn shutdown_signal() {

@@ -6,11 +6,13 @@ use crate::output::{age, human_duration, table};
 use anyhow::Result;
 use clap::Args;
 use extcluster_core::capability::{FOREIGN_PREFIXES, PREFIX};
-use extcluster_core::status::NodeInfo;
+use extcluster_core::facts::NodeInfo;
+use extcluster_core::health::is_stale;
 use extcluster_core::{ExternalCluster, ExternalClusterStatus};
 use extcluster_remote::failure::one_line;
 use extcluster_remote::probe::{self, Warning};
 use extcluster_remote::stored;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::fmt::Write as _;
 
@@ -167,13 +169,27 @@ fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
                 .clone()
                 .unwrap_or_else(|| "<none>".into()),
         ),
+        ("Nodes:", nodes_text(st)),
         (
-            "Nodes:",
-            st.node_count.map_or("<none>".into(), |n| n.to_string()),
+            "Credentials Expire:",
+            time_until(
+                st.credentials.as_ref().and_then(|c| c.expires_at.as_ref()),
+                now,
+            ),
         ),
         (
             "Last Probe:",
             time_and_age(st.last_probe_time.as_ref().map(|t| &t.0), now),
+        ),
+        (
+            "Stale After:",
+            match &st.stale_after {
+                Some(t) if is_stale(st, now) => {
+                    format!("{} (stale: no probe has confirmed this status since)", t.0)
+                }
+                Some(t) => t.0.to_string(),
+                None => "<none>".into(),
+            },
         ),
         (
             "Message:",
@@ -181,6 +197,33 @@ fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
         ),
     ] {
         let _ = writeln!(out, "  {k:<21}{v}");
+    }
+}
+
+/// `3 (2 ready), kubelet v1.30.1, allocatable 12 CPU, 48Gi memory`.
+fn nodes_text(st: &ExternalClusterStatus) -> String {
+    let Some(count) = st.node_count else {
+        return "<none>".into();
+    };
+    let Some(n) = &st.nodes else {
+        return count.to_string();
+    };
+    let mut text = format!("{count} ({} ready)", n.ready);
+    if !n.kubelet_versions.is_empty() {
+        let _ = write!(text, ", kubelet {}", n.kubelet_versions.join(", "));
+    }
+    if let (Some(cpu), Some(memory)) = (&n.allocatable_cpu, &n.allocatable_memory) {
+        let _ = write!(text, ", allocatable {cpu} CPU, {memory} memory");
+    }
+    text
+}
+
+/// A time to come, with how long until it (or how long ago it passed).
+fn time_until(t: Option<&Time>, now: Timestamp) -> String {
+    match t {
+        Some(t) if t.0 > now => format!("{} (in {})", t.0, human_duration(t.0.duration_since(now))),
+        Some(t) => format!("{} (passed {} ago)", t.0, age(Some(&t.0), now)),
+        None => "<none>".into(),
     }
 }
 
@@ -326,8 +369,7 @@ mod tests {
                 roles: vec!["control-plane".into()],
                 kubelet_version: "v1.29.3".into(),
                 ready: "True".into(),
-                provider_id: None,
-                openshift: false,
+                ..NodeInfo::default()
             }],
             warnings: Ok(vec![Warning {
                 age_seconds: Some(30),

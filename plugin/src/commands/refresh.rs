@@ -3,13 +3,12 @@
 
 use crate::hub::{Global, Hub};
 use crate::output::table;
-use crate::registration::record_status;
+use crate::registration::{derived_status, record_status};
 use anyhow::{Result, bail};
 use clap::Args;
-use extcluster_core::status::{self, Facts};
 use extcluster_core::{ExternalCluster, ExternalClusterStatus};
+use extcluster_remote::observe::{Limits, observe};
 use extcluster_remote::stored;
-use k8s_openapi::jiff::Timestamp;
 
 /// Probe clusters again and update their status (Running, Reconciling, Unreachable)
 #[derive(Debug, Clone, Args)]
@@ -55,33 +54,27 @@ pub async fn run(global: &Global, args: &RefreshArgs) -> Result<()> {
         return Ok(());
     }
 
-    // Probe all at once: a cluster that does not answer should not hold up the others.
-    let outcomes: Vec<Result<Facts, String>> =
-        futures::future::join_all(live.iter().map(|c| stored::facts(&hub.client, c)))
-            .await
-            .into_iter()
-            .map(|outcome| outcome.map_err(|e| e.to_string()))
-            .collect();
-    let now = Timestamp::now();
+    // Look at all at once: a cluster that does not answer should not hold up the others. The
+    // same look as the controller's, rights included.
+    let looks = futures::future::join_all(live.iter().map(|c| async {
+        let kubeconfig = stored::kubeconfig(&hub.client, c).await;
+        observe(kubeconfig, c, true, Limits::default()).await
+    }))
+    .await;
     let mut rows = Vec::new();
     let mut hub_errors = Vec::new();
-    for (c, outcome) in live.iter().zip(&outcomes) {
+    for (c, observation) in live.iter().zip(&looks) {
         let name = c.metadata.name.clone().unwrap_or_default();
         let old = c.status.as_ref();
-        let new = status::after_probe(
-            old,
-            outcome.as_ref().map_err(String::as_str),
-            now,
-            c.metadata.generation,
-        );
-        if let Err(e) = record_status(&hub, &name, &new).await {
+        let new = derived_status(c, observation);
+        if let Err(e) = record_status(&hub, &name, old, &new).await {
             hub_errors.push(format!(
                 "{:#}",
                 hub.err(&format!("update the status of {name:?}"), &e)
             ));
             continue;
         }
-        rows.push(row(name, old, &new, outcome.is_ok()));
+        rows.push(row(name, old, &new, observation.outcome.is_ok()));
     }
     if !rows.is_empty() {
         print!(

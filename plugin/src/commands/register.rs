@@ -7,8 +7,8 @@ use crate::registration::{self, Described, check_name, external_client, failed, 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use extcluster_core::api::{MANAGER, SYSTEM_NAMESPACE};
+use extcluster_core::facts::Facts;
 use extcluster_core::policy::Policy;
-use extcluster_core::status::Facts;
 use extcluster_core::version::DEFAULT_ACCEPTED_VERSIONS;
 use extcluster_core::{ExternalCluster, Mode, Operation, Provider, Registration, VersionRange};
 use extcluster_remote::convert::{self, Options};

@@ -1,13 +1,16 @@
 //! The local sandbox behind `make demo`: a real hub, two real external clusters and the webhook
 //! enforcing, all on loopback.
 //!
-//!   sandbox up   [--dir .sandbox]   start everything in the background; returns when ready
-//!   sandbox down [--dir .sandbox]   stop everything it started
+//!   sandbox up      [--dir .sandbox]   start everything in the background; returns when ready
+//!   sandbox down    [--dir .sandbox]   stop everything it started
+//!   sandbox outage  [--dir .sandbox]   stop eks-prod's API server (the cluster goes dark)
+//!   sandbox recover [--dir .sandbox]   start it again
 //!
 //! `up` leaves in DIR: hub.kubeconfig, eks-prod.kubeconfig (reports v1.29.3-eks-adc7111, in
 //! range), legacy.kubeconfig (reports v1.18.20, out of range), sandbox.pid and sandbox.log.
 
 use anyhow::{Context, Result, anyhow, bail};
+use extcluster_tests::controller::ControllerProcess;
 use extcluster_tests::webhook::WebhookProcess;
 use extcluster_tests::{ControlPlane, Options, Wait, hub};
 use std::os::unix::process::CommandExt;
@@ -25,7 +28,9 @@ fn main() -> Result<()> {
         Some("up") => up(&dir),
         Some("down") => down(&dir),
         Some("serve") => serve(&dir),
-        _ => bail!("usage: sandbox up|down [--dir DIR]"),
+        Some("outage") => signal(&dir, nix::sys::signal::Signal::SIGUSR1),
+        Some("recover") => signal(&dir, nix::sys::signal::Signal::SIGUSR2),
+        _ => bail!("usage: sandbox up|down|outage|recover [--dir DIR]"),
     }
 }
 
@@ -94,6 +99,18 @@ fn down(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Asks the running sandbox to stop (USR1) or start (USR2) eks-prod's API server.
+fn signal(dir: &Path, signal: nix::sys::signal::Signal) -> Result<()> {
+    let Some(pid) = running(dir) else {
+        bail!(
+            "no sandbox is running in {}; start one with `make demo`",
+            dir.display()
+        );
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)?;
+    Ok(())
+}
+
 /// The sandbox's pid, if it is still running.
 fn running(dir: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(dir.join("sandbox.pid"))
@@ -144,6 +161,18 @@ fn serve(dir: &Path) -> Result<()> {
         step("starting extcluster-webhook and registering it with the hub");
         let webhook = WebhookProcess::start(&hub, &[]).await?;
         webhook.register_and_wait(&hub).await?;
+        step("starting extcluster-controller (probes every 5 s; Unreachable after 2 failures)");
+        let controller = ControllerProcess::start(
+            &hub,
+            "sandbox",
+            &[
+                "--probe-interval=5s",
+                "--unreachable-after=2",
+                "--max-backoff=10s",
+                "--connect-timeout=2s",
+            ],
+        )
+        .await?;
 
         std::fs::copy(hub.kubeconfig(), dir.join("hub.kubeconfig"))?;
         std::fs::copy(eks.kubeconfig(), dir.join("eks-prod.kubeconfig"))?;
@@ -152,15 +181,36 @@ fn serve(dir: &Path) -> Result<()> {
             dir.join("webhook.log.path"),
             webhook.log_path().display().to_string(),
         )?;
+        std::fs::write(
+            dir.join("controller.log.path"),
+            controller.log_path().display().to_string(),
+        )?;
         std::fs::write(dir.join("ready"), "")?;
         step("ready");
 
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let (mut outage, mut recover) = (
+            signal(SignalKind::user_defined1())?,
+            signal(SignalKind::user_defined2())?,
+        );
+        let mut eks = eks;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = outage.recv() => {
+                    eks.stop_apiserver();
+                    step("eks-prod's API server stopped");
+                }
+                _ = recover.recv() => {
+                    eks.start_apiserver().await?;
+                    step("eks-prod's API server started again");
+                }
+            }
         }
         step("stopping");
+        drop(controller);
         drop(webhook);
         drop((legacy, eks, hub));
         Ok(())

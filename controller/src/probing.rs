@@ -1,0 +1,226 @@
+//! The leader's loop: every live registration probed on its cadence, at most `concurrency` at
+//! once, each in a task of its own so a dead cluster holds nothing but its own slot.
+
+use crate::observe;
+use crate::registrations::Registrations;
+use crate::schedule::{Cadence, Schedule};
+use crate::serve::Health;
+use crate::status::{self, Outcome, Writer};
+use extcluster_core::ExternalCluster;
+use extcluster_core::health::Settings;
+use extcluster_remote::observe::Limits;
+use k8s_openapi::api::core::v1::Secret;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// What the loop needs, shared with every probe task.
+pub struct Context {
+    pub registrations: Registrations,
+    pub health: Arc<Health>,
+    pub settings: Settings,
+    pub cadence: Cadence,
+    pub limits: Limits,
+    pub rights_interval: Duration,
+    pub writer: Writer,
+    pub concurrency: usize,
+}
+
+/// What decides that a registration must be probed again now.
+#[derive(Debug, Clone, PartialEq)]
+struct Fingerprint {
+    uid: String,
+    generation: Option<i64>,
+    secret_version: Option<String>,
+}
+
+/// The loop's memory of one registration.
+#[derive(Debug)]
+struct Known {
+    fingerprint: Fingerprint,
+    failures: u32,
+    rights_checked: Option<Instant>,
+    phase: Option<&'static str>,
+    busy: bool,
+    /// Changed while a probe was in flight: probe again as soon as it ends.
+    again: bool,
+}
+
+/// Gathers changes for this long before reading the stores again, so a burst of watch events
+/// (our own status writes among them) costs one pass.
+const SYNC_EVERY: Duration = Duration::from_millis(200);
+
+pub async fn run(ctx: Arc<Context>) {
+    let mut known: HashMap<String, Known> = HashMap::new();
+    let mut schedule = Schedule::default();
+    let mut tasks: JoinSet<Outcome> = JoinSet::new();
+    let permits = Arc::new(Semaphore::new(ctx.concurrency));
+    let mut sync_at = Some(Instant::now());
+    ctx.health.metrics.registrations.clear();
+    loop {
+        let now = Instant::now();
+        if sync_at.is_some_and(|at| at <= now) {
+            sync(&ctx, &mut known, &mut schedule, now);
+            sync_at = None;
+        }
+        for name in schedule.take_due(now) {
+            start(&ctx, &name, &mut known, &mut tasks, &permits);
+        }
+        let wake = [schedule.next(), sync_at].into_iter().flatten().min();
+        tokio::select! {
+            _ = ctx.registrations.changed.notified() => {
+                sync_at.get_or_insert(Instant::now() + SYNC_EVERY);
+            }
+            Some(done) = tasks.join_next() => {
+                if let Ok(outcome) = done {
+                    finish(&ctx, outcome, &mut known, &mut schedule);
+                }
+            }
+            _ = sleep_until(wake) => {}
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Brings the loop's memory in line with the hub: new registrations are probed now (or spread
+/// over the first interval when they already have a status), changed ones now, gone or
+/// disconnecting ones forgotten.
+fn sync(ctx: &Context, known: &mut HashMap<String, Known>, schedule: &mut Schedule, now: Instant) {
+    let mut seen = std::collections::HashSet::new();
+    for cluster in ctx.registrations.clusters.state() {
+        let Some(name) = cluster.metadata.name.clone() else {
+            continue;
+        };
+        if !cluster.is_live() {
+            continue;
+        }
+        let fingerprint = fingerprint(ctx, &cluster);
+        seen.insert(name.clone());
+        match known.get_mut(&name) {
+            None => {
+                let probed_before = cluster
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.last_probe_time.is_some());
+                let first = if probed_before {
+                    ctx.cadence.first()
+                } else {
+                    Duration::ZERO
+                };
+                schedule.set(&name, now + first);
+                known.insert(name, Known::new(fingerprint));
+            }
+            Some(k) if k.fingerprint != fingerprint => {
+                if k.fingerprint.uid != fingerprint.uid {
+                    *k = Known::new(fingerprint);
+                } else {
+                    k.fingerprint = fingerprint;
+                }
+                if k.busy {
+                    k.again = true;
+                } else {
+                    schedule.set_no_later(&name, now);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    known.retain(|name, k| {
+        let keep = seen.contains(name);
+        if !keep {
+            schedule.remove(name);
+            ctx.health.metrics.count_phase(k.phase, None);
+        }
+        keep
+    });
+}
+
+fn fingerprint(ctx: &Context, cluster: &ExternalCluster) -> Fingerprint {
+    let at = observe::secret_ref(cluster);
+    Fingerprint {
+        uid: cluster.metadata.uid.clone().unwrap_or_default(),
+        generation: cluster.metadata.generation,
+        secret_version: ctx
+            .registrations
+            .secret(&at.namespace, &at.name)
+            .and_then(|s| s.metadata.resource_version.clone()),
+    }
+}
+
+fn start(
+    ctx: &Arc<Context>,
+    name: &str,
+    known: &mut HashMap<String, Known>,
+    tasks: &mut JoinSet<Outcome>,
+    permits: &Arc<Semaphore>,
+) {
+    let Some(k) = known.get_mut(name) else { return };
+    let Some(cluster) = ctx
+        .registrations
+        .clusters
+        .get(&kube::runtime::reflector::ObjectRef::new(name))
+    else {
+        return;
+    };
+    let at = observe::secret_ref(&cluster);
+    let secret: Option<Arc<Secret>> = ctx.registrations.secret(&at.namespace, &at.name);
+    let check_rights = k
+        .rights_checked
+        .is_none_or(|at| at.elapsed() >= ctx.rights_interval);
+    let failures = k.failures;
+    k.busy = true;
+    let (ctx, permits) = (ctx.clone(), permits.clone());
+    tasks.spawn(async move {
+        let _permit = permits
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        status::probe_and_record(&ctx, &cluster, secret.as_deref(), failures, check_rights).await
+    });
+}
+
+fn finish(
+    ctx: &Context,
+    outcome: Outcome,
+    known: &mut HashMap<String, Known>,
+    schedule: &mut Schedule,
+) {
+    let Some(k) = known.get_mut(&outcome.name) else {
+        return;
+    };
+    k.busy = false;
+    k.failures = outcome.failures;
+    if outcome.rights_checked {
+        k.rights_checked = Some(Instant::now());
+    }
+    ctx.health.metrics.count_phase(k.phase, outcome.phase);
+    k.phase = outcome.phase;
+    let next = if std::mem::take(&mut k.again) {
+        Duration::ZERO
+    } else {
+        ctx.cadence.next_after(k.failures)
+    };
+    schedule.set(&outcome.name, Instant::now() + next);
+}
+
+impl Known {
+    fn new(fingerprint: Fingerprint) -> Self {
+        Self {
+            fingerprint,
+            failures: 0,
+            rights_checked: None,
+            phase: None,
+            busy: false,
+            again: false,
+        }
+    }
+}

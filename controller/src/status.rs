@@ -1,0 +1,152 @@
+//! One registration's turn: probe it, derive its status with core's rules, write the status to
+//! the hub only when something besides the probe time changed (or the heartbeat is due), and
+//! record an event for each transition.
+
+use crate::observe;
+use crate::probing::Context;
+use extcluster_core::ExternalCluster;
+use extcluster_core::health::{self, Subject, Transition};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::PostParams;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, Resource};
+use std::time::Instant;
+
+/// The field manager of every status write, so `kubectl get -o yaml --show-managed-fields`
+/// tells the controller's writes from the plugin's.
+pub const FIELD_MANAGER: &str = "extcluster-controller";
+
+/// Where events about registrations (cluster-scoped) are recorded. `kube-system`, not `default`:
+/// API servers before 1.22 accept events about cluster-scoped objects only there, and the
+/// accepted range starts at 1.19. Events are written only on transitions, so they need no series.
+pub const EVENT_NAMESPACE: &str = "kube-system";
+
+/// What a probe task reports back to the loop.
+#[derive(Debug)]
+pub struct Outcome {
+    pub name: String,
+    /// Consecutive failed probes, this one included.
+    pub failures: u32,
+    pub rights_checked: bool,
+    pub phase: Option<&'static str>,
+}
+
+/// Writes status and events to the hub.
+pub struct Writer {
+    pub client: Client,
+    /// This replica's name, as the events' reporting instance.
+    pub instance: String,
+    /// A status unchanged for this long is written anyway, so staleness shows.
+    pub heartbeat: SignedDuration,
+}
+
+pub async fn probe_and_record(
+    ctx: &Context,
+    cluster: &ExternalCluster,
+    secret: Option<&Secret>,
+    failures: u32,
+    check_rights: bool,
+) -> Outcome {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let started = Instant::now();
+    let observation = observe::observe(ctx.limits, cluster, secret, check_rights).await;
+    let metrics = &ctx.health.metrics;
+    metrics
+        .probe_duration
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(e) = &observation.outcome {
+        metrics.count_failure(e);
+    }
+    metrics.record_expiry(&name, observation.credentials_expire);
+
+    let now = Timestamp::now();
+    let subject = Subject {
+        cluster_id: &cluster.spec.cluster_id,
+        generation: cluster.metadata.generation,
+    };
+    let old = cluster.status.as_ref();
+    let derived = health::derive(old, subject, &observation, failures, &ctx.settings, now);
+    if health::changed(old, &derived.status) || ctx.writer.heartbeat_due(old, now) {
+        ctx.writer.write(&name, old, &derived.status, metrics).await;
+    }
+    for transition in &derived.transitions {
+        ctx.writer.event(cluster, transition, metrics).await;
+    }
+    Outcome {
+        name,
+        failures: if observation.outcome.is_ok() {
+            0
+        } else {
+            failures + 1
+        },
+        rights_checked: check_rights && observation.outcome.is_ok(),
+        phase: derived.status.phase.map(<&str>::from),
+    }
+}
+
+impl Writer {
+    fn heartbeat_due(
+        &self,
+        old: Option<&extcluster_core::ExternalClusterStatus>,
+        now: Timestamp,
+    ) -> bool {
+        old.and_then(|s| s.last_probe_time.as_ref())
+            .is_none_or(|t| now.duration_since(t.0) >= self.heartbeat)
+    }
+
+    async fn write(
+        &self,
+        name: &str,
+        old: Option<&extcluster_core::ExternalClusterStatus>,
+        new: &extcluster_core::ExternalClusterStatus,
+        metrics: &crate::metrics::Metrics,
+    ) {
+        let api: Api<ExternalCluster> = Api::all(self.client.clone());
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let body = health::status_patch(old, new);
+        match api.patch_status(name, &params, &Patch::Merge(&body)).await {
+            Ok(_) => {
+                metrics.hub_writes.inc();
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => tracing::warn!(registration = name, error = %e, "cannot write the status"),
+        };
+    }
+
+    async fn event(
+        &self,
+        cluster: &ExternalCluster,
+        t: &Transition,
+        metrics: &crate::metrics::Metrics,
+    ) {
+        let now = Timestamp::now();
+        let name = cluster.metadata.name.clone().unwrap_or_default();
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                namespace: Some(EVENT_NAMESPACE.into()),
+                ..ObjectMeta::default()
+            },
+            type_: Some(if t.warning { "Warning" } else { "Normal" }.into()),
+            reason: Some(t.reason.into()),
+            note: Some(t.message.chars().take(1000).collect()),
+            action: Some("Probe".into()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(cluster.object_ref(&())),
+            reporting_controller: Some(FIELD_MANAGER.into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Event::default()
+        };
+        let events: Api<Event> = Api::namespaced(self.client.clone(), EVENT_NAMESPACE);
+        match events.create(&PostParams::default(), &event).await {
+            Ok(_) => metrics.count_event(t.reason),
+            Err(e) => tracing::warn!(reason = t.reason, error = %e, "cannot record an event"),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! What a probe of an external cluster saw: version, identity, nodes. Pure: the probe itself is
+//! `extcluster_remote::probe`; what the status becomes is [`crate::health`].
+
+use crate::api::{NodeSummary, Provider};
+use crate::health::{Seen, distinct_versions};
+use crate::quantity;
+
+/// What one probe found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub git_version: String,
+    /// UID of `kube-system`: the cluster's identity.
+    pub cluster_id: String,
+    pub nodes: Vec<NodeInfo>,
+    /// What the version and nodes say; `--provider` may override it.
+    pub provider: Provider,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeInfo {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub kubelet_version: String,
+    /// The Ready condition's status: True, False or Unknown.
+    pub ready: String,
+    pub provider_id: Option<String>,
+    pub openshift: bool,
+    /// `status.allocatable`'s cpu and memory, as the kubelet reports them.
+    pub allocatable_cpu: Option<String>,
+    pub allocatable_memory: Option<String>,
+}
+
+impl Facts {
+    /// The summary the status records.
+    pub fn seen(&self) -> Seen {
+        Seen {
+            git_version: self.git_version.clone(),
+            cluster_id: self.cluster_id.clone(),
+            node_count: self.nodes.len().try_into().unwrap_or(u32::MAX),
+            nodes: summarize(&self.nodes),
+        }
+    }
+}
+
+/// Ready count, distinct kubelet versions and total allocatable CPU and memory. A total is left
+/// out when no node reports it.
+pub fn summarize(nodes: &[NodeInfo]) -> NodeSummary {
+    let total = |quantity: fn(&NodeInfo) -> Option<&String>| {
+        let values: Vec<f64> = nodes
+            .iter()
+            .filter_map(|n| quantity(n).and_then(|q| quantity::parse(q)))
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>())
+    };
+    NodeSummary {
+        ready: nodes
+            .iter()
+            .filter(|n| n.ready == "True")
+            .count()
+            .try_into()
+            .unwrap_or(u32::MAX),
+        kubelet_versions: distinct_versions(nodes.iter().map(|n| n.kubelet_version.as_str())),
+        allocatable_cpu: total(|n| n.allocatable_cpu.as_ref()).map(quantity::cpu),
+        allocatable_memory: total(|n| n.allocatable_memory.as_ref()).map(quantity::memory),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(version: &str, ready: &str, cpu: &str, memory: &str) -> NodeInfo {
+        NodeInfo {
+            kubelet_version: version.into(),
+            ready: ready.into(),
+            allocatable_cpu: Some(cpu.into()),
+            allocatable_memory: Some(memory.into()),
+            ..NodeInfo::default()
+        }
+    }
+
+    #[test]
+    fn nodes_summed_as_the_status_records_them() {
+        let nodes = [
+            node("v1.30.2", "True", "3900m", "16Gi"),
+            node("v1.29.6", "False", "4", "16384Mi"),
+            node("v1.30.2", "True", "2", "8Gi"),
+        ];
+        let s = summarize(&nodes);
+        assert_eq!(s.ready, 2);
+        assert_eq!(s.kubelet_versions, ["v1.29.6", "v1.30.2"]);
+        assert_eq!(s.allocatable_cpu.as_deref(), Some("9900m"));
+        assert_eq!(s.allocatable_memory.as_deref(), Some("40Gi"));
+        let bare = summarize(&[NodeInfo::default()]);
+        assert_eq!((bare.ready, bare.allocatable_cpu), (0, None));
+        assert!(bare.kubelet_versions.is_empty());
+    }
+}

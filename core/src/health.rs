@@ -1,0 +1,528 @@
+//! What a registration's status becomes after a probe: phase, conditions and the transitions
+//! worth an event. Pure: the caller brings what the probe saw, the clock and the settings, so
+//! `kubectl extcluster refresh` and the controller derive status with the same rules.
+
+use crate::api::{CredentialsStatus, ExternalClusterStatus, NodeSummary, Phase};
+use crate::version::{KubeVersion, VersionRange};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeSet;
+
+/// The condition types a registration carries.
+pub mod condition {
+    pub const READY: &str = "Ready";
+    pub const IDENTITY_VERIFIED: &str = "IdentityVerified";
+    pub const VERSION_SUPPORTED: &str = "VersionSupported";
+    pub const CREDENTIALS_VALID: &str = "CredentialsValid";
+    pub const CREDENTIALS_EXPIRING: &str = "CredentialsExpiring";
+}
+use condition::*;
+
+/// What a successful probe saw of the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub git_version: String,
+    /// UID of `kube-system`.
+    pub cluster_id: String,
+    pub node_count: u32,
+    pub nodes: NodeSummary,
+}
+
+/// Why a probe failed, in one sentence, and what kind of failure it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeError {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+/// The kinds of failure the status and the metrics tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// No connection: refused, no route, a TLS failure.
+    Unreachable,
+    /// The cluster did not answer in time.
+    Timeout,
+    /// The cluster answered 401: it no longer accepts the stored credentials.
+    Unauthorized,
+    /// The cluster answered with another error.
+    ServerError,
+    /// The hub holds no usable kubeconfig for the registration.
+    Kubeconfig,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreachable => "Unreachable",
+            Self::Timeout => "Timeout",
+            Self::Unauthorized => "Unauthorized",
+            Self::ServerError => "ServerError",
+            Self::Kubeconfig => "Kubeconfig",
+        }
+    }
+}
+
+/// Everything one probe round learnt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub outcome: Result<Seen, ProbeError>,
+    /// The rights the registration's mode needs that the credentials lack; `None` when they
+    /// were not checked this round (the last answer stands).
+    pub missing_rights: Option<Vec<String>>,
+    /// When the stored credentials stop working, where they say so.
+    pub credentials_expire: Option<Timestamp>,
+}
+
+/// The rules' settings: the controller's flags, or `refresh`'s fixed ones.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Consecutive failed probes before a registration turns `Unreachable`.
+    pub unreachable_after: u32,
+    /// How long before expiry credentials count as expiring.
+    pub expiry_warning: SignedDuration,
+    pub accepted_versions: VersionRange,
+    /// How long a status holds without being written again: the heartbeat plus a few intervals.
+    pub fresh_for: SignedDuration,
+}
+
+/// The controller's default probe interval and heartbeat.
+pub const DEFAULT_INTERVAL: SignedDuration = SignedDuration::from_secs(60);
+pub const DEFAULT_HEARTBEAT: SignedDuration = SignedDuration::from_hours(2);
+/// Missed probes, beyond the heartbeat, before a status counts as stale.
+pub const STALE_AFTER_INTERVALS: i32 = 3;
+
+/// How long a status written now holds: the next heartbeat, plus three intervals' grace.
+pub fn fresh_for(heartbeat: SignedDuration, interval: SignedDuration) -> SignedDuration {
+    heartbeat.saturating_add(interval.saturating_mul(STALE_AFTER_INTERVALS))
+}
+
+/// Whether `status` is past its `staleAfter`.
+pub fn is_stale(status: &ExternalClusterStatus, now: Timestamp) -> bool {
+    status.stale_after.as_ref().is_some_and(|t| now > t.0)
+}
+
+impl Settings {
+    /// The controller's defaults (`--unreachable-after 3`, `--expiry-warning 168h`, the webhook's
+    /// default range).
+    pub fn defaults() -> Self {
+        Self {
+            unreachable_after: 3,
+            expiry_warning: SignedDuration::from_hours(7 * 24),
+            accepted_versions: VersionRange::default(),
+            fresh_for: fresh_for(DEFAULT_HEARTBEAT, DEFAULT_INTERVAL),
+        }
+    }
+
+    /// For a probe a person asked for (`refresh`, `register`): one failure is already the answer.
+    pub fn on_request() -> Self {
+        Self {
+            unreachable_after: 1,
+            ..Self::defaults()
+        }
+    }
+}
+
+/// What the registration is known as, besides its status.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub cluster_id: &'a str,
+    pub generation: Option<i64>,
+}
+
+/// An event a transition is worth: Warning for what needs a person, Normal for a recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The status after a probe, and the transitions it made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    pub status: ExternalClusterStatus,
+    pub transitions: Vec<Transition>,
+}
+
+/// Derives the status after one probe. `failures` counts the consecutive failed probes before
+/// this one; the caller keeps it (it is the controller's memory, not the hub's).
+pub fn derive(
+    old: Option<&ExternalClusterStatus>,
+    subject: Subject<'_>,
+    observation: &Observation,
+    failures: u32,
+    settings: &Settings,
+    now: Timestamp,
+) -> Derived {
+    let mut next = Next {
+        old: old.cloned().unwrap_or_default(),
+        status: old.cloned().unwrap_or_default(),
+        subject,
+        now,
+        transitions: Vec::new(),
+    };
+    next.status.last_probe_time = Some(Time(now));
+    next.status.stale_after = now.checked_add(settings.fresh_for).ok().map(Time);
+    match &observation.outcome {
+        Ok(seen) => next.answered(seen, settings),
+        Err(error) => next.failed(error, failures + 1, settings),
+    }
+    if let Some(missing) = &observation.missing_rights {
+        next.rights(missing);
+    }
+    next.expiry(observation.credentials_expire, settings.expiry_warning);
+    next.phase_transitions();
+    Derived {
+        status: next.status,
+        transitions: next.transitions,
+    }
+}
+
+struct Next<'a> {
+    old: ExternalClusterStatus,
+    status: ExternalClusterStatus,
+    subject: Subject<'a>,
+    now: Timestamp,
+    transitions: Vec<Transition>,
+}
+
+impl Next<'_> {
+    fn answered(&mut self, seen: &Seen, settings: &Settings) {
+        let versions_moved = self
+            .old
+            .nodes
+            .as_ref()
+            .is_some_and(|n| n.kubelet_versions != seen.nodes.kubelet_versions);
+        self.status.observed_version = Some(seen.git_version.clone());
+        self.status.node_count = Some(seen.node_count);
+        self.status.nodes = Some(seen.nodes.clone());
+        self.status.message = None;
+
+        let same_cluster = seen.cluster_id == self.subject.cluster_id;
+        let phase = if !same_cluster {
+            self.status.message = Some(identity_message(self.subject.cluster_id, seen));
+            Phase::IdentityMismatch
+        } else if upgrading(self.old.phase, versions_moved, &seen.nodes.kubelet_versions) {
+            self.status.message = Some(format!(
+                "nodes are moving between kubelet versions {} ({}): an upgrade is in progress",
+                minors(&seen.nodes.kubelet_versions),
+                seen.nodes.kubelet_versions.join(", ")
+            ));
+            Phase::Reconciling
+        } else {
+            Phase::Running
+        };
+        self.status.phase = Some(phase);
+        self.set(
+            READY,
+            true,
+            "ProbeSucceeded",
+            format!(
+                "the API server answered: {}, {} nodes ({} ready)",
+                seen.git_version, seen.node_count, seen.nodes.ready
+            ),
+        );
+        self.identity(same_cluster, seen);
+        self.version(&seen.git_version, &settings.accepted_versions);
+        // Missing rights stand until the next rights check says otherwise; valid credentials
+        // keep the message of the check that found them so (a changed message is a hub write).
+        let valid = condition_status(&self.old.conditions, CREDENTIALS_VALID) == Some("True");
+        if !valid && self.old_reason(CREDENTIALS_VALID) != RIGHTS_MISSING {
+            self.set(
+                CREDENTIALS_VALID,
+                true,
+                "Accepted",
+                "the cluster accepts the stored credentials".into(),
+            );
+        }
+    }
+
+    fn failed(&mut self, error: &ProbeError, failures: u32, settings: &Settings) {
+        self.status.message = Some(error.message.clone());
+        if error.kind == FailureKind::Unauthorized {
+            self.set(
+                CREDENTIALS_VALID,
+                false,
+                UNAUTHORIZED,
+                error.message.clone(),
+            );
+        }
+        if failures >= settings.unreachable_after {
+            self.status.phase = Some(Phase::Unreachable);
+            self.set(
+                READY,
+                false,
+                "Unreachable",
+                // The count is the threshold, not the running total: a status that changes at
+                // every failed probe would be a hub write per probe of every dead cluster.
+                format!(
+                    "{} or more probes in a row failed; the last: {}",
+                    settings.unreachable_after, error.message
+                ),
+            );
+        } else if self.status.phase.is_none() {
+            self.status.phase = Some(Phase::Pending);
+        }
+    }
+
+    fn identity(&mut self, same_cluster: bool, seen: &Seen) {
+        if same_cluster {
+            self.set(
+                IDENTITY_VERIFIED,
+                true,
+                "Matches",
+                format!("kube-system UID is {}, as registered", seen.cluster_id),
+            );
+        } else {
+            let message = identity_message(self.subject.cluster_id, seen);
+            self.set(IDENTITY_VERIFIED, false, "IdentityMismatch", message);
+        }
+    }
+
+    fn version(&mut self, git_version: &str, accepted: &VersionRange) {
+        match KubeVersion::parse(git_version) {
+            Ok(v) if accepted.contains(v) => self.set(
+                VERSION_SUPPORTED,
+                true,
+                "InRange",
+                format!("{git_version} is within {}", accepted.as_str()),
+            ),
+            Ok(_) => self.set(
+                VERSION_SUPPORTED,
+                false,
+                "VersionUnsupported",
+                format!(
+                    "the cluster now runs {git_version}, outside the accepted range {}; it stays \
+                     registered",
+                    accepted.as_str()
+                ),
+            ),
+            Err(e) => self.set(VERSION_SUPPORTED, false, "VersionUnreadable", e.to_string()),
+        }
+    }
+
+    fn rights(&mut self, missing: &[String]) {
+        if missing.is_empty() {
+            self.set(
+                CREDENTIALS_VALID,
+                true,
+                "Accepted",
+                "the credentials hold the rights the mode needs".into(),
+            );
+        } else {
+            self.set(
+                CREDENTIALS_VALID,
+                false,
+                RIGHTS_MISSING,
+                format!("the credentials lack {}", missing.join(", ")),
+            );
+        }
+    }
+
+    fn expiry(&mut self, expires: Option<Timestamp>, warning: SignedDuration) {
+        self.status.credentials = expires.map(|at| CredentialsStatus {
+            expires_at: Some(Time(at)),
+        });
+        match expires {
+            Some(at) if at <= self.now => self.set(
+                CREDENTIALS_EXPIRING,
+                true,
+                "Expired",
+                format!("the stored credentials expired at {at}; give the hub new ones with `kubectl extcluster set-credentials`"),
+            ),
+            Some(at) if self.now.saturating_add(warning).is_ok_and(|w| at <= w) => self.set(
+                CREDENTIALS_EXPIRING,
+                true,
+                "ExpiresSoon",
+                format!("the stored credentials expire at {at}; give the hub new ones with `kubectl extcluster set-credentials`"),
+            ),
+            Some(at) => self.set(
+                CREDENTIALS_EXPIRING,
+                false,
+                "NotSoon",
+                format!("the stored credentials expire at {at}"),
+            ),
+            None => self.set(
+                CREDENTIALS_EXPIRING,
+                false,
+                "NoExpiry",
+                "the stored credentials carry no expiry".into(),
+            ),
+        }
+    }
+
+    /// Events for the phase: a Warning on becoming Unreachable, a Normal on coming back.
+    fn phase_transitions(&mut self) {
+        let (old, new) = (self.old.phase, self.status.phase);
+        if old == new {
+            return;
+        }
+        match new {
+            Some(Phase::Unreachable) => self.event(true, "Unreachable", READY),
+            Some(Phase::Running | Phase::Reconciling) if old == Some(Phase::Unreachable) => {
+                self.event(false, "Reachable", READY)
+            }
+            _ => {}
+        }
+    }
+
+    /// Sets a condition; a change of its status is a transition worth an event.
+    fn set(&mut self, type_: &'static str, ok: bool, reason: &str, message: String) {
+        let status = if ok { "True" } else { "False" };
+        let before = condition_status(&self.old.conditions, type_);
+        set_condition(
+            &mut self.status.conditions,
+            Condition {
+                type_: type_.into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: message.clone(),
+                last_transition_time: Time(self.now),
+                observed_generation: self.subject.generation,
+            },
+        );
+        if before == Some(status) {
+            return;
+        }
+        // A problem is worth an event when it appears; a good state only as a recovery, so a new
+        // registration does not announce every condition.
+        if let Some((warning, reason)) = event_for(type_, ok, reason)
+            && (warning || before.is_some())
+        {
+            self.transitions.push(Transition {
+                warning,
+                reason,
+                message,
+            });
+        }
+    }
+
+    fn event(&mut self, warning: bool, reason: &'static str, from: &str) {
+        let message = self
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == from)
+            .map(|c| c.message.clone())
+            .or_else(|| self.status.message.clone())
+            .unwrap_or_default();
+        self.transitions.push(Transition {
+            warning,
+            reason,
+            message,
+        });
+    }
+
+    fn old_reason(&self, type_: &str) -> &str {
+        self.old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map_or("", |c| c.reason.as_str())
+    }
+}
+
+const UNAUTHORIZED: &str = "Unauthorized";
+const RIGHTS_MISSING: &str = "RightsMissing";
+
+/// The event a condition's change is worth, if any: (warning, reason). Ready's events follow
+/// the phase instead (it changes only after several failures).
+fn event_for(type_: &str, ok: bool, reason: &str) -> Option<(bool, &'static str)> {
+    match (type_, ok) {
+        (IDENTITY_VERIFIED, false) => Some((true, "IdentityMismatch")),
+        (IDENTITY_VERIFIED, true) => Some((false, "IdentityVerified")),
+        (VERSION_SUPPORTED, false) => Some((true, "VersionUnsupported")),
+        (VERSION_SUPPORTED, true) => Some((false, "VersionSupported")),
+        (CREDENTIALS_VALID, false) if reason == UNAUTHORIZED => Some((true, "CredentialsRejected")),
+        (CREDENTIALS_VALID, false) => Some((true, RIGHTS_MISSING)),
+        (CREDENTIALS_VALID, true) => Some((false, "CredentialsAccepted")),
+        (CREDENTIALS_EXPIRING, true) => Some((true, "CredentialsExpiring")),
+        _ => None,
+    }
+}
+
+/// An upgrade is in progress while the nodes run more than one kubelet version and the set moved
+/// since the last probe, or moved before and has not settled on one version yet. A skew that was
+/// there from the start and never moves is a stable cluster within the version-skew policy.
+fn upgrading(old: Option<Phase>, moved: bool, versions: &[String]) -> bool {
+    versions.len() > 1 && (moved || old == Some(Phase::Reconciling))
+}
+
+/// The distinct minor versions among kubelet versions, as `1.29, 1.30`.
+fn minors(versions: &[String]) -> String {
+    let minors: BTreeSet<(u64, u64)> = versions
+        .iter()
+        .filter_map(|v| KubeVersion::parse(v).ok())
+        .map(|v| (v.major, v.minor))
+        .collect();
+    let list: Vec<String> = minors.iter().map(|(a, b)| format!("{a}.{b}")).collect();
+    list.join(", ")
+}
+
+fn identity_message(registered: &str, seen: &Seen) -> String {
+    format!(
+        "the server answers as cluster {} (its kube-system UID), but this registration is for \
+         cluster {registered}: its kubeconfig reaches another cluster",
+        seen.cluster_id
+    )
+}
+
+fn condition_status<'c>(conditions: &'c [Condition], type_: &str) -> Option<&'c str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.as_str())
+}
+
+/// Replaces the condition of the same type, keeping its transition time when its status did not
+/// change.
+pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
+    if let Some(old) = conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        if old.status == new.status {
+            new.last_transition_time = old.last_transition_time.clone();
+        }
+        *old = new;
+    } else {
+        conditions.push(new);
+    }
+}
+
+/// The distinct kubelet versions, sorted, as the status records them.
+pub fn distinct_versions<'v>(versions: impl IntoIterator<Item = &'v str>) -> Vec<String> {
+    versions
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Whether a status differs from another in anything but the probe time: what decides a hub
+/// write.
+pub fn changed(old: Option<&ExternalClusterStatus>, new: &ExternalClusterStatus) -> bool {
+    let Some(old) = old else { return true };
+    let mut a = old.clone();
+    (a.last_probe_time, a.stale_after) = (None, None);
+    let mut b = new.clone();
+    (b.last_probe_time, b.stale_after) = (None, None);
+    a != b
+}
+
+/// A merge patch for the status subresource: the new status, with `null` for every field the old
+/// one had and the new one leaves unset, so nothing stale survives.
+pub fn status_patch(
+    old: Option<&ExternalClusterStatus>,
+    new: &ExternalClusterStatus,
+) -> serde_json::Value {
+    let mut body = serde_json::to_value(new).unwrap_or_default();
+    let old = old.and_then(|o| serde_json::to_value(o).ok());
+    if let (serde_json::Value::Object(body), Some(serde_json::Value::Object(old))) =
+        (&mut body, old)
+    {
+        for key in old.keys() {
+            body.entry(key.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": body })
+}

@@ -1,0 +1,117 @@
+//! When the credentials a kubeconfig holds stop working, where they say so themselves: a JWT's
+//! `exp` (a ServiceAccount or OIDC token) and a client certificate's `notAfter`. The earlier one
+//! wins. Read without verifying anything: the cluster decides whether they are any good.
+
+use crate::jwt;
+use base64::Engine;
+use k8s_openapi::jiff::Timestamp;
+use kube::config::{AuthInfo, Kubeconfig};
+use secrecy::ExposeSecret;
+
+/// When the credentials of the kubeconfig's current context expire; `None` when they carry no
+/// expiry (a legacy ServiceAccount token, a static token, an exec plugin).
+pub fn of(kubeconfig: &Kubeconfig) -> Option<Timestamp> {
+    let auth = current_auth_info(kubeconfig)?;
+    let token = auth
+        .token
+        .as_ref()
+        .and_then(|t| jwt::expires_at(t.expose_secret()));
+    let certificate = auth
+        .client_certificate_data
+        .as_deref()
+        .and_then(certificate_not_after);
+    [token, certificate].into_iter().flatten().min()
+}
+
+fn current_auth_info(kubeconfig: &Kubeconfig) -> Option<&AuthInfo> {
+    let current = kubeconfig.current_context.as_deref()?;
+    let context = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == current)?
+        .context
+        .as_ref()?;
+    let user = context.user.as_deref()?;
+    kubeconfig
+        .auth_infos
+        .iter()
+        .find(|a| a.name == user)?
+        .auth_info
+        .as_ref()
+}
+
+/// The `notAfter` of the first certificate in base64-encoded PEM (a kubeconfig's
+/// `client-certificate-data`).
+fn certificate_not_after(data: &str) -> Option<Timestamp> {
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    Timestamp::from_second(cert.validity().not_after.timestamp()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kubeconfig(user: serde_json::Value) -> Kubeconfig {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:1"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+            "users": [{"name": "u", "user": user}]
+        }))
+        .unwrap()
+    }
+
+    fn token_expiring_at(exp: i64) -> String {
+        let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let claims = json!({"exp": exp, "sub": "system:serviceaccount:x:y"}).to_string();
+        format!(
+            "{}.{}.sig",
+            enc(br#"{"alg":"RS256"}"#),
+            enc(claims.as_bytes())
+        )
+    }
+
+    fn certificate_expiring_at(not_after: i64) -> String {
+        let mut params = rcgen::CertificateParams::new(vec!["user".into()]).unwrap();
+        params.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    }
+
+    #[test]
+    fn a_tokens_exp_and_a_certificates_not_after_the_earlier_wins() {
+        let token = token_expiring_at(2_000_000_000);
+        let k = kubeconfig(json!({"token": token}));
+        assert_eq!(of(&k), Timestamp::from_second(2_000_000_000).ok());
+
+        let cert = certificate_expiring_at(1_900_000_000);
+        let k = kubeconfig(json!({"client-certificate-data": cert, "client-key-data": "eA=="}));
+        assert_eq!(of(&k), Timestamp::from_second(1_900_000_000).ok());
+
+        let k = kubeconfig(json!({"token": token, "client-certificate-data": cert}));
+        assert_eq!(of(&k), Timestamp::from_second(1_900_000_000).ok());
+    }
+
+    #[test]
+    fn credentials_without_an_expiry_have_none() {
+        assert_eq!(of(&kubeconfig(json!({"token": "static-token"}))), None);
+        assert_eq!(
+            of(&kubeconfig(
+                json!({"client-certificate-data": "bm90IGEgY2VydA=="})
+            )),
+            None
+        );
+        assert_eq!(
+            of(&kubeconfig(
+                json!({"exec": {"command": "x", "apiVersion": "client.authentication.k8s.io/v1"}})
+            )),
+            None
+        );
+    }
+}

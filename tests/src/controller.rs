@@ -1,0 +1,160 @@
+//! `extcluster-controller` as a local process against a hub, running as its ServiceAccount with
+//! exactly the RBAC of `manifests/controller.yaml`: a test sees what the least privilege allows.
+
+use crate::bins::workspace_bin;
+use crate::process::Supervised;
+use crate::wait::Wait;
+use crate::{ControlPlane, repo_root};
+use anyhow::{Result, anyhow, bail};
+use extcluster_core::api::SYSTEM_NAMESPACE;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The user the hub sees: the controller's ServiceAccount, by the name RBAC binds.
+pub const SERVICE_ACCOUNT: &str = "extcluster-controller";
+
+pub struct ControllerProcess {
+    pub identity: String,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    process: Option<Supervised>,
+    /// Where /healthz, /readyz and /metrics are, once it has said so.
+    probe_port: Option<u16>,
+}
+
+/// Applies the controller's manifests to `hub` (its RBAC; the Deployment stays unscheduled) and
+/// writes a kubeconfig for its ServiceAccount.
+pub fn grant(hub: &ControlPlane, kubeconfig: &std::path::Path) -> Result<()> {
+    let manifest = repo_root().join("manifests/controller.yaml");
+    let out = hub.kubectl(&["apply", "-f", crate::path_str(&manifest)]);
+    if !out.ok() {
+        bail!("applying manifests/controller.yaml failed: {}", out.stderr);
+    }
+    let user = format!("system:serviceaccount:{SYSTEM_NAMESPACE}:{SERVICE_ACCOUNT}");
+    let groups = [
+        "system:serviceaccounts",
+        &format!("system:serviceaccounts:{SYSTEM_NAMESPACE}"),
+        "system:authenticated",
+    ];
+    hub.write_client_kubeconfig(kubeconfig, &user, &groups, time::Duration::days(1))
+}
+
+impl ControllerProcess {
+    /// Starts a replica named `identity` against `hub` with `extra` flags, and waits until it is
+    /// ready (both watches have listed).
+    pub async fn start(hub: &ControlPlane, identity: &str, extra: &[&str]) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("extc-controller-")
+            .tempdir()?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        grant(hub, &kubeconfig)?;
+        let mut args = vec![
+            format!("--kubeconfig={}", kubeconfig.display()),
+            "--probe-listen=127.0.0.1:0".to_owned(),
+            format!("--identity={identity}"),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut c = Self {
+            identity: identity.to_owned(),
+            dir,
+            args,
+            process: None,
+            probe_port: None,
+        };
+        c.restart().await?;
+        Ok(c)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("controller.log")
+    }
+
+    /// Everything the process has logged, across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// (Re)starts the process with the same flags and waits for /readyz.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        // The log is kept across restarts; only what this run says about its port counts.
+        let skip = self.log().len();
+        let bin = workspace_bin("extcluster-controller")?;
+        self.process = Some(Supervised::spawn(
+            "extcluster-controller",
+            &bin,
+            &self.args,
+            &self.log_path(),
+        )?);
+        // Hang guards, generous for a loaded machine.
+        let port = Wait::up_to(
+            Duration::from_secs(60),
+            "the controller to say where it serves",
+        )
+        .until(async || {
+            if let Some(port) = bound_port(&self.log()[skip..]) {
+                return Some(Ok(port));
+            }
+            let alive = self.process.as_mut().is_some_and(Supervised::alive);
+            (!alive).then(|| Err(anyhow!("extcluster-controller exited:\n{}", self.log())))
+        })
+        .await
+        .map_err(|timeout| anyhow!("{timeout}:\n{}", self.log()))??;
+        self.probe_port = Some(port);
+        let ready = Wait::up_to(Duration::from_secs(60), "the controller to be ready")
+            .until(async || {
+                self.probe("/readyz")
+                    .await
+                    .is_ok_and(|(code, _)| code == 200)
+                    .then_some(())
+            })
+            .await;
+        ready.map_err(|timeout| anyhow!("{timeout}:\n{}", self.log()))
+    }
+
+    /// TERM, as a rolling update would.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+
+    /// KILL, as a node failure would: the Lease is not given up, it runs out.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    /// GET on the probe port: (status code, body).
+    pub async fn probe(&self, path: &str) -> Result<(u16, String)> {
+        let port = self
+            .probe_port
+            .ok_or_else(|| anyhow!("the controller has not said where it serves"))?;
+        crate::http_get(port, path).await
+    }
+
+    /// The sum of a metric's samples whose line starts with `prefix` (a name, or a name and the
+    /// start of its labels); `None` when there is none.
+    pub async fn metric(&self, prefix: &str) -> Option<f64> {
+        let (_, body) = self.probe("/metrics").await.ok()?;
+        let values: Vec<f64> = body
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+
+    /// Whether this replica says it leads.
+    pub async fn leads(&self) -> bool {
+        self.metric("extcluster_controller_leader ").await == Some(1.0)
+    }
+}
+
+/// The port from the controller's "serving /healthz, /readyz and /metrics addr=127.0.0.1:PORT".
+fn bound_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("serving /healthz"))?;
+    let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
