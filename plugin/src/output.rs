@@ -291,6 +291,23 @@ mod tests {
     }
 
     #[test]
+    fn a_status_past_its_window_is_marked_stale() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let at = |s| Timestamp::from_second(s).unwrap();
+        let status = ExternalClusterStatus {
+            phase: Some(extcluster_core::Phase::Running),
+            stale_after: Some(Time(at(1_000))),
+            ..Default::default()
+        };
+        assert_eq!(phase_cell(&status, at(1_000)), "Running");
+        assert_eq!(phase_cell(&status, at(1_001)), "Running(stale)");
+        assert_eq!(
+            phase_cell(&ExternalClusterStatus::default(), at(9_999)),
+            "<none>"
+        );
+    }
+
+    #[test]
     fn names_like_kubectl() {
         assert_eq!(
             resource_name("prod-eu"),

@@ -7,7 +7,7 @@ use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_core::{ExternalCluster, ExternalClusterStatus, Phase};
 use extcluster_tests::controller::ControllerProcess;
 use extcluster_tests::plugin::extcluster;
-use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, free_port, hub};
+use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, free_port, hub, path_str};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -247,6 +247,24 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
     assert_eq!(condition(&s, "Ready").0, "True");
     assert_eq!(occurrences(&events(&hub, "prod", "Reachable").await), 1);
 
+    // Marked for disconnect: no longer probed.
+    let marked = hub.kubectl(&[
+        "annotate",
+        "externalcluster",
+        "prod",
+        "extcluster.io/disconnect=true",
+    ]);
+    assert!(marked.ok(), "{}", marked.stderr);
+    let probes = "extcluster_controller_probe_duration_seconds_count";
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = controller.metric(probes).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        controller.metric(probes).await.unwrap(),
+        before,
+        "a registration leaving is probed"
+    );
+
     // Nothing it read from the kubeconfig reached its log.
     let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
     let key = kubeconfig
@@ -347,6 +365,100 @@ async fn another_clusters_identity_expiring_credentials_and_an_upgrade_out_of_ra
     assert_eq!(
         occurrences(&events(&hub, "expiring", "VersionUnsupported").await),
         1
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new_one() {
+    let (hub, ext) = tokio::join!(
+        hub::start(),
+        ControlPlane::start(Options::default().name("eks").controller_manager())
+    );
+    let (hub, ext) = (hub.unwrap(), ext.unwrap());
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let admin = ext.kubeconfig();
+    let convert = |out: &Path, rotate: bool| {
+        let mut args = vec![
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path_str(&admin),
+            "-o",
+            path_str(out),
+        ];
+        if rotate {
+            args.push("--rotate");
+        }
+        extcluster(&hk, &args).success();
+    };
+    convert(&first, false);
+    extcluster(
+        &hk,
+        &["import", "prod", "--from-kubeconfig", path_str(&first)],
+    )
+    .success();
+    let _controller = ControllerProcess::start(&hub, "replica-a", FAST)
+        .await
+        .unwrap();
+    let s = wait_status(&hub, "prod", "the token accepted", |s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "CredentialsValid" && c.status == "True")
+            && s.last_probe_time.is_some()
+    })
+    .await;
+    assert_eq!(
+        condition(&s, "CredentialsExpiring").1,
+        "NoExpiry",
+        "a legacy token Secret's token has no exp"
+    );
+
+    convert(&second, true);
+    let s = wait_status(&hub, "prod", "CredentialsValid=False", |s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "CredentialsValid" && c.status == "False")
+    })
+    .await;
+    let (_, reason, message) = condition(&s, "CredentialsValid");
+    assert_eq!(reason, "Unauthorized");
+    assert_contains(message, "401");
+    let kubeconfig = std::fs::read_to_string(&first).unwrap();
+    let token = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap();
+    assert!(!message.contains(token) && !s.message.unwrap_or_default().contains(token));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        occurrences(&events(&hub, "prod", "CredentialsRejected").await),
+        1
+    );
+
+    extcluster(
+        &hk,
+        &[
+            "set-credentials",
+            "prod",
+            "--from-kubeconfig",
+            path_str(&second),
+        ],
+    )
+    .success();
+    let s = wait_status(&hub, "prod", "CredentialsValid=True again", |s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "CredentialsValid" && c.status == "True")
+    })
+    .await;
+    assert_eq!(s.phase, Some(Phase::Running));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let s = status(&hub, "prod").await.unwrap();
+    assert_eq!(
+        condition(&s, "CredentialsValid").0,
+        "True",
+        "the controller agrees: {s:#?}"
     );
 }
 

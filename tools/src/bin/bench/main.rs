@@ -1,8 +1,10 @@
-//! `make bench`: the webhook and the plugin measured on this machine, printed as a table.
+//! `make bench`: the webhook, the plugin and the controller measured on this machine, printed as
+//! a table. `--only controller` measures the controller alone.
 //!
 //! The webhook (release build) is pinned to CPU 0; load generators (wrk from Debian, oha from
 //! crates.io) run pinned to CPU 1. The registry comes from a real hub's watch.
 
+mod controller;
 mod hub_load;
 mod load_generators;
 mod plugin;
@@ -59,8 +61,11 @@ fn main() -> Result<()> {
 }
 
 async fn run(quick: bool) -> Result<Vec<Row>> {
-    let tools = LoadGenerators::find()?;
     let bins = ReleaseBins::build()?;
+    if std::env::args().any(|a| a == "controller") {
+        return controller::rows(&bins.controller, quick).await;
+    }
+    let tools = LoadGenerators::find()?;
     let hub = hub::start().await?;
     // CPU 0 is the webhook's alone: the hub, the bench and the load generators use CPU 1.
     hub_load::pin_to_load_core(hub.dir())?;
@@ -83,7 +88,11 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
             bench.webhook.log_tail(20)
         );
     }
-    result
+    let mut rows = result?;
+    let controller = bench.bins.controller.clone();
+    drop(bench);
+    rows.extend(controller::rows(&controller, quick).await?);
+    Ok(rows)
 }
 
 /// Every measurement, in the order the table shows them.

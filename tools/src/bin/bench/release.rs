@@ -8,14 +8,16 @@ use std::process::Command;
 pub struct ReleaseBins {
     pub webhook: PathBuf,
     pub plugin: PathBuf,
+    pub controller: PathBuf,
 }
 
 impl ReleaseBins {
-    /// Builds the webhook and the plugin with `--release`; `make build` builds debug only.
+    /// Builds the webhook, the plugin and the controller with `--release`; `make build` builds debug only.
     pub fn build() -> Result<Self> {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--release", "-q"])
             .args(["-p", "extcluster-webhook", "-p", "kubectl-extcluster"])
+            .args(["-p", "extcluster-controller"])
             .current_dir(repo_root())
             .status()?;
         if !status.success() {
@@ -25,6 +27,7 @@ impl ReleaseBins {
         Ok(Self {
             webhook: release.join("extcluster-webhook"),
             plugin: release.join("kubectl-extcluster"),
+            controller: release.join("extcluster-controller"),
         })
     }
 }
