@@ -31,7 +31,7 @@ lint:
 
 ## Pure unit tests only: no Kubernetes needed.
 unit:
-	$(CARGO) test -p extcluster-core -p extcluster-remote -p extcluster-webhook -p kubectl-extcluster
+	$(CARGO) test -p extcluster-core -p extcluster-remote -p extcluster-webhook -p extcluster-controller -p kubectl-extcluster
 
 ## Regenerate manifests/crd.yaml from the Rust types.
 crd:

@@ -1623,3 +1623,67 @@ fn pod_disruption_budget_is_valid(install: &Install, pdb: &Value) {
         get_json(hub, &["-n", SYSTEM_NAMESPACE, "get", "pdb", NAME]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The controller's Deployment
+
+#[test]
+fn the_controller_is_hardened_and_its_binary_takes_the_deployments_arguments() {
+    let m = Manifests::load();
+    let dep = m.get("Deployment", "extcluster-controller");
+    assert!(
+        dep["spec"]["replicas"].as_i64() >= Some(2),
+        "two replicas, one leading"
+    );
+    let pod = &dep["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "extcluster-controller");
+    let c = &array(&pod["containers"])[0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    for kind in ["requests", "limits"] {
+        assert!(
+            c["resources"][kind]["memory"].is_string(),
+            "resources.{kind}.memory"
+        );
+    }
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let args = strings(&c["args"]);
+    assert!(
+        args.contains(&"--probe-listen=0.0.0.0:8080".to_owned()),
+        "{args:?}"
+    );
+
+    // The real binary reads every argument and environment variable the Deployment gives it,
+    // and gets as far as reaching the hub.
+    let bin = extcluster_tests::bins::workspace_bin("extcluster-controller").unwrap();
+    let help = Command::new(&bin).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let env: Vec<(String, String)> = array(&c["env"])
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                "from-the-pod".to_owned(),
+            )
+        })
+        .collect();
+    for (name, _) in &env {
+        assert_contains(&help, &format!("env: {name}="));
+    }
+    let out = Command::new(&bin)
+        .args(&args)
+        .arg("--kubeconfig=/nonexistent/hub.kubeconfig")
+        .envs(env)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_contains(
+        &stderr,
+        "cannot read the hub's kubeconfig /nonexistent/hub.kubeconfig",
+    );
+}
