@@ -51,6 +51,16 @@ impl Registrations {
     }
 }
 
+/// What the controller never reads, dropped before an object is held: managed fields, and the
+/// copy of the whole object `kubectl apply` leaves in an annotation (for a Secret, its data
+/// again). Thousands of registrations are held at once.
+fn slim<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 fn reflect<K>(api: Api<K>, changed: &Arc<Notify>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
@@ -64,6 +74,7 @@ where
     let (store, writer) = reflector::store();
     let changed = changed.clone();
     let stream = hub::watch(api)
+        .modify(slim)
         .reflect(writer)
         .for_each(move |event| {
             if let Err(e) = &event {
