@@ -4,6 +4,7 @@ pub mod annotate;
 pub mod capabilities;
 pub mod completion;
 pub mod convert_kubeconfig;
+pub mod credential;
 pub mod delete;
 pub mod describe;
 pub mod disconnect;
@@ -31,6 +32,7 @@ pub enum Command {
     Disconnect(disconnect::DisconnectArgs),
     SetCredentials(set_credentials::SetCredentialsArgs),
     ConvertKubeconfig(convert_kubeconfig::ConvertArgs),
+    Credential(credential::CredentialArgs),
     Annotate(annotate::AnnotateArgs),
     Capabilities(capabilities::CapabilitiesArgs),
     Delete(delete::DeleteArgs),
@@ -50,6 +52,7 @@ pub async fn run(global: &Global, command: Command) -> Result<()> {
         Command::Refresh(a) => refresh::run(g, &a).await,
         Command::Disconnect(a) => disconnect::run(g, &a).await,
         Command::ConvertKubeconfig(a) => convert_kubeconfig::run(&a).await,
+        Command::Credential(a) => credential::run(g, &a).await,
         Command::Annotate(a) => annotate::run(g, &a).await,
         Command::Capabilities(a) => capabilities::run(&a),
         Command::SetCredentials(a) => set_credentials::run(g, &a).await,
