@@ -13,8 +13,11 @@ use serde_json::{Value, json};
 
 /// Print the stored credentials of a registration as an ExecCredential (for a kubeconfig's exec)
 #[derive(Debug, Clone, Args)]
-#[command(
-    after_help = "A consumer's kubeconfig names it as its user's credential plugin:
+#[command(after_help = "Examples:
+  # What client-go runs: prints the ExecCredential for prod-eu, read from the hub
+  kubectl extcluster credential prod-eu --kubeconfig ~/.kube/hub
+
+A consumer's kubeconfig names it as its user's credential plugin:
 
   users:
   - name: prod-eu
@@ -34,8 +37,7 @@ With provideClusterInfo, the name may instead come from the cluster's exec exten
       server: https://prod-eu.example.com:6443
       extensions:
       - name: client.authentication.k8s.io/exec
-        extension: {registration: prod-eu}"
-)]
+        extension: {registration: prod-eu}")]
 pub struct CredentialArgs {
     /// The registration whose credentials to print (default: from KUBERNETES_EXEC_INFO)
     pub name: Option<String>,
