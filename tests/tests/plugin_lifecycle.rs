@@ -570,7 +570,12 @@ async fn refresh_tracks_unreachable_running_and_upgrades() {
 
     // The external control plane goes away: refresh succeeds, the cluster is Unreachable.
     ext.stop_apiserver();
-    let out = extcluster(&hk, &["refresh", "--all"]).success().stdout;
+    let refreshed = extcluster(&hk, &["refresh", "--all"]).failure();
+    assert_contains(
+        &refreshed.stderr,
+        "1 of 1 refreshed clusters are not healthy: prod (Unreachable)",
+    );
+    let out = refreshed.stdout;
     let row = table_row(&out, "prod");
     assert_eq!(row[1], "Unreachable", "{out}");
     let c = get_cluster(&hub, "prod").await;

@@ -178,7 +178,7 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     let bad_hub = run(&kcs.hub_bad_token_kc, &["list"]);
     // The external cluster goes away: refresh and describe say so.
     ext.stop_apiserver();
-    oks.push(run(&hk, &["refresh", "onprem"]));
+    let unreachable = run(&hk, &["refresh", "onprem"]);
     oks.push(run(&hk, &["describe", "onprem"]));
     ext.start_apiserver().await.unwrap();
     oks.push(run(&hk, &["disconnect", "onprem", "--yes"]));
@@ -204,6 +204,10 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     one_line_error(&outputs[reimport].1, &["re-import"]);
     one_line_error(&outputs[wrong_ca].1, &["not trusted"]);
     one_line_error(&outputs[down].1, &["refused"]);
+    one_line_error(
+        &outputs[unreachable].1,
+        &["not healthy", "onprem (Unreachable)"],
+    );
     one_line_error(
         &outputs[denied].1,
         &["outside the accepted range", "<1.29.0"],

@@ -1,12 +1,13 @@
-//! `refresh NAME...|--all`: probe through the stored kubeconfig and record what was found. An
-//! unreachable cluster is a result, not a failure: only a hub failure fails the command.
+//! `refresh NAME...|--all`: probe through the stored kubeconfig and record what was found. Every
+//! result is recorded and printed; the exit is non-zero when a cluster is Unreachable or shows
+//! another identity, as scripts need, or when the hub fails.
 
 use crate::hub::{Global, Hub};
 use crate::output::table;
-use crate::registration::{derived_status, record_status};
+use crate::registration::{self, derived_status, record_status};
 use anyhow::{Result, bail};
 use clap::Args;
-use extcluster_core::{ExternalCluster, ExternalClusterStatus};
+use extcluster_core::{ExternalCluster, ExternalClusterStatus, Phase};
 use extcluster_remote::observe::{Limits, observe};
 use extcluster_remote::stored;
 
@@ -63,6 +64,7 @@ pub async fn run(global: &Global, args: &RefreshArgs) -> Result<()> {
     .await;
     let mut rows = Vec::new();
     let mut hub_errors = Vec::new();
+    let mut unhealthy = Vec::new();
     for (c, observation) in live.iter().zip(&looks) {
         let name = c.metadata.name.clone().unwrap_or_default();
         let old = c.status.as_ref();
@@ -74,6 +76,12 @@ pub async fn run(global: &Global, args: &RefreshArgs) -> Result<()> {
             ));
             continue;
         }
+        if matches!(
+            new.phase,
+            Some(Phase::Unreachable | Phase::IdentityMismatch)
+        ) {
+            unhealthy.push(format!("{name} ({})", registration::phase_text(&new)));
+        }
         rows.push(row(name, old, &new, observation.outcome.is_ok()));
     }
     if !rows.is_empty() {
@@ -84,6 +92,15 @@ pub async fn run(global: &Global, args: &RefreshArgs) -> Result<()> {
     }
     if !hub_errors.is_empty() {
         bail!("{}", hub_errors.join("; "));
+    }
+    // As a script needs it: a non-zero exit when a cluster is not reachable as registered.
+    if !unhealthy.is_empty() {
+        bail!(
+            "{} of {} refreshed clusters are not healthy: {}; `kubectl extcluster describe NAME` says why",
+            unhealthy.len(),
+            rows.len(),
+            unhealthy.join(", ")
+        );
     }
     Ok(())
 }
