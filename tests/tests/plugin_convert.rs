@@ -436,6 +436,22 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
     );
 
     namespaces_with(&ro, true).await.success();
+    // `-o -` is standard output, not a file named "-".
+    let printed = extcluster(
+        &hk,
+        &[
+            "convert-kubeconfig",
+            "--from-kubeconfig",
+            path(&sso),
+            "--access",
+            "read-only",
+            "-o",
+            "-",
+        ],
+    )
+    .success();
+    assert_contains(&printed.stdout, "kind: Config");
+    assert!(!Path::new("-").exists(), "a file named - was written");
     let can = |args: &[&str]| {
         let mut all = vec!["auth", "can-i"];
         all.extend_from_slice(args);

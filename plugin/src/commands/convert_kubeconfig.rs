@@ -54,7 +54,7 @@ pub struct ConvertArgs {
     /// How long a bound token is valid, as kubectl writes durations [default: 8760h]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Write the new kubeconfig to FILE (mode 0600, atomically) instead of stdout
+    /// Write the new kubeconfig to FILE (mode 0600, atomically) instead of stdout (`-`)
     #[arg(short, long, value_name = "FILE", conflicts_with = "in_place")]
     pub output: Option<PathBuf>,
     /// Rewrite --from-kubeconfig itself: converted contexts use the token, the rest is kept
@@ -126,7 +126,9 @@ pub async fn run(args: &ConvertArgs) -> Result<()> {
     } else {
         None
     };
-    if let Some(out) = &args.output {
+    // `-o -` is standard output, as kubectl and most tools read it.
+    let output = args.output.as_ref().filter(|o| o.as_os_str() != "-");
+    if let Some(out) = output {
         check_folder(out)?;
     }
 
@@ -139,7 +141,7 @@ pub async fn run(args: &ConvertArgs) -> Result<()> {
         entries.push(converted.entry);
         expiry = expiry.or(converted.expires);
     }
-    match (&args.output, original) {
+    match (output, original) {
         (_, Some(original)) => rewrite(path, original, &entries, expiry),
         (Some(out), None) => write_new(out, &kc, &entries, expiry),
         (None, None) => {
