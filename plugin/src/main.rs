@@ -47,7 +47,30 @@ pub struct Cli {
     pub command: commands::Command,
 }
 
+/// The status a shell reports for a process ended by SIGPIPE, as kubectl is when its reader goes.
+const CLOSED_PIPE_EXIT: i32 = 128 + 13;
+
+/// `describe X | head`: when the reader closes the pipe, `print!` panics on the broken pipe
+/// (Rust ignores SIGPIPE). End quietly instead, as kubectl does; any other panic is reported as
+/// usual.
+fn end_quietly_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE_EXIT);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    end_quietly_on_a_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
