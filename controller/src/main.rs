@@ -4,7 +4,6 @@
 mod flags;
 mod leader;
 mod metrics;
-mod observe;
 mod probing;
 mod registrations;
 mod schedule;

@@ -1,6 +1,7 @@
 //! Prometheus metrics: registrations by phase, probe durations and failures, credential expiry,
 //! hub writes, leadership.
 
+use extcluster_core::Phase;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -100,7 +101,7 @@ impl Metrics {
     pub fn count_failure(&self, e: &extcluster_core::health::ProbeError) {
         self.probe_failures
             .get_or_create(&ReasonLabels {
-                reason: e.kind.as_str(),
+                reason: e.kind.into(),
             })
             .inc();
     }
@@ -110,18 +111,22 @@ impl Metrics {
     }
 
     /// Moves one registration from one phase's count to another's.
-    pub fn count_phase(&self, old: Option<&'static str>, new: Option<&'static str>) {
+    pub fn count_phase(&self, old: Option<Phase>, new: Option<Phase>) {
         if old == new {
             return;
         }
         if let Some(phase) = old {
             self.registrations
-                .get_or_create(&PhaseLabels { phase })
+                .get_or_create(&PhaseLabels {
+                    phase: phase.into(),
+                })
                 .dec();
         }
         if let Some(phase) = new {
             self.registrations
-                .get_or_create(&PhaseLabels { phase })
+                .get_or_create(&PhaseLabels {
+                    phase: phase.into(),
+                })
                 .inc();
         }
     }

@@ -1,14 +1,14 @@
 //! The leader's loop: every live registration probed on its cadence, at most `concurrency` at
 //! once, each in a task of its own so a dead cluster holds nothing but its own slot.
 
-use crate::observe;
 use crate::registrations::Registrations;
 use crate::schedule::{Cadence, Schedule};
 use crate::serve::Health;
 use crate::status::{self, Outcome, Writer};
-use extcluster_core::ExternalCluster;
 use extcluster_core::health::Settings;
+use extcluster_core::{ExternalCluster, Phase};
 use extcluster_remote::observe::Limits;
+use extcluster_remote::stored;
 use k8s_openapi::api::core::v1::Secret;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ struct Known {
     fingerprint: Fingerprint,
     failures: u32,
     rights_checked: Option<Instant>,
-    phase: Option<&'static str>,
+    phase: Option<Phase>,
     busy: bool,
     /// Changed while a probe was in flight: probe again as soon as it ends.
     again: bool,
@@ -145,7 +145,7 @@ fn sync(ctx: &Context, known: &mut HashMap<String, Known>, schedule: &mut Schedu
 }
 
 fn fingerprint(ctx: &Context, cluster: &ExternalCluster) -> Fingerprint {
-    let at = observe::secret_ref(cluster);
+    let at = stored::secret_ref(cluster);
     Fingerprint {
         uid: cluster.metadata.uid.clone().unwrap_or_default(),
         generation: cluster.metadata.generation,
@@ -171,7 +171,7 @@ fn start(
     else {
         return;
     };
-    let at = observe::secret_ref(&cluster);
+    let at = stored::secret_ref(&cluster);
     let secret: Option<Arc<Secret>> = ctx.registrations.secret(&at.namespace, &at.name);
     let check_rights = k
         .rights_checked

@@ -61,16 +61,7 @@ fn slim<K: kube::Resource>(object: &mut K) {
     }
 }
 
-fn reflect<K>(api: Api<K>, changed: &Arc<Notify>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+fn reflect<K: hub::Watched>(api: Api<K>, changed: &Arc<Notify>) -> Store<K> {
     let (store, writer) = reflector::store();
     let changed = changed.clone();
     let stream = hub::watch(api)

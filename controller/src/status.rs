@@ -2,10 +2,11 @@
 //! the hub only when something besides the probe time changed (or the heartbeat is due), and
 //! record an event for each transition.
 
-use crate::observe;
 use crate::probing::Context;
-use extcluster_core::ExternalCluster;
 use extcluster_core::health::{self, Subject, Transition};
+use extcluster_core::{ExternalCluster, Phase};
+use extcluster_remote::observe::observe;
+use extcluster_remote::stored;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -31,7 +32,7 @@ pub struct Outcome {
     /// Consecutive failed probes, this one included.
     pub failures: u32,
     pub rights_checked: bool,
-    pub phase: Option<&'static str>,
+    pub phase: Option<Phase>,
 }
 
 /// Writes status and events to the hub.
@@ -52,7 +53,8 @@ pub async fn probe_and_record(
 ) -> Outcome {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let started = Instant::now();
-    let observation = observe::observe(ctx.limits, cluster, secret, check_rights).await;
+    let kubeconfig = stored::from_secret(secret, &stored::secret_ref(cluster));
+    let observation = observe(kubeconfig, cluster, check_rights, ctx.limits).await;
     let metrics = &ctx.health.metrics;
     metrics
         .probe_duration
@@ -83,7 +85,7 @@ pub async fn probe_and_record(
             failures + 1
         },
         rights_checked: check_rights && observation.outcome.is_ok(),
-        phase: derived.status.phase.map(<&str>::from),
+        phase: derived.status.phase,
     }
 }
 

@@ -36,7 +36,7 @@ pub struct ProbeError {
 }
 
 /// The kinds of failure the status and the metrics tell apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 pub enum FailureKind {
     /// No connection: refused, no route, a TLS failure.
     Unreachable,
@@ -48,18 +48,6 @@ pub enum FailureKind {
     ServerError,
     /// The hub holds no usable kubeconfig for the registration.
     Kubeconfig,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unreachable => "Unreachable",
-            Self::Timeout => "Timeout",
-            Self::Unauthorized => "Unauthorized",
-            Self::ServerError => "ServerError",
-            Self::Kubeconfig => "Kubeconfig",
-        }
-    }
 }
 
 /// Everything one probe round learnt.
@@ -154,9 +142,11 @@ pub fn derive(
     settings: &Settings,
     now: Timestamp,
 ) -> Derived {
+    let never_probed = ExternalClusterStatus::default();
+    let old = old.unwrap_or(&never_probed);
     let mut next = Next {
-        old: old.cloned().unwrap_or_default(),
-        status: old.cloned().unwrap_or_default(),
+        old,
+        status: old.clone(),
         subject,
         now,
         transitions: Vec::new(),
@@ -179,7 +169,7 @@ pub fn derive(
 }
 
 struct Next<'a> {
-    old: ExternalClusterStatus,
+    old: &'a ExternalClusterStatus,
     status: ExternalClusterStatus,
     subject: Subject<'a>,
     now: Timestamp,
@@ -358,9 +348,9 @@ impl Next<'_> {
             return;
         }
         match new {
-            Some(Phase::Unreachable) => self.event(true, "Unreachable", READY),
+            Some(Phase::Unreachable) => self.ready_event(true, "Unreachable"),
             Some(Phase::Running | Phase::Reconciling) if old == Some(Phase::Unreachable) => {
-                self.event(false, "Reachable", READY)
+                self.ready_event(false, "Reachable")
             }
             _ => {}
         }
@@ -397,14 +387,14 @@ impl Next<'_> {
         }
     }
 
-    fn event(&mut self, warning: bool, reason: &'static str, from: &str) {
+    /// An event for a phase change, saying what the Ready condition says.
+    fn ready_event(&mut self, warning: bool, reason: &'static str) {
         let message = self
             .status
             .conditions
             .iter()
-            .find(|c| c.type_ == from)
+            .find(|c| c.type_ == READY)
             .map(|c| c.message.clone())
-            .or_else(|| self.status.message.clone())
             .unwrap_or_default();
         self.transitions.push(Transition {
             warning,
@@ -502,11 +492,10 @@ pub fn distinct_versions<'v>(versions: impl IntoIterator<Item = &'v str>) -> Vec
 /// write.
 pub fn changed(old: Option<&ExternalClusterStatus>, new: &ExternalClusterStatus) -> bool {
     let Some(old) = old else { return true };
-    let mut a = old.clone();
-    (a.last_probe_time, a.stale_after) = (None, None);
-    let mut b = new.clone();
-    (b.last_probe_time, b.stale_after) = (None, None);
-    a != b
+    let mut new = new.clone();
+    new.last_probe_time.clone_from(&old.last_probe_time);
+    new.stale_after.clone_from(&old.stale_after);
+    *old != new
 }
 
 /// A merge patch for the status subresource: the new status, with `null` for every field the old

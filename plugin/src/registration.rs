@@ -16,8 +16,8 @@ use extcluster_core::{
 };
 use extcluster_remote::explain::{self, FromFile, Reach};
 use extcluster_remote::failure::Failure;
-use extcluster_remote::kubeconfig::{self, Minimized};
-use extcluster_remote::stored::{SECRET_KEY, secret_name};
+use extcluster_remote::kubeconfig::Minimized;
+use extcluster_remote::stored::{self, SECRET_KEY, secret_name};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -162,7 +162,7 @@ pub async fn store_kubeconfig(
         namespace,
         name: secret,
         key,
-    } = extcluster_remote::stored::secret_ref(cluster);
+    } = stored::secret_ref(cluster);
     let secrets = hub.secrets(&namespace);
     let data = json!({"data": {key.as_str(): ByteString(kubeconfig.clone())}});
     match secrets
@@ -269,20 +269,15 @@ pub async fn create(
         );
         return Err(with_rollback(err, rollback(hub, &name).await));
     }
-    let expire = stored_expiry(&secret);
+    let expire = stored::from_secret(Some(&secret), &stored::secret_ref(&created))
+        .ok()
+        .and_then(|k| extcluster_remote::expiry::of(&k));
     let new_status = probed_status(&created, facts, expire);
     if let Err(e) = record_status(hub, &name, None, &new_status).await {
         let err = hub.err(&format!("set the status of {name:?}"), &e);
         return Err(with_rollback(err, rollback(hub, &name).await));
     }
     Ok(new_status)
-}
-
-/// When the credentials in a kubeconfig Secret registration built expire.
-fn stored_expiry(secret: &Secret) -> Option<Timestamp> {
-    let text = secret.data.as_ref()?.get(SECRET_KEY)?;
-    let kubeconfig = kubeconfig::parse_stored(std::str::from_utf8(&text.0).ok()?).ok()?;
-    extcluster_remote::expiry::of(&kubeconfig)
 }
 
 /// Removes what a failed registration wrote; returns what could not be removed.

@@ -20,14 +20,12 @@ pub fn bound(config: &mut kube::Config) {
 
 /// A client for an external cluster: bounded, and failing at once rather than retrying a busy
 /// server for minutes, so one cluster that does not answer cannot hold up a command.
-pub fn build(mut config: kube::Config) -> Result<Client, kube::Error> {
-    bound(&mut config);
-    config.default_retry = false;
-    Client::try_from(config)
+pub fn build(config: kube::Config) -> Result<Client, kube::Error> {
+    build_connecting_within(config, CONNECT_TIMEOUT)
 }
 
 /// As [`build`], with a connection bound of the caller's (the controller's flag).
-pub fn build_with_connect_timeout(
+pub fn build_connecting_within(
     mut config: kube::Config,
     connect: Duration,
 ) -> Result<Client, kube::Error> {
@@ -40,9 +38,17 @@ pub fn build_with_connect_timeout(
 /// A client for the current context of a self-contained kubeconfig, such as the one the hub
 /// stores for a registration.
 pub async fn for_kubeconfig(kubeconfig: &Kubeconfig) -> Result<Client, Failure> {
+    for_kubeconfig_connecting_within(kubeconfig, CONNECT_TIMEOUT).await
+}
+
+/// As [`for_kubeconfig`], with a connection bound of the caller's.
+pub async fn for_kubeconfig_connecting_within(
+    kubeconfig: &Kubeconfig,
+    connect: Duration,
+) -> Result<Client, Failure> {
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
             .await
             .map_err(|e| Failure::Other(chain(&e)))?;
-    build(config).map_err(|e| Failure::of(&e))
+    build_connecting_within(config, connect).map_err(|e| Failure::of(&e))
 }

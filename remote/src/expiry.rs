@@ -5,13 +5,13 @@
 use crate::jwt;
 use base64::Engine;
 use k8s_openapi::jiff::Timestamp;
-use kube::config::{AuthInfo, Kubeconfig};
+use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
 
 /// When the credentials of the kubeconfig's current context expire; `None` when they carry no
 /// expiry (a legacy ServiceAccount token, a static token, an exec plugin).
 pub fn of(kubeconfig: &Kubeconfig) -> Option<Timestamp> {
-    let auth = current_auth_info(kubeconfig)?;
+    let auth = crate::kubeconfig::file::current_user(kubeconfig)?;
     let token = auth
         .token
         .as_ref()
@@ -21,23 +21,6 @@ pub fn of(kubeconfig: &Kubeconfig) -> Option<Timestamp> {
         .as_deref()
         .and_then(certificate_not_after);
     [token, certificate].into_iter().flatten().min()
-}
-
-fn current_auth_info(kubeconfig: &Kubeconfig) -> Option<&AuthInfo> {
-    let current = kubeconfig.current_context.as_deref()?;
-    let context = kubeconfig
-        .contexts
-        .iter()
-        .find(|c| c.name == current)?
-        .context
-        .as_ref()?;
-    let user = context.user.as_deref()?;
-    kubeconfig
-        .auth_infos
-        .iter()
-        .find(|a| a.name == user)?
-        .auth_info
-        .as_ref()
 }
 
 /// The `notAfter` of the first certificate in base64-encoded PEM (a kubeconfig's

@@ -76,17 +76,34 @@ pub fn retry() -> ExponentialBackoff {
         .into()
 }
 
-/// A watch of `api` that never ends: errors are items (the caller logs them and counts them), it
-/// retries with [`retry`], and it starts over when broken and silent for [`STALLED`].
-pub fn watch<K>(api: Api<K>) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send
-where
+/// What [`watch`] can watch (and a reflector hold): a typed Kubernetes object.
+pub trait Watched:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
     K: kube::Resource<DynamicType = ()>
         + Clone
         + std::fmt::Debug
         + serde::de::DeserializeOwned
         + Send
-        + 'static,
+        + Sync
+        + 'static
 {
+}
+
+/// A watch of `api` that never ends: errors are items (the caller logs them and counts them), it
+/// retries with [`retry`], and it starts over when broken and silent for [`STALLED`].
+pub fn watch<K: Watched>(
+    api: Api<K>,
+) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send {
     let start = move || -> BoxStream<'static, Result<Event<K>, watcher::Error>> {
         let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS);
         watcher::watcher(api.clone(), config)

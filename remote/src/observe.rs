@@ -3,12 +3,12 @@
 //! needs that the credentials lack, and when the credentials expire. `kubectl extcluster refresh`
 //! and the controller both look this way.
 
-use crate::failure::{Failure, Transport, chain};
+use crate::failure::{Failure, Transport};
 use crate::stored::{self, StoredError};
 use crate::{client, expiry, probe};
 use extcluster_core::ExternalCluster;
 use extcluster_core::health::{FailureKind, Observation, ProbeError};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::Kubeconfig;
 use std::time::Duration;
 
 /// How long a look may take.
@@ -42,9 +42,12 @@ pub async fn observe(
         Err(e) => return unusable(e.to_string(), None),
     };
     let credentials_expire = expiry::of(&kubeconfig);
-    let client = match connect(kubeconfig, limits.connect).await {
+    let client = match client::for_kubeconfig_connecting_within(&kubeconfig, limits.connect).await {
         Ok(c) => c,
-        Err(why) => return unusable(why, credentials_expire),
+        Err(why) => {
+            let why = format!("the stored kubeconfig is not usable: {why}");
+            return unusable(why, credentials_expire);
+        }
     };
     let looked = tokio::time::timeout(limits.whole, async {
         let facts = probe::facts(&client).await?;
@@ -73,14 +76,6 @@ pub async fn observe(
             credentials_expire,
         },
     }
-}
-
-async fn connect(kubeconfig: Kubeconfig, connect: Duration) -> Result<kube::Client, String> {
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| format!("the stored kubeconfig is not usable: {}", chain(&e)))?;
-    client::build_with_connect_timeout(config, connect)
-        .map_err(|e| format!("the stored kubeconfig is not usable: {}", Failure::of(&e)))
 }
 
 fn unusable(

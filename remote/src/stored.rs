@@ -5,7 +5,6 @@ use crate::explain::{self, Reach};
 use crate::failure::Failure;
 use crate::kubeconfig;
 use extcluster_core::api::SYSTEM_NAMESPACE;
-use extcluster_core::facts::Facts;
 use extcluster_core::{ExternalCluster, SecretKeyRef};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::Kubeconfig;
@@ -44,17 +43,29 @@ pub enum StoredError {
         secret: String,
         failure: Failure,
     },
-    #[error("the kubeconfig Secret {namespace}/{secret} is missing on the hub")]
+    #[error(
+        "the kubeconfig Secret {namespace}/{secret} is missing on the hub; give the hub the \
+         cluster's kubeconfig with `kubectl extcluster set-credentials`"
+    )]
     Missing { namespace: String, secret: String },
-    #[error("the kubeconfig Secret {namespace}/{secret} has no key {key:?}")]
+    #[error(
+        "the kubeconfig Secret {namespace}/{secret} has no key {key:?}; put the kubeconfig under \
+         that key, or give the hub one with `kubectl extcluster set-credentials`"
+    )]
     NoKey {
         namespace: String,
         secret: String,
         key: String,
     },
-    #[error("the kubeconfig in Secret {namespace}/{secret} is not text")]
+    #[error(
+        "the kubeconfig in Secret {namespace}/{secret} is not text; replace it with \
+         `kubectl extcluster set-credentials`"
+    )]
     NotText { namespace: String, secret: String },
-    #[error("the kubeconfig in Secret {namespace}/{secret} is not usable: {why}")]
+    #[error(
+        "the kubeconfig in Secret {namespace}/{secret} is not usable: {why}; replace it with \
+         `kubectl extcluster set-credentials`"
+    )]
     Unusable {
         namespace: String,
         secret: String,
@@ -118,14 +129,6 @@ pub fn explain(server: &str, f: &Failure) -> String {
 pub async fn client(hub: &Client, cluster: &ExternalCluster) -> Result<Client, StoredError> {
     let kubeconfig = kubeconfig(hub, cluster).await?;
     crate::client::for_kubeconfig(&kubeconfig)
-        .await
-        .map_err(|f| StoredError::Cluster(explain(&cluster.spec.server, &f)))
-}
-
-/// Probes a registered cluster through its stored kubeconfig.
-pub async fn facts(hub: &Client, cluster: &ExternalCluster) -> Result<Facts, StoredError> {
-    let client = client(hub, cluster).await?;
-    crate::probe::facts(&client)
         .await
         .map_err(|f| StoredError::Cluster(explain(&cluster.spec.server, &f)))
 }

@@ -31,6 +31,12 @@ const FAST: &[&str] = &[
 /// How long a status may take to appear or change: a hang guard for a loaded machine.
 const SETTLE: Duration = Duration::from_secs(90);
 
+/// A hub and one external control plane, started together.
+async fn hub_and_external(external: Options) -> (ControlPlane, ControlPlane) {
+    let (hub, ext) = tokio::join!(hub::start(), ControlPlane::start(external));
+    (hub.unwrap(), ext.unwrap())
+}
+
 async fn kube_system_uid(ext: &ControlPlane) -> String {
     let ns: Namespace = Api::all(ext.client().await.unwrap())
         .get("kube-system")
@@ -142,11 +148,7 @@ async fn add_node(ext: &ControlPlane, name: &str, kubelet: &str) {
 
 #[tokio::test]
 async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
-    let (hub, ext) = tokio::join!(
-        hub::start(),
-        ControlPlane::start(Options::default().name("prod"))
-    );
-    let (hub, mut ext) = (hub.unwrap(), ext.unwrap());
+    let (hub, mut ext) = hub_and_external(Options::default().name("prod")).await;
     add_node(&ext, "node-1", "v1.33.1").await;
     add_node(&ext, "node-2", "v1.33.1").await;
     let controller = ControllerProcess::start(&hub, "replica-a", FAST)
@@ -279,11 +281,7 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
 
 #[tokio::test]
 async fn another_clusters_identity_expiring_credentials_and_an_upgrade_out_of_range_are_flagged() {
-    let (hub, ext) = tokio::join!(
-        hub::start(),
-        ControlPlane::start(Options::default().name("edge"))
-    );
-    let (hub, mut ext) = (hub.unwrap(), ext.unwrap());
+    let (hub, mut ext) = hub_and_external(Options::default().name("edge")).await;
     let _controller = ControllerProcess::start(&hub, "replica-a", FAST)
         .await
         .unwrap();
@@ -370,11 +368,7 @@ async fn another_clusters_identity_expiring_credentials_and_an_upgrade_out_of_ra
 
 #[tokio::test]
 async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new_one() {
-    let (hub, ext) = tokio::join!(
-        hub::start(),
-        ControlPlane::start(Options::default().name("eks").controller_manager())
-    );
-    let (hub, ext) = (hub.unwrap(), ext.unwrap());
+    let (hub, ext) = hub_and_external(Options::default().name("eks").controller_manager()).await;
     let hk = hub.kubeconfig();
     let dir = tempfile::tempdir().unwrap();
     let (first, second) = (dir.path().join("first"), dir.path().join("second"));
@@ -464,11 +458,7 @@ async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new
 
 #[tokio::test]
 async fn killing_the_leader_hands_over_within_the_lease_and_only_the_leader_probes() {
-    let (hub, ext) = tokio::join!(
-        hub::start(),
-        ControlPlane::start(Options::default().name("ext"))
-    );
-    let (hub, ext) = (hub.unwrap(), ext.unwrap());
+    let (hub, ext) = hub_and_external(Options::default().name("ext")).await;
     let id = kube_system_uid(&ext).await;
     apply_registration(&hub, "one", &id, &ext.server(), &ext.kubeconfig());
     let mut a = ControllerProcess::start(&hub, "replica-a", FAST)
@@ -512,11 +502,7 @@ async fn killing_the_leader_hands_over_within_the_lease_and_only_the_leader_prob
 
 #[tokio::test]
 async fn a_hub_restart_is_survived_and_new_registrations_are_probed_within_seconds() {
-    let (hub, ext) = tokio::join!(
-        hub::start(),
-        ControlPlane::start(Options::default().name("ext"))
-    );
-    let (mut hub, ext) = (hub.unwrap(), ext.unwrap());
+    let (mut hub, ext) = hub_and_external(Options::default().name("ext")).await;
     let id = kube_system_uid(&ext).await;
     let controller = ControllerProcess::start(&hub, "replica-a", FAST)
         .await
@@ -548,11 +534,7 @@ async fn a_hub_restart_is_survived_and_new_registrations_are_probed_within_secon
 async fn hundreds_of_registrations_half_dead_keep_to_the_interval() {
     const LIVE: usize = 100;
     const DEAD: usize = 100;
-    let (hub, ext) = tokio::join!(
-        hub::start(),
-        ControlPlane::start(Options::default().name("ext"))
-    );
-    let (hub, ext) = (hub.unwrap(), ext.unwrap());
+    let (hub, ext) = hub_and_external(Options::default().name("ext")).await;
     let id = kube_system_uid(&ext).await;
     // Identity is not the point here: the live registrations share one real API server. The dead
     // ones name loopback ports where nothing listens.

@@ -404,19 +404,19 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
     let sso = sso_kubeconfig(&ext, dir.path());
     let ro = dir.path().join("ro.kubeconfig");
 
-    let out = extcluster(
-        &hk,
-        &[
+    let convert_read_only = |out: &str| {
+        let args = [
             "convert-kubeconfig",
             "--from-kubeconfig",
             path(&sso),
             "--access",
             "read-only",
             "-o",
-            path(&ro),
-        ],
-    )
-    .success();
+            out,
+        ];
+        extcluster(&hk, &args).success()
+    };
+    let out = convert_read_only(path(&ro));
     assert_contains(
         &out.stderr,
         "clusterrole.rbac.authorization.k8s.io/extcluster-manager-read-only created",
@@ -437,19 +437,7 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
 
     namespaces_with(&ro, true).await.success();
     // `-o -` is standard output, not a file named "-".
-    let printed = extcluster(
-        &hk,
-        &[
-            "convert-kubeconfig",
-            "--from-kubeconfig",
-            path(&sso),
-            "--access",
-            "read-only",
-            "-o",
-            "-",
-        ],
-    )
-    .success();
+    let printed = convert_read_only("-");
     assert_contains(&printed.stdout, "kind: Config");
     assert!(!Path::new("-").exists(), "a file named - was written");
     let can = |args: &[&str]| {

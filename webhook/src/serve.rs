@@ -22,7 +22,7 @@ pub async fn serve(args: Serve) -> Result<()> {
     let _ = provider.clone().as_ref().clone().install_default();
     let certs = CertStore::load(cert, key, provider).context("loading the serving certificate")?;
 
-    let client = hub_client(&args).await?;
+    let client = extcluster_remote::hub::client(args.kubeconfig.as_deref()).await?;
     let webhook = Arc::new(Webhook::new(
         Policy::new(args.accepted_versions.clone()),
         args.watch_grace,
@@ -68,10 +68,6 @@ pub async fn serve(args: Serve) -> Result<()> {
     let _ = serving.await;
     let _ = probes.await;
     Ok(())
-}
-
-async fn hub_client(args: &Serve) -> Result<kube::Client> {
-    Ok(extcluster_remote::hub::client(args.kubeconfig.as_deref()).await?)
 }
 
 async fn shutdown_signal() {

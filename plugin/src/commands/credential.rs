@@ -3,11 +3,12 @@
 //! caller's own hub credentials: the hub's RBAC on the kubeconfig Secret decides who may.
 
 use crate::hub::{Global, Hub};
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use clap::Args;
+use extcluster_remote::kubeconfig::file;
 use extcluster_remote::stored;
-use kube::config::{AuthInfo, Kubeconfig};
+use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -80,8 +81,13 @@ pub async fn run(global: &Global, args: &CredentialArgs) -> Result<()> {
     let kubeconfig = stored::kubeconfig(&hub.client, &cluster)
         .await
         .map_err(|e| anyhow!("{e}; a credential needs get on that Secret on the hub"))?;
-    let credential = exec_credential(&kubeconfig, &info.api_version)
-        .with_context(|| format!("the hub's kubeconfig for {name:?} cannot be handed out"))?;
+    let credential = exec_credential(&kubeconfig, &info.api_version).map_err(|why| {
+        anyhow!(
+            "the hub's kubeconfig for {name:?} cannot be handed out: {why}; give the hub a \
+                 token or client-certificate kubeconfig with `kubectl extcluster set-credentials \
+                 {name} --from-kubeconfig FILE`"
+        )
+    })?;
     println!("{credential}");
     Ok(())
 }
@@ -111,7 +117,7 @@ fn exec_info(raw: Option<&str>) -> Result<ExecInfo> {
 
 /// The ExecCredential for the current context's user: its token, else its client certificate.
 fn exec_credential(kubeconfig: &Kubeconfig, api_version: &str) -> Result<Value> {
-    let user = current_user(kubeconfig).ok_or_else(|| anyhow!("it names no user"))?;
+    let user = file::current_user(kubeconfig).ok_or_else(|| anyhow!("it names no user"))?;
     let mut status = if let Some(token) = &user.token {
         json!({ "token": token.expose_secret() })
     } else if let (Some(cert), Some(key)) = (&user.client_certificate_data, &user.client_key_data) {
@@ -126,14 +132,6 @@ fn exec_credential(kubeconfig: &Kubeconfig, api_version: &str) -> Result<Value> 
         status["expirationTimestamp"] = json!(at.to_string());
     }
     Ok(json!({"apiVersion": api_version, "kind": "ExecCredential", "status": status}))
-}
-
-fn current_user(kubeconfig: &Kubeconfig) -> Option<&AuthInfo> {
-    let current = kubeconfig.current_context.as_deref()?;
-    let context = kubeconfig.contexts.iter().find(|c| c.name == current)?;
-    let user = context.context.as_ref()?.user.as_deref()?;
-    let named = kubeconfig.auth_infos.iter().find(|a| a.name == user)?;
-    named.auth_info.as_ref()
 }
 
 /// A kubeconfig's `*-data` field (base64 of PEM) as the PEM text an ExecCredential carries.

@@ -49,14 +49,19 @@ pub fn single(entry: &Entry) -> Kubeconfig {
     build(std::slice::from_ref(entry), &entry.context)
 }
 
-/// The token the current context of `kubeconfig` authenticates with, if it is a token user.
-pub fn token_of(kubeconfig: &Kubeconfig) -> Option<String> {
-    use secrecy::ExposeSecret;
+/// The user the current context of `kubeconfig` authenticates as.
+pub fn current_user(kubeconfig: &Kubeconfig) -> Option<&kube::config::AuthInfo> {
     let current = kubeconfig.current_context.as_deref()?;
     let context = kubeconfig.contexts.iter().find(|c| c.name == current)?;
     let user = context.context.as_ref()?.user.as_deref()?;
     let entry = kubeconfig.auth_infos.iter().find(|u| u.name == user)?;
-    let token = entry.auth_info.as_ref()?.token.as_ref()?;
+    entry.auth_info.as_ref()
+}
+
+/// The token the current context of `kubeconfig` authenticates with, if it is a token user.
+pub fn token_of(kubeconfig: &Kubeconfig) -> Option<String> {
+    use secrecy::ExposeSecret;
+    let token = current_user(kubeconfig)?.token.as_ref()?;
     Some(token.expose_secret().to_owned())
 }
 

@@ -28,20 +28,14 @@ impl PinnedController {
         let kubeconfig = dir.join("controller.kubeconfig");
         extcluster_tests::controller::grant(hub, &kubeconfig)?;
         let probe = free_port()?;
-        let mut args: Vec<String> = vec!["-c".into(), "0".into(), bin.display().to_string()];
-        args.extend([
+        let args = [
             format!("--kubeconfig={}", kubeconfig.display()),
             format!("--probe-listen=127.0.0.1:{probe}"),
             format!("--probe-interval={INTERVAL_SECS}s"),
             "--identity=bench".into(),
             "--log-format=json".into(),
-        ]);
-        let process = Supervised::spawn(
-            "extcluster-controller",
-            Path::new("/usr/bin/taskset"),
-            &args,
-            &dir.join("controller.log"),
-        )?;
+        ];
+        let process = crate::spawn_on_measured_core(bin, &args, &dir.join("controller.log"))?;
         let flag = format!("--probe-listen=127.0.0.1:{probe}");
         let pid = Wait::up_to(Duration::from_secs(30), "the controller's pid")
             .until_blocking(|| procfs::pid_of("extcluster-controller", &flag))?;

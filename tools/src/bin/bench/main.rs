@@ -12,11 +12,23 @@ mod release;
 mod webhook;
 
 use anyhow::Result;
+use extcluster_tests::process::Supervised;
 use extcluster_tests::{ControlPlane, hub};
 use load_generators::LoadGenerators;
 use release::ReleaseBins;
 use std::path::Path;
 use webhook::PinnedWebhook;
+
+/// Starts `bin` with `args` pinned to CPU 0, the measured core. taskset execs it, so the process
+/// keeps the binary's name (what `procfs::pid_of` looks for).
+pub fn spawn_on_measured_core(bin: &Path, args: &[String], log: &Path) -> Result<Supervised> {
+    let name = bin
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut pinned = vec!["-c".to_owned(), "0".to_owned(), bin.display().to_string()];
+    pinned.extend_from_slice(args);
+    Supervised::spawn(&name, Path::new("/usr/bin/taskset"), &pinned, log)
+}
 
 /// One line of the printed table.
 pub struct Row {

@@ -29,22 +29,16 @@ impl PinnedWebhook {
         // Picked, not bound by the OS: the webhook does not report the port it bound, and the
         // bench runs alone, so nothing takes the port in between.
         let (port, probe) = (free_port()?, free_port()?);
-        let mut args: Vec<String> = vec!["-c".into(), "0".into(), bin.display().to_string()];
-        args.extend([
+        let args = [
             format!("--listen=127.0.0.1:{port}"),
             format!("--probe-listen=127.0.0.1:{probe}"),
             format!("--tls-cert-file={}", certs.join("tls.crt").display()),
             format!("--tls-key-file={}", certs.join("tls.key").display()),
             format!("--kubeconfig={}", hub.kubeconfig().display()),
             "--log-format=json".into(),
-        ]);
+        ];
         let log = dir.join("webhook.log");
-        let process = Supervised::spawn(
-            "extcluster-webhook",
-            Path::new("/usr/bin/taskset"),
-            &args,
-            &log,
-        )?;
+        let process = crate::spawn_on_measured_core(bin, &args, &log)?;
         Ok(Self {
             port,
             probe,
