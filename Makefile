@@ -33,9 +33,10 @@ lint:
 unit:
 	$(CARGO) test -p extcluster-core -p extcluster-remote -p extcluster-webhook -p extcluster-controller -p kubectl-extcluster
 
-## Regenerate manifests/crd.yaml from the Rust types.
+## Regenerate manifests/crd.yaml and manifests/cluster-profile/crd.yaml from the Rust types.
 crd:
 	$(CARGO) run -q -p extcluster-core --bin crdgen > manifests/crd.yaml
+	$(CARGO) run -q -p extcluster-core --bin crdgen cluster-profile > manifests/cluster-profile/crd.yaml
 
 TOOLS := $(or $(EXTCLUSTER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/extcluster)/tools
 

@@ -90,9 +90,34 @@ pub struct Flags {
     #[arg(long, env = "EXTCLUSTER_IDENTITY")]
     pub identity: Option<String>,
 
+    /// Where ClusterProfiles are published (when the hub serves the API).
+    #[arg(long, env = "EXTCLUSTER_INVENTORY_NAMESPACE", default_value = extcluster_core::api::INVENTORY_NAMESPACE)]
+    pub inventory_namespace: String,
+
+    /// A tool this hub exports registrations to, when their extcluster.io/exports annotation
+    /// asks: argocd, flux (repeat the flag, or separate with commas).
+    #[arg(long = "export", env = "EXTCLUSTER_EXPORTS", value_delimiter = ',', value_parser = parse_export)]
+    pub exports: Vec<extcluster_core::exports::Export>,
+
+    /// Where Argo CD reads its cluster Secrets.
+    #[arg(long, env = "EXTCLUSTER_ARGOCD_NAMESPACE", default_value = "argocd")]
+    pub argocd_namespace: String,
+
+    /// Where the Flux kubeconfig Secrets go.
+    #[arg(long, env = "EXTCLUSTER_FLUX_NAMESPACE", default_value = "flux-system")]
+    pub flux_namespace: String,
+
     /// Log format.
     #[arg(long, env = "EXTCLUSTER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+}
+
+fn parse_export(raw: &str) -> Result<extcluster_core::exports::Export, String> {
+    match extcluster_core::exports::parse(raw) {
+        Ok(set) if set.len() == 1 => Ok(set.into_iter().next().expect("one")),
+        Ok(_) => Err("name one tool: argocd or flux".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A positive Go duration (`90s`, `1m30s`, `168h`), as Kubernetes writes them.

@@ -5,6 +5,7 @@ mod flags;
 mod leader;
 mod metrics;
 mod probing;
+mod publish;
 mod registrations;
 mod schedule;
 mod serve;
@@ -30,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let health = Arc::new(serve::Health::default());
     let registrations =
         registrations::Registrations::watch(&client, &flags.namespace, health.clone());
+    let publisher = Arc::new(publisher(&flags, client.clone(), &registrations, &health));
     let ctx = Arc::new(context(
         &flags,
         client.clone(),
@@ -48,7 +50,12 @@ async fn main() -> anyhow::Result<()> {
         health,
     };
     tokio::select! {
-        never = election.run(move || probing::run(ctx.clone())) => match never {},
+        never = election.run(move || {
+            let (ctx, publisher) = (ctx.clone(), publisher.clone());
+            async move {
+                tokio::join!(probing::run(ctx), publish::run(publisher));
+            }
+        }) => match never {},
         served = served => served?.context("the probe endpoints stopped"),
         _ = shutdown() => {
             tracing::info!("shutting down");
@@ -89,6 +96,26 @@ fn context(
             heartbeat: signed(flags.heartbeat),
         },
         concurrency: flags.concurrency as usize,
+    }
+}
+
+fn publisher(
+    flags: &Flags,
+    client: kube::Client,
+    registrations: &registrations::Registrations,
+    health: &Arc<serve::Health>,
+) -> publish::Publisher {
+    use extcluster_core::exports::Export;
+    let namespace = |tool: &Export| match tool {
+        Export::Argocd => flags.argocd_namespace.clone(),
+        Export::Flux => flags.flux_namespace.clone(),
+    };
+    publish::Publisher {
+        client,
+        registrations: registrations.clone(),
+        inventory_namespace: flags.inventory_namespace.clone(),
+        targets: flags.exports.iter().map(|t| (*t, namespace(t))).collect(),
+        health: health.clone(),
     }
 }
 

@@ -59,6 +59,7 @@ pub async fn run(ctx: Arc<Context>) {
     let mut tasks: JoinSet<Outcome> = JoinSet::new();
     let permits = Arc::new(Semaphore::new(ctx.concurrency));
     let mut sync_at = Some(Instant::now());
+    let mut changed = ctx.registrations.changed.subscribe();
     ctx.health.metrics.registrations.clear();
     loop {
         let now = Instant::now();
@@ -71,7 +72,7 @@ pub async fn run(ctx: Arc<Context>) {
         }
         let wake = [schedule.next(), sync_at].into_iter().flatten().min();
         tokio::select! {
-            _ = ctx.registrations.changed.notified() => {
+            _ = changed.changed() => {
                 sync_at.get_or_insert(Instant::now() + SYNC_EVERY);
             }
             Some(done) = tasks.join_next() => {
@@ -84,7 +85,7 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+pub(crate) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -1,5 +1,5 @@
 //! The hub's registrations and their kubeconfig Secrets, held in memory by watches that recover
-//! from a lost hub by themselves. Every change wakes the probe loop.
+//! from a lost hub by themselves. Every change wakes the probe loop and the publisher.
 
 use crate::serve::Health;
 use extcluster_core::ExternalCluster;
@@ -8,26 +8,33 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 #[derive(Clone)]
 pub struct Registrations {
     pub clusters: Store<ExternalCluster>,
     pub secrets: Store<Secret>,
-    /// Notified on every change of either.
-    pub changed: Arc<Notify>,
+    /// Marked on every change of either; each loop subscribes.
+    pub changed: Arc<watch::Sender<()>>,
 }
 
 impl Registrations {
     /// Starts both watches; `health` turns synced once both have listed everything.
     pub fn watch(client: &Client, namespace: &str, health: Arc<Health>) -> Self {
-        let changed = Arc::new(Notify::new());
-        let clusters = reflect(Api::<ExternalCluster>::all(client.clone()), &changed);
+        let changed = Arc::new(watch::Sender::new(()));
+        let everything = watcher::Config::default();
+        let clusters = reflect(
+            Api::<ExternalCluster>::all(client.clone()),
+            everything.clone(),
+            &changed,
+        );
         let secrets = reflect(
             Api::<Secret>::namespaced(client.clone(), namespace),
+            everything,
             &changed,
         );
         let (c, s) = (clusters.clone(), secrets.clone());
@@ -61,17 +68,22 @@ fn slim<K: kube::Resource>(object: &mut K) {
     }
 }
 
-fn reflect<K: hub::Watched>(api: Api<K>, changed: &Arc<Notify>) -> Store<K> {
+/// A store of what `api` and `config` select, kept by a watch; every change marks `changed`.
+pub fn reflect<K: hub::Watched>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: &Arc<watch::Sender<()>>,
+) -> Store<K> {
     let (store, writer) = reflector::store();
     let changed = changed.clone();
-    let stream = hub::watch(api)
+    let stream = hub::watch_with(api, config)
         .modify(slim)
         .reflect(writer)
         .for_each(move |event| {
             if let Err(e) = &event {
                 tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watch of the hub failed; retrying");
             }
-            changed.notify_one();
+            changed.send_replace(());
             futures::future::ready(())
         });
     tokio::spawn(stream);

@@ -12,6 +12,8 @@ pub const PLURAL: &str = "externalclusters";
 pub const CRD_NAME: &str = "externalclusters.extcluster.io";
 /// Where kubeconfig Secrets and the webhook live.
 pub const SYSTEM_NAMESPACE: &str = "extcluster-system";
+/// Where the controller publishes ClusterProfiles by default.
+pub const INVENTORY_NAMESPACE: &str = "extcluster-inventory";
 /// Set to `"true"` before deleting an imported registration: the intent to disconnect.
 pub const DISCONNECT_ANNOTATION: &str = "extcluster.io/disconnect";
 /// Carries `spec.clusterID`, so registrations of one cluster can be selected.
@@ -164,6 +166,34 @@ pub struct ExternalClusterStatus {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Where the controller publishes the registration for other tools: its ClusterProfile, and
+    /// the Argo CD and Flux Secrets the `extcluster.io/exports` annotation asks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<ExportStatus>,
+}
+
+/// One place a registration is published.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportStatus {
+    #[schemars(schema_with = "export_kind_schema")]
+    pub kind: ExportKind,
+    pub namespace: String,
+    pub name: String,
+    /// The object is in place and current.
+    pub ready: bool,
+    /// Why it is not, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+named_enum! {
+    #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+    pub enum ExportKind {
+        ClusterProfile,
+        ArgoCD,
+        Flux,
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -180,6 +210,11 @@ pub struct NodeSummary {
     /// Total allocatable memory, as a Kubernetes quantity (`48Gi`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocatable_memory: Option<String>,
+    /// The distinct regions and zones the nodes' topology labels name, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -194,6 +229,10 @@ pub struct CredentialsStatus {
 /// schemars lists `null` among an optional enum's values, which the API server refuses.
 fn phase_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "string", "enum": Phase::VARIANTS})
+}
+
+fn export_kind_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ExportKind::VARIANTS})
 }
 
 impl ExternalCluster {

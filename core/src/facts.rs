@@ -28,6 +28,9 @@ pub struct NodeInfo {
     /// `status.allocatable`'s cpu and memory, as the kubelet reports them.
     pub allocatable_cpu: Option<String>,
     pub allocatable_memory: Option<String>,
+    /// `topology.kubernetes.io/region` and `zone` (or their `failure-domain.beta` forms).
+    pub region: Option<String>,
+    pub zone: Option<String>,
 }
 
 impl Facts {
@@ -62,7 +65,14 @@ pub fn summarize(nodes: &[NodeInfo]) -> NodeSummary {
         kubelet_versions: distinct_versions(nodes.iter().map(|n| n.kubelet_version.as_str())),
         allocatable_cpu: total(|n| n.allocatable_cpu.as_ref()).map(quantity::cpu),
         allocatable_memory: total(|n| n.allocatable_memory.as_ref()).map(quantity::memory),
+        regions: distinct(nodes.iter().filter_map(|n| n.region.as_deref())),
+        zones: distinct(nodes.iter().filter_map(|n| n.zone.as_deref())),
     }
+}
+
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let set: std::collections::BTreeSet<&str> = values.collect();
+    set.into_iter().map(str::to_owned).collect()
 }
 
 #[cfg(test)]
@@ -71,6 +81,8 @@ mod tests {
 
     fn node(version: &str, ready: &str, cpu: &str, memory: &str) -> NodeInfo {
         NodeInfo {
+            region: Some("eu-west-1".into()),
+            zone: Some(format!("eu-west-1{}", &ready[..1].to_lowercase())),
             kubelet_version: version.into(),
             ready: ready.into(),
             allocatable_cpu: Some(cpu.into()),
@@ -91,6 +103,8 @@ mod tests {
         assert_eq!(s.kubelet_versions, ["v1.29.6", "v1.30.2"]);
         assert_eq!(s.allocatable_cpu.as_deref(), Some("9900m"));
         assert_eq!(s.allocatable_memory.as_deref(), Some("40Gi"));
+        assert_eq!(s.regions, ["eu-west-1"]);
+        assert_eq!(s.zones, ["eu-west-1f", "eu-west-1t"]);
         let bare = summarize(&[NodeInfo::default()]);
         assert_eq!((bare.ready, bare.allocatable_cpu), (0, None));
         assert!(bare.kubelet_versions.is_empty());

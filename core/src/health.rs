@@ -513,5 +513,9 @@ pub fn status_patch(
             body.entry(key.clone()).or_insert(serde_json::Value::Null);
         }
     }
+    // The publisher keeps `exports`; a probe holding an older copy must not write it back.
+    if let serde_json::Value::Object(body) = &mut body {
+        body.remove("exports");
+    }
     serde_json::json!({ "status": body })
 }

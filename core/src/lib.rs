@@ -4,8 +4,10 @@
 pub mod api;
 pub mod capability;
 pub mod duration;
+pub mod exports;
 pub mod facts;
 pub mod health;
+pub mod inventory;
 pub mod policy;
 pub mod provider;
 pub mod quantity;
@@ -13,8 +15,8 @@ pub mod quantity;
 pub mod version;
 
 pub use api::{
-    CredentialsStatus, ExternalCluster, ExternalClusterSpec, ExternalClusterStatus, Mode,
-    NodeSummary, Origin, Phase, Provider, SecretKeyRef,
+    CredentialsStatus, ExportKind, ExportStatus, ExternalCluster, ExternalClusterSpec,
+    ExternalClusterStatus, Mode, NodeSummary, Origin, Phase, Provider, SecretKeyRef,
 };
 pub use capability::{Capability, CapabilityError};
 pub use policy::{

@@ -32,6 +32,7 @@ fn seen(version: &str, cluster_id: &str, kubelets: &[&str]) -> Seen {
             kubelet_versions: extcluster_core::health::distinct_versions(kubelets.iter().copied()),
             allocatable_cpu: Some("4".into()),
             allocatable_memory: Some("16Gi".into()),
+            ..NodeSummary::default()
         },
     }
 }

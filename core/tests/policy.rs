@@ -584,3 +584,35 @@ fn the_view_matches_the_api_type() {
         );
     }
 }
+
+#[test]
+fn export_annotations_name_known_tools_only() {
+    let key = extcluster_core::exports::ANNOTATION;
+    let base = cluster("a", "id-a", "v1.30.0");
+    for ok in ["argocd", "flux", "argocd,flux", " flux , argocd ", ""] {
+        let c = annotate(base.clone(), key, ok);
+        assert_eq!(
+            decide(Operation::Create, Some(&c), None, &[]),
+            Ok(()),
+            "{ok:?}"
+        );
+    }
+    let bad = annotate(base.clone(), key, "argocd,rancher");
+    denied(
+        decide(Operation::Create, Some(&bad), None, &[]),
+        "invalid_exports",
+        &[key, "\"rancher\"", "argocd, flux", "--export"],
+    );
+    let ok = annotate(base, key, "flux");
+    denied(
+        decide(Operation::Update, Some(&bad), Some(&ok), &[]),
+        "invalid_exports",
+        &["\"rancher\""],
+    );
+    // Left as it was, an old unreadable value does not block other changes.
+    let relabelled = with(bad.clone(), &["spec", "mode"], json!("Import"));
+    assert_eq!(
+        decide(Operation::Update, Some(&relabelled), Some(&bad), &[]),
+        Ok(())
+    );
+}

@@ -52,6 +52,8 @@ pub struct Described {
     pub provider: Provider,
     pub server: String,
     pub display_name: Option<String>,
+    /// Where the hub's controller should export it besides the ClusterProfile.
+    pub exports: std::collections::BTreeSet<extcluster_core::exports::Export>,
 }
 
 /// The ExternalCluster for a cluster registered as `name`.
@@ -77,6 +79,12 @@ pub fn build_cluster(name: &str, described: &Described, facts: &Facts) -> Extern
         (CLUSTER_ID_LABEL.to_owned(), facts.cluster_id.clone()),
         (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
     ]));
+    if !described.exports.is_empty() {
+        cluster.metadata.annotations = Some(BTreeMap::from([(
+            extcluster_core::exports::ANNOTATION.to_owned(),
+            extcluster_core::exports::format(&described.exports),
+        )]));
+    }
     cluster
 }
 
@@ -419,6 +427,7 @@ mod tests {
             provider: facts.provider,
             server: "https://x".into(),
             display_name: Some("Prod".into()),
+            exports: Default::default(),
         };
         let cluster = build_cluster("prod", &described, &facts);
         let text = dry_run_text(&cluster, &secret).unwrap();

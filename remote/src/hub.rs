@@ -104,9 +104,17 @@ impl<K> Watched for K where
 pub fn watch<K: Watched>(
     api: Api<K>,
 ) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send {
+    watch_with(api, watcher::Config::default())
+}
+
+/// [`watch`] of what `config` selects (a label selector, say).
+pub fn watch_with<K: Watched>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send {
+    let config = config.timeout(WATCH_TIMEOUT_SECS);
     let start = move || -> BoxStream<'static, Result<Event<K>, watcher::Error>> {
-        let config = watcher::Config::default().timeout(WATCH_TIMEOUT_SECS);
-        watcher::watcher(api.clone(), config)
+        watcher::watcher(api.clone(), config.clone())
             .backoff(retry())
             .boxed()
     };

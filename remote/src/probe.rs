@@ -68,6 +68,8 @@ pub fn node_info(n: &Node) -> NodeInfo {
         roles.push(role.clone());
     }
     roles.sort();
+    let topology =
+        |key: &str, legacy: &str| labels.get(key).or_else(|| labels.get(legacy)).cloned();
     let status = n.status.clone().unwrap_or_default();
     let ready = status
         .conditions
@@ -94,6 +96,14 @@ pub fn node_info(n: &Node) -> NodeInfo {
         ready,
         provider_id: n.spec.as_ref().and_then(|s| s.provider_id.clone()),
         openshift: labels.contains_key(OPENSHIFT_NODE_LABEL),
+        region: topology(
+            "topology.kubernetes.io/region",
+            "failure-domain.beta.kubernetes.io/region",
+        ),
+        zone: topology(
+            "topology.kubernetes.io/zone",
+            "failure-domain.beta.kubernetes.io/zone",
+        ),
     }
 }
 

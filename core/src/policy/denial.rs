@@ -3,6 +3,7 @@
 use super::operation::Operation;
 use crate::api::CLUSTER_ID_LABEL;
 use crate::capability::CapabilityError;
+use crate::exports::ExportsError;
 use crate::version::VersionError;
 use std::fmt;
 
@@ -34,6 +35,11 @@ pub enum Denial {
         name: String,
         key: String,
         error: CapabilityError,
+    },
+    #[strum(serialize = "invalid_exports")]
+    Exports {
+        name: String,
+        error: ExportsError,
     },
     #[strum(serialize = "immutable_field")]
     Immutable {
@@ -104,6 +110,12 @@ impl fmt::Display for Denial {
             Denial::Capability { name, key, error } => {
                 write!(f, "annotation {key} on {name:?} is invalid: {error}")
             }
+            Denial::Exports { name, error } => write!(
+                f,
+                "annotation {} on {name:?} is invalid: {error}; set it with `kubectl extcluster \
+                 annotate {name} --export argocd --export flux`",
+                crate::exports::ANNOTATION
+            ),
             Denial::Immutable { name, field } => write!(
                 f,
                 "{field} of {name:?} cannot be changed; to point the hub at another cluster, \
@@ -151,6 +163,7 @@ mod tests {
                 "delete_imported",
                 "immutable_field",
                 "invalid_capability",
+                "invalid_exports",
                 "label_mismatch",
                 "missing_object",
                 "registry_unavailable",

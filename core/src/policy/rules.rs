@@ -5,8 +5,8 @@ use super::operation::Operation;
 use super::registration::{Registration, Spec};
 use super::registry::{Registry, RegistryUnavailable};
 use crate::api::{CLUSTER_ID_LABEL, Mode, Origin};
-use crate::capability;
 use crate::version::{KubeVersion, VersionRange};
+use crate::{capability, exports};
 
 pub type Decision = Result<(), Denial>;
 
@@ -46,7 +46,7 @@ impl Policy {
         self.check_version(new)?;
         check_label(new)?;
         check_not_reimport(new, registry)?;
-        check_capabilities(new, None)
+        check_annotations(new, None)
     }
 
     fn decide_update(
@@ -83,7 +83,7 @@ impl Policy {
         if new.is_live() && !old.is_live() {
             check_not_reimport(new, registry)?;
         }
-        check_capabilities(new, Some(old))
+        check_annotations(new, Some(old))
     }
 
     fn check_version(&self, r: &Registration<'_>) -> Decision {
@@ -189,11 +189,18 @@ fn check_label(r: &Registration<'_>) -> Decision {
     }
 }
 
-/// Capability annotations must be well-formed; on update only the ones that changed are checked,
-/// so a registration that predates the webhook can still be disconnected.
-fn check_capabilities(new: &Registration<'_>, old: Option<&Registration<'_>>) -> Decision {
+/// Capability and export annotations must be well-formed; on update only the ones that changed
+/// are checked, so a registration that predates the webhook can still be disconnected.
+fn check_annotations(new: &Registration<'_>, old: Option<&Registration<'_>>) -> Decision {
     for (key, value) in new.metadata.annotations.iter() {
         if old.is_some_and(|o| o.metadata.annotations.get(key) == Some(value)) {
+            continue;
+        }
+        if key == exports::ANNOTATION {
+            exports::parse(value).map_err(|error| Denial::Exports {
+                name: new.name().to_owned(),
+                error,
+            })?;
             continue;
         }
         capability::validate_annotation(key, value).map_err(|error| Denial::Capability {

@@ -8,6 +8,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use extcluster_core::api::MANAGER;
 use extcluster_core::capability::{self, Capability};
+use extcluster_core::exports::{self, Export};
 use extcluster_remote::detect::{self, Proposal};
 use extcluster_remote::failure::Failure;
 use extcluster_remote::stored;
@@ -15,7 +16,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation, TestOperation};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Set or remove capability annotations of a registration, or detect them from the cluster
 #[derive(Debug, Clone, Args)]
@@ -30,7 +31,11 @@ use std::collections::BTreeMap;
 
   # See what the cluster itself shows, then write it
   kubectl extcluster annotate prod-eu --detect --dry-run
-  kubectl extcluster annotate prod-eu --detect")]
+  kubectl extcluster annotate prod-eu --detect
+
+  # Export it to Argo CD and Flux (the whole list: it replaces what is set), or to neither
+  kubectl extcluster annotate prod-eu --export argocd --export flux
+  kubectl extcluster annotate prod-eu --no-export")]
 pub struct AnnotateArgs {
     /// The registration to annotate
     pub name: String,
@@ -43,6 +48,13 @@ pub struct AnnotateArgs {
     /// Read the cluster (through the stored kubeconfig) and propose values, with the reasons
     #[arg(long)]
     pub detect: bool,
+    /// Export it to this GitOps tool (argocd, flux), when the hub's controller exports there;
+    /// repeat for both. The list replaces the one set
+    #[arg(long = "export", value_name = "TOOL", value_parser = super::register::parse_export)]
+    pub exports: Vec<Export>,
+    /// Export it to no GitOps tool (its ClusterProfile stays)
+    #[arg(long, conflicts_with = "exports")]
+    pub no_export: bool,
     /// Check with the hub (and its webhook) without writing
     #[arg(long)]
     pub dry_run: bool,
@@ -137,6 +149,57 @@ pub enum Outcome {
 pub struct Plan {
     pub ops: Vec<PatchOperation>,
     pub outcomes: Vec<(Capability, Outcome)>,
+}
+
+impl Plan {
+    /// Adds what makes the exports annotation name exactly `wanted` (none: removed), testing the
+    /// value read first; returns the summary.
+    pub fn exports(
+        &mut self,
+        annotations: Option<&BTreeMap<String, String>>,
+        wanted: &BTreeSet<Export>,
+    ) -> String {
+        let key = exports::ANNOTATION;
+        let now = annotations.and_then(|a| a.get(key));
+        let value = exports::format(wanted);
+        let map_added = self.ops.iter().any(|op| {
+            matches!(op, PatchOperation::Add(a) if a.path == PointerBuf::from_tokens(["metadata", "annotations"]))
+        });
+        let mut planner = Planner {
+            ops: std::mem::take(&mut self.ops),
+            needs_map: annotations.is_none() && !map_added,
+            overwrite: true,
+            name: "",
+        };
+        let shown = |v: &str| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
+        let summary = match now {
+            Some(was) if *was == value => format!("exports unchanged ({})", shown(&value)),
+            Some(was) if wanted.is_empty() => {
+                planner.test_all(&[(key.to_owned(), was.clone())]);
+                planner.ops.push(PatchOperation::Remove(RemoveOperation {
+                    path: pointer(key),
+                }));
+                format!("exports none (was {was})")
+            }
+            Some(was) => {
+                planner.replace(&[(key.to_owned(), was.clone())], key, &value);
+                format!("exports {value} (was {was})")
+            }
+            None if wanted.is_empty() => "exports none (unchanged)".to_owned(),
+            None => {
+                planner.add_absent(key, &value);
+                format!("exports {value} (added)")
+            }
+        };
+        self.ops = planner.ops;
+        summary
+    }
 }
 
 fn pointer(key: &str) -> PointerBuf {
@@ -332,9 +395,11 @@ fn is_conflict(e: &kube::Error) -> bool {
 pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
     let name = args.name.as_str();
     let given = parse_changes(&args.changes)?;
-    if given.is_empty() && !args.detect {
+    let exports = (!args.exports.is_empty() || args.no_export)
+        .then(|| args.exports.iter().copied().collect::<BTreeSet<Export>>());
+    if given.is_empty() && !args.detect && exports.is_none() {
         bail!(
-            "nothing to annotate; give CAP=VALUE or CAP- (e.g. pspEnabled=true), or --detect to read them from the cluster"
+            "nothing to annotate; give CAP=VALUE or CAP- (e.g. pspEnabled=true), --detect to read them from the cluster, or --export TOOL"
         );
     }
     let hub = Hub::connect(global).await?;
@@ -362,13 +427,16 @@ pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
         }
     }
 
-    let plan = plan(
+    let mut plan = plan(
         cluster.metadata.annotations.as_ref(),
         &changes,
         args.overwrite,
         name,
     )?;
-    let summary: Vec<String> = plan.outcomes.iter().map(|(c, o)| describe(*c, o)).collect();
+    let mut summary: Vec<String> = plan.outcomes.iter().map(|(c, o)| describe(*c, o)).collect();
+    if let Some(wanted) = &exports {
+        summary.push(plan.exports(cluster.metadata.annotations.as_ref(), wanted));
+    }
     let summary = if summary.is_empty() {
         "nothing detected to write".to_owned()
     } else {

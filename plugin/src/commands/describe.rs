@@ -101,6 +101,7 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
     status(&mut out, &st, now);
     conditions(&mut out, &st, now);
     capabilities(&mut out, c);
+    exports(&mut out, c, &st);
     match live {
         Ok(live) => {
             nodes(&mut out, &live.nodes);
@@ -271,6 +272,40 @@ fn capabilities(out: &mut String, c: &ExternalCluster) {
     }
     for (k, v) in caps {
         let _ = writeln!(out, "  {:<25}{v}", format!("{k}:"));
+    }
+}
+
+/// Where the controller publishes it, as it last recorded, and what the annotation asks for.
+fn exports(out: &mut String, c: &ExternalCluster, st: &ExternalClusterStatus) {
+    let asked = extcluster_core::exports::requested(c.metadata.annotations.as_ref());
+    let asked = if asked.is_empty() {
+        "none".to_owned()
+    } else {
+        extcluster_core::exports::format(&asked)
+    };
+    let _ = writeln!(out, "Exports (asked: {asked}):");
+    if st.exports.is_empty() {
+        let _ = writeln!(out, "  <none recorded by the controller>");
+    }
+    let rows: Vec<Vec<String>> = st
+        .exports
+        .iter()
+        .map(|e| {
+            let at = if e.namespace.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{}/{}", e.namespace, e.name)
+            };
+            let state = match (&e.message, e.ready) {
+                (Some(why), _) => format!("not ready: {}", one_line(why)),
+                (None, true) => "ready".to_owned(),
+                (None, false) => "pending".to_owned(),
+            };
+            vec![e.kind.to_string(), at, state]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&indent(&table(&["KIND", "OBJECT", "STATE"], &rows), "  "));
     }
 }
 

@@ -7,6 +7,7 @@ use crate::registration::{self, Described, check_name, external_client, failed, 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use extcluster_core::api::{MANAGER, SYSTEM_NAMESPACE};
+use extcluster_core::exports::Export;
 use extcluster_core::facts::Facts;
 use extcluster_core::policy::Policy;
 use extcluster_core::version::DEFAULT_ACCEPTED_VERSIONS;
@@ -73,6 +74,10 @@ pub struct RegistrationArgs {
     /// A human-friendly name, shown by describe
     #[arg(long, value_name = "TEXT")]
     pub display_name: Option<String>,
+    /// Also export it to a GitOps tool (argocd, flux), when the hub's controller exports there;
+    /// repeat for both
+    #[arg(long = "export", value_name = "TOOL", value_parser = parse_export)]
+    pub exports: Vec<Export>,
     /// Check everything and print what would be created, writing nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -90,6 +95,12 @@ pub struct RegistrationArgs {
         value_name = "RANGE"
     )]
     pub accepted_versions: VersionRange,
+}
+
+/// One tool, as `--export` names it.
+pub fn parse_export(raw: &str) -> Result<Export, String> {
+    raw.parse()
+        .map_err(|_| format!("{raw:?} is not a tool the hub exports to; use argocd or flux"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +165,7 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
         },
         server: seen.server.clone(),
         display_name: args.display_name.clone(),
+        exports: args.exports.iter().copied().collect(),
     };
     let cluster = registration::build_cluster(name, &described, &seen.facts);
     // With --convert the kubeconfig does not exist yet: the checks below run with an empty one.

@@ -1,0 +1,343 @@
+//! The leader's publisher: every live registration appears where other tools look for clusters —
+//! a ClusterProfile in the inventory namespace when the hub serves that API, and the Argo CD and
+//! Flux Secrets its `extcluster.io/exports` annotation asks for when this hub exports to them.
+//!
+//! Level-triggered: each pass derives what should exist from the registrations and their stored
+//! kubeconfigs, compares it with what the watches hold, and writes only the difference. What a
+//! registration goes with is deleted here at once, and by the garbage collector anyway (each
+//! object is owned by its registration).
+
+pub mod desired;
+mod write;
+
+use crate::registrations::{Registrations, reflect};
+use desired::EXPORT_LABEL;
+use extcluster_core::api::ExportStatus;
+use extcluster_core::exports::{self, Export};
+use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
+use extcluster_core::{ExportKind, ExternalCluster};
+use extcluster_remote::stored;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use write::{Op, Target};
+
+/// The API's rate guidance: no more than one status update per ClusterProfile per 30 s.
+const PROFILE_STATUS_EVERY: Duration = Duration::from_secs(30);
+/// A failed write is tried again after this long.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How often a hub without the ClusterProfile API is asked again whether it serves it now.
+const DISCOVER_EVERY: Duration = Duration::from_secs(60);
+/// Changes gathered for this long cost one pass.
+const SETTLE: Duration = Duration::from_secs(1);
+/// Writes in flight at once.
+const WRITERS: usize = 8;
+
+pub struct Publisher {
+    pub client: Client,
+    pub registrations: Registrations,
+    pub inventory_namespace: String,
+    /// The tools this hub exports to, and the namespace of each.
+    pub targets: BTreeMap<Export, String>,
+    pub health: Arc<crate::serve::Health>,
+}
+
+/// What the watches hold of the published objects.
+struct Published {
+    profiles: Option<Store<ClusterProfile>>,
+    secrets: BTreeMap<Export, Store<Secret>>,
+    changed: Arc<watch::Sender<()>>,
+}
+
+/// The publisher's memory between passes.
+#[derive(Default)]
+struct Memory {
+    /// The last failed write of each object, as the sentence `status.exports` shows.
+    errors: HashMap<Target, String>,
+    profile_status_written: HashMap<String, Instant>,
+}
+
+pub async fn run(p: Arc<Publisher>) {
+    let mut published = Published::watch(&p);
+    let mut changed = published.changed.subscribe();
+    let mut registrations_changed = p.registrations.changed.subscribe();
+    let mut memory = Memory::default();
+    let mut discover_at = Instant::now();
+    let mut pass_at = Some(Instant::now());
+    loop {
+        let now = Instant::now();
+        if published.profiles.is_none() && discover_at <= now {
+            published.profiles = published.discover_profiles(&p).await;
+            discover_at = now + DISCOVER_EVERY;
+        }
+        if pass_at.is_some_and(|at| at <= now) && published.ready().await {
+            pass_at = pass(&p, &published, &mut memory).await;
+        }
+        let discover = published.profiles.is_none().then_some(discover_at);
+        let wake = [pass_at, discover].into_iter().flatten().min();
+        tokio::select! {
+            _ = changed.changed() => { pass_at.get_or_insert(Instant::now() + SETTLE); }
+            _ = registrations_changed.changed() => { pass_at.get_or_insert(Instant::now() + SETTLE); }
+            _ = crate::probing::sleep_until(wake) => {}
+        }
+    }
+}
+
+impl Published {
+    fn watch(p: &Publisher) -> Self {
+        let changed = Arc::new(watch::Sender::new(()));
+        let secrets = p
+            .targets
+            .iter()
+            .map(|(tool, namespace)| {
+                let api = Api::<Secret>::namespaced(p.client.clone(), namespace);
+                let selected = watcher::Config::default().labels(&format!("{EXPORT_LABEL}={tool}"));
+                (*tool, reflect(api, selected, &changed))
+            })
+            .collect();
+        Self {
+            profiles: None,
+            secrets,
+            changed,
+        }
+    }
+
+    /// A watch of our ClusterProfiles, once the hub serves v1alpha1 of the API.
+    async fn discover_profiles(&self, p: &Publisher) -> Option<Store<ClusterProfile>> {
+        match write::serves_profiles(&p.client).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(
+                    "the hub does not serve ClusterProfile (multicluster.x-k8s.io/v1alpha1): no \
+                     profiles are published until it does; apply manifests/cluster-profile to \
+                     install the API"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot ask the hub whether it serves ClusterProfile");
+                return None;
+            }
+        }
+        let api = Api::<ClusterProfile>::namespaced(p.client.clone(), &p.inventory_namespace);
+        let ours = watcher::Config::default().labels(&format!(
+            "{}={}",
+            inventory::CLUSTER_MANAGER_LABEL,
+            extcluster_core::api::MANAGER
+        ));
+        tracing::info!(namespace = %p.inventory_namespace, "publishing ClusterProfiles");
+        Some(reflect(api, ours, &self.changed))
+    }
+
+    /// Whether every watch has listed what it selects: before that, a missing object may only be
+    /// unseen yet.
+    async fn ready(&self) -> bool {
+        let profiles = match &self.profiles {
+            Some(s) => s.wait_until_ready().await.is_ok(),
+            None => true,
+        };
+        let mut secrets = true;
+        for s in self.secrets.values() {
+            secrets &= s.wait_until_ready().await.is_ok();
+        }
+        profiles && secrets
+    }
+}
+
+/// One pass: the writes that bring the published objects in line, done; returns when to pass
+/// again without a change (a retry, or a status update held back by the rate guidance).
+async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Option<Instant> {
+    let mut plan = Plan::default();
+    let clusters = p.registrations.clusters.state();
+    for cluster in clusters.iter().filter(|c| c.is_live()) {
+        plan.registration(p, published, memory, cluster);
+    }
+    plan.strays(published);
+    let outcomes = write::execute(&p.client, plan.ops, WRITERS).await;
+    let now = Instant::now();
+    for (target, outcome) in outcomes {
+        match outcome {
+            Ok(wrote_profile_status) => {
+                memory.errors.remove(&target);
+                p.health.metrics.hub_writes.inc();
+                if wrote_profile_status {
+                    memory
+                        .profile_status_written
+                        .insert(target.name.clone(), now);
+                }
+            }
+            Err(why) => {
+                tracing::warn!(kind = %target.kind, namespace = %target.namespace,
+                    name = %target.name, error = %why, "cannot publish");
+                memory.errors.insert(target, why);
+                plan.again = Some(
+                    plan.again
+                        .map_or(now + RETRY_AFTER, |a| a.min(now + RETRY_AFTER)),
+                );
+            }
+        }
+    }
+    memory
+        .profile_status_written
+        .retain(|_, at| at.elapsed() < PROFILE_STATUS_EVERY);
+    plan.again
+}
+
+/// The writes one pass decides on.
+#[derive(Default)]
+struct Plan {
+    ops: Vec<Op>,
+    /// Every object that should exist.
+    wanted: HashSet<Target>,
+    again: Option<Instant>,
+}
+
+impl Plan {
+    fn registration(
+        &mut self,
+        p: &Publisher,
+        published: &Published,
+        memory: &Memory,
+        cluster: &ExternalCluster,
+    ) {
+        let name = cluster.name_any();
+        let at = stored::secret_ref(cluster);
+        let kubeconfig = stored::from_secret(
+            p.registrations.secret(&at.namespace, &at.name).as_deref(),
+            &at,
+        )
+        .ok();
+        let planned = self.ops.len();
+        let mut statuses = Vec::new();
+        if let Some(profiles) = &published.profiles {
+            let endpoint = desired::endpoint(cluster, kubeconfig.as_ref());
+            let profile = inventory::profile(cluster, &p.inventory_namespace, &endpoint);
+            let target = Target::new(ExportKind::ClusterProfile, &p.inventory_namespace, &name);
+            let observed = profiles.get(&ObjectRef::new(&name).within(&p.inventory_namespace));
+            let held = memory
+                .profile_status_written
+                .get(&name)
+                .map(|at| *at + PROFILE_STATUS_EVERY);
+            match write::profile_op(profile, observed.as_deref(), held) {
+                write::Needed::Nothing => {}
+                write::Needed::Op(op) => self.ops.push(op),
+                write::Needed::Later(at) => self.later(at),
+            }
+            statuses.push(self.status_of(&target, memory, None));
+            self.wanted.insert(target);
+        }
+        for tool in exports::requested(cluster.metadata.annotations.as_ref()) {
+            statuses.push(self.export(p, published, memory, cluster, kubeconfig.as_ref(), tool));
+        }
+        let busy = self.ops.len() > planned;
+        let failing = statuses.iter().any(|s| s.message.is_some());
+        let current = cluster
+            .status
+            .as_ref()
+            .map(|s| s.exports.as_slice())
+            .unwrap_or_default();
+        if current != statuses.as_slice() && (!busy || failing) {
+            self.ops.push(Op::ExportsStatus {
+                registration: name,
+                exports: statuses,
+            });
+        }
+    }
+
+    fn export(
+        &mut self,
+        p: &Publisher,
+        published: &Published,
+        memory: &Memory,
+        cluster: &ExternalCluster,
+        kubeconfig: Option<&kube::config::Kubeconfig>,
+        tool: Export,
+    ) -> ExportStatus {
+        let kind = match tool {
+            Export::Argocd => ExportKind::ArgoCD,
+            Export::Flux => ExportKind::Flux,
+        };
+        let name = desired::secret_name(&cluster.name_any());
+        let (Some(namespace), Some(store)) = (p.targets.get(&tool), published.secrets.get(&tool))
+        else {
+            return ExportStatus {
+                kind,
+                namespace: String::new(),
+                name,
+                ready: false,
+                message: Some(format!(
+                    "this hub does not export to {kind}: its controller runs without \
+                     --export {tool} (add the kustomize component manifests/export-{tool})"
+                )),
+            };
+        };
+        let target = Target::new(kind, namespace, &name);
+        self.wanted.insert(target.clone());
+        let Some(kubeconfig) = kubeconfig else {
+            let why = "the registration's kubeconfig Secret is missing or unreadable on the hub";
+            return self.status_of(&target, memory, Some(why.into()));
+        };
+        match desired::secret(tool, cluster, kubeconfig, namespace) {
+            Ok(secret) => {
+                let observed = store.get(&ObjectRef::new(&name).within(namespace));
+                if let Some(op) = write::secret_op(target.clone(), secret, observed.as_deref()) {
+                    self.ops.push(op);
+                }
+                self.status_of(&target, memory, None)
+            }
+            Err(why) => self.status_of(&target, memory, Some(why.to_string())),
+        }
+    }
+
+    /// What `status.exports` says of one object: ready unless a write is pending or failed.
+    fn status_of(&self, target: &Target, memory: &Memory, problem: Option<String>) -> ExportStatus {
+        let pending = self
+            .ops
+            .iter()
+            .any(|op| op.target().as_ref() == Some(target));
+        let message = problem.or_else(|| memory.errors.get(target).cloned());
+        ExportStatus {
+            kind: target.kind,
+            namespace: target.namespace.clone(),
+            name: target.name.clone(),
+            ready: message.is_none() && !pending,
+            message,
+        }
+    }
+
+    /// Deletes what is published but no longer wanted: a registration gone, disconnecting, or no
+    /// longer asking for an export.
+    fn strays(&mut self, published: &Published) {
+        let profiles = published.profiles.iter().flat_map(|s| s.state()).map(|o| {
+            Target::new(
+                ExportKind::ClusterProfile,
+                &o.namespace().unwrap_or_default(),
+                &o.name_any(),
+            )
+        });
+        let secrets = published.secrets.iter().flat_map(|(tool, s)| {
+            let kind = match tool {
+                Export::Argocd => ExportKind::ArgoCD,
+                Export::Flux => ExportKind::Flux,
+            };
+            s.state()
+                .into_iter()
+                .map(move |o| Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any()))
+        });
+        let strays: Vec<Target> = profiles
+            .chain(secrets)
+            .filter(|t| !self.wanted.contains(t))
+            .collect();
+        self.ops.extend(strays.into_iter().map(Op::Delete));
+    }
+
+    fn later(&mut self, at: Instant) {
+        self.again = Some(self.again.map_or(at, |a| a.min(at)));
+    }
+}

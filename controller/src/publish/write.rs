@@ -1,0 +1,285 @@
+//! The publisher's writes: what differs between a desired object and the one the watch holds,
+//! and the requests that mend it. Objects this controller did not make are never taken over.
+
+use crate::status::FIELD_MANAGER;
+use extcluster_core::api::ExportStatus;
+use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
+use extcluster_core::{ExportKind, ExternalCluster};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use tokio::time::Instant;
+
+/// One published object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub kind: ExportKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Target {
+    pub fn new(kind: ExportKind, namespace: &str, name: &str) -> Self {
+        Self {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+pub enum Op {
+    CreateProfile(Box<ClusterProfile>),
+    /// Metadata and spec, then status, by server-side apply.
+    ApplyProfile {
+        profile: Box<ClusterProfile>,
+        status_only: bool,
+    },
+    CreateSecret(Target, Box<Secret>),
+    ApplySecret(Target, Box<Secret>),
+    Delete(Target),
+    ExportsStatus {
+        registration: String,
+        exports: Vec<ExportStatus>,
+    },
+}
+
+impl Op {
+    /// The published object it writes; none for a registration's status.
+    pub fn target(&self) -> Option<Target> {
+        (!matches!(self, Op::ExportsStatus { .. })).then(|| self.outcome_target())
+    }
+
+    /// The object it writes, for its outcome; a ClusterProfile is named by its own target.
+    fn outcome_target(&self) -> Target {
+        match self {
+            Op::CreateProfile(p) | Op::ApplyProfile { profile: p, .. } => Target::new(
+                ExportKind::ClusterProfile,
+                &p.namespace().unwrap_or_default(),
+                &p.name_any(),
+            ),
+            Op::CreateSecret(t, _) | Op::ApplySecret(t, _) | Op::Delete(t) => t.clone(),
+            Op::ExportsStatus { registration, .. } => {
+                Target::new(ExportKind::ClusterProfile, "", registration)
+            }
+        }
+    }
+}
+
+pub enum Needed {
+    Nothing,
+    Op(Op),
+    /// Only the status differs, and the rate guidance holds its update until then.
+    Later(Instant),
+}
+
+/// What brings the observed profile (if any) to `desired`. `status_held` is when the rate
+/// guidance next allows a status update of it.
+pub fn profile_op(
+    desired: ClusterProfile,
+    observed: Option<&ClusterProfile>,
+    status_held: Option<Instant>,
+) -> Needed {
+    let Some(observed) = observed else {
+        return Needed::Op(Op::CreateProfile(Box::new(desired)));
+    };
+    let meta_same = contains(observed.labels(), desired.labels())
+        && observed.meta().owner_references == desired.meta().owner_references
+        && observed.spec == desired.spec;
+    let status_same = observed.status == desired.status;
+    match (meta_same, status_same) {
+        (true, true) => Needed::Nothing,
+        (true, false) => match status_held {
+            Some(at) if at > Instant::now() => Needed::Later(at),
+            _ => Needed::Op(Op::ApplyProfile {
+                profile: Box::new(desired),
+                status_only: true,
+            }),
+        },
+        (false, _) => Needed::Op(Op::ApplyProfile {
+            profile: Box::new(desired),
+            status_only: false,
+        }),
+    }
+}
+
+/// What brings the observed Secret (if any) to `desired`.
+pub fn secret_op(target: Target, desired: Secret, observed: Option<&Secret>) -> Option<Op> {
+    let Some(observed) = observed else {
+        return Some(Op::CreateSecret(target, Box::new(desired)));
+    };
+    let same = observed.labels() == desired.labels()
+        && contains(observed.annotations(), desired.annotations())
+        && observed.metadata.owner_references == desired.metadata.owner_references
+        && observed.type_ == desired.type_
+        && observed.data == desired.data;
+    (!same).then(|| Op::ApplySecret(target, Box::new(desired)))
+}
+
+fn contains(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> bool {
+    want.iter().all(|(k, v)| have.get(k) == Some(v))
+}
+
+/// Runs the writes, `writers` at once; each outcome says whether a profile's status was written.
+pub async fn execute(
+    client: &Client,
+    ops: Vec<Op>,
+    writers: usize,
+) -> Vec<(Target, Result<bool, String>)> {
+    futures::stream::iter(ops)
+        .map(|op| async move {
+            let target = op.outcome_target();
+            (target, run(client, op).await)
+        })
+        .buffer_unordered(writers)
+        .collect()
+        .await
+}
+
+fn apply() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+fn create() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    }
+}
+
+async fn run(client: &Client, op: Op) -> Result<bool, String> {
+    match op {
+        Op::CreateProfile(profile) => {
+            let api = profiles(client, &profile);
+            api.create(&create(), &profile)
+                .await
+                .map_err(|e| taken(e, "ClusterProfile", &profile.name_any()))?;
+            apply_profile_status(&api, &profile).await.map(|()| true)
+        }
+        Op::ApplyProfile {
+            profile,
+            status_only,
+        } => {
+            let api = profiles(client, &profile);
+            if !status_only {
+                let mut body = (*profile).clone();
+                body.status = None;
+                api.patch(&profile.name_any(), &apply(), &Patch::Apply(&body))
+                    .await
+                    .map_err(|e| sentence(&e))?;
+            }
+            apply_profile_status(&api, &profile).await.map(|()| true)
+        }
+        Op::CreateSecret(target, secret) => {
+            let api = Api::<Secret>::namespaced(client.clone(), &target.namespace);
+            api.create(&create(), &secret)
+                .await
+                .map(|_| false)
+                .map_err(|e| taken(e, "Secret", &target.name))
+        }
+        Op::ApplySecret(target, secret) => {
+            let api = Api::<Secret>::namespaced(client.clone(), &target.namespace);
+            api.patch(&target.name, &apply(), &Patch::Apply(&*secret))
+                .await
+                .map(|_| false)
+                .map_err(|e| sentence(&e))
+        }
+        Op::Delete(target) => delete(client, &target).await.map(|()| false),
+        Op::ExportsStatus {
+            registration,
+            exports,
+        } => {
+            let api = Api::<ExternalCluster>::all(client.clone());
+            let exports = if exports.is_empty() {
+                Value::Null
+            } else {
+                json!(exports)
+            };
+            let body = json!({"status": {"exports": exports}});
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            };
+            match api
+                .patch_status(&registration, &params, &Patch::Merge(&body))
+                .await
+            {
+                Ok(_) => Ok(false),
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+                Err(e) => Err(sentence(&e)),
+            }
+        }
+    }
+}
+
+fn profiles(client: &Client, profile: &ClusterProfile) -> Api<ClusterProfile> {
+    Api::namespaced(client.clone(), &profile.namespace().unwrap_or_default())
+}
+
+async fn apply_profile_status(
+    api: &Api<ClusterProfile>,
+    profile: &ClusterProfile,
+) -> Result<(), String> {
+    let body = json!({
+        "apiVersion": ClusterProfile::api_version(&()),
+        "kind": ClusterProfile::kind(&()),
+        "status": profile.status,
+    });
+    api.patch_status(&profile.name_any(), &apply(), &Patch::Apply(&body))
+        .await
+        .map(drop)
+        .map_err(|e| sentence(&e))
+}
+
+async fn delete(client: &Client, target: &Target) -> Result<(), String> {
+    let result = match target.kind {
+        ExportKind::ClusterProfile => {
+            Api::<ClusterProfile>::namespaced(client.clone(), &target.namespace)
+                .delete(&target.name, &DeleteParams::background())
+                .await
+                .map(drop)
+        }
+        ExportKind::ArgoCD | ExportKind::Flux => {
+            Api::<Secret>::namespaced(client.clone(), &target.namespace)
+                .delete(&target.name, &DeleteParams::background())
+                .await
+                .map(drop)
+        }
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(sentence(&e)),
+    }
+}
+
+/// A refused create: another owner's object under the name is worth its own sentence.
+fn taken(e: kube::Error, kind: &str, name: &str) -> String {
+    match &e {
+        kube::Error::Api(a) if a.code == 409 => format!(
+            "a {kind} named {name} already exists there and was not made by this controller; \
+             remove or rename it"
+        ),
+        _ => sentence(&e),
+    }
+}
+
+fn sentence(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(a) => format!("the hub refused the write: {} ({})", a.message, a.code),
+        other => format!("cannot reach the hub: {other}"),
+    }
+}
+
+/// Whether the hub serves ClusterProfile in v1alpha1.
+pub async fn serves_profiles(client: &Client) -> Result<bool, kube::Error> {
+    let version = format!("{}/v1alpha1", inventory::GROUP);
+    match client.list_api_group_resources(&version).await {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == "clusterprofiles")),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}

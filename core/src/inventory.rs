@@ -1,0 +1,575 @@
+//! SIG-Multicluster's ClusterProfile (`multicluster.x-k8s.io`, KEP-4322), as
+//! `kubernetes-sigs/cluster-inventory-api` defines it, and the profile a registration publishes.
+//!
+//! v1alpha1 is what consumers read today; v1alpha2 drops `credentialProviders` and gives the
+//! access providers' cluster a type of its own with the same JSON names. A profile is written in
+//! v1alpha1 with both provider lists, so it reads the same through either version.
+
+use crate::api::{ExternalCluster, MANAGER};
+use crate::capability;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
+use kube::{CustomResource, Resource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const GROUP: &str = "multicluster.x-k8s.io";
+pub const CRD_NAME: &str = "clusterprofiles.multicluster.x-k8s.io";
+/// Names the cluster manager a ClusterProfile belongs to; its value is `spec.clusterManager.name`.
+pub const CLUSTER_MANAGER_LABEL: &str = "x-k8s.io/cluster-manager";
+/// v1alpha2: correlates the ClusterProfiles (of any manager) that stand for one member cluster.
+pub const MEMBER_ID_LABEL: &str = "multicluster.x-k8s.io/inventory-member-id";
+pub const CONTROL_PLANE_HEALTHY: &str = "ControlPlaneHealthy";
+pub const JOINED: &str = "Joined";
+/// The access provider consumers configure to run `kubectl-extcluster credential`.
+pub const ACCESS_PROVIDER: &str = MANAGER;
+/// The cluster extension client-go hands an exec plugin (with `provideClusterInfo`).
+pub const EXEC_EXTENSION: &str = "client.authentication.k8s.io/exec";
+/// The properties that carry the cluster ID: KEP-2149's and the one some consumers read instead.
+pub const CLUSTER_ID_PROPERTIES: [&str; 2] = ["cluster.clusterset.k8s.io", "id.k8s.io"];
+/// A property's value is at most this long (the API's limit); longer ones are not published.
+pub const PROPERTY_VALUE_MAX: usize = 1024;
+
+pub mod v1alpha1 {
+    use super::*;
+
+    /// ClusterProfile represents a single cluster in a multi-cluster deployment.
+    #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+    #[kube(
+        group = "multicluster.x-k8s.io",
+        version = "v1alpha1",
+        kind = "ClusterProfile",
+        plural = "clusterprofiles",
+        namespaced,
+        status = "ClusterProfileStatus"
+    )]
+    #[serde(rename_all = "camelCase")]
+    pub struct ClusterProfileSpec {
+        /// DisplayName defines a human-readable name of the ClusterProfile
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub display_name: String,
+        /// ClusterManager defines which cluster manager owns this ClusterProfile resource
+        pub cluster_manager: ClusterManager,
+    }
+
+    #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ClusterProfileStatus {
+        /// Conditions contains the different condition statuses for this cluster.
+        #[serde(default)]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+        pub conditions: Vec<Condition>,
+        /// Version defines the version information of the cluster.
+        #[serde(default)]
+        pub version: ClusterVersion,
+        /// Properties defines cluster characteristics through a list of Property objects.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+        pub properties: Vec<Property>,
+        /// Deprecated: Use AccessProviders instead.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+        pub credential_providers: Vec<AccessProvider>,
+        /// AccessProviders is a list of cluster access providers that can provide access
+        /// information for clusters.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+        pub access_providers: Vec<AccessProvider>,
+    }
+
+    /// AccessProvider defines how to access the cluster.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+    pub struct AccessProvider {
+        pub name: String,
+        #[serde(default)]
+        pub cluster: Cluster,
+    }
+
+    /// A kubeconfig's cluster entry (client-go's `clientcmd/api/v1.Cluster`).
+    #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+    #[serde(rename_all = "kebab-case")]
+    pub struct Cluster {
+        /// Server is the address of the kubernetes cluster (https://hostname:port).
+        pub server: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tls_server_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub insecure_skip_tls_verify: Option<bool>,
+        /// CertificateAuthority is the path to a cert file for the certificate authority.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub certificate_authority: Option<String>,
+        /// PEM-encoded certificate authority certificates, base64-encoded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("format" = "byte"))]
+        pub certificate_authority_data: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "proxy-url")]
+        pub proxy_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disable_compression: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub extensions: Vec<NamedExtension>,
+    }
+}
+
+pub mod v1alpha2 {
+    use super::*;
+
+    /// ClusterProfile represents a single cluster in a multi-cluster deployment.
+    #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+    #[kube(
+        group = "multicluster.x-k8s.io",
+        version = "v1alpha2",
+        kind = "ClusterProfile",
+        plural = "clusterprofiles",
+        namespaced,
+        category = "multicluster",
+        status = "ClusterProfileStatus",
+        printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName"}"#,
+        printcolumn = r#"{"name":"Manager","type":"string","jsonPath":".spec.clusterManager.name"}"#,
+        printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version.kubernetes"}"#,
+        printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"ControlPlaneHealthy\")].status"}"#,
+        printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    )]
+    #[serde(rename_all = "camelCase")]
+    pub struct ClusterProfileSpec {
+        /// DisplayName defines a human-readable name of the ClusterProfile
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub display_name: String,
+        /// ClusterManager defines which cluster manager owns this ClusterProfile resource
+        pub cluster_manager: ClusterManager,
+    }
+
+    #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ClusterProfileStatus {
+        /// Conditions contains the different condition statuses for this cluster.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+        pub conditions: Vec<Condition>,
+        /// Version defines the version information of the cluster.
+        #[serde(default)]
+        pub version: ClusterVersion,
+        /// Properties defines cluster characteristics through a list of Property objects.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+        pub properties: Vec<Property>,
+        /// AccessProviders is a list of cluster access providers that can provide access
+        /// information for clusters.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 64))]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+        pub access_providers: Vec<AccessProvider>,
+    }
+
+    /// AccessProvider describes one way a consumer can connect to the cluster.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+    pub struct AccessProvider {
+        /// Name matches one of the consumer's configured access provider names.
+        #[schemars(length(min = 1, max = 253))]
+        pub name: String,
+        pub cluster: Cluster,
+    }
+
+    /// The connection information a consumer uses to reach the Kubernetes API server.
+    #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+    #[serde(rename_all = "kebab-case")]
+    pub struct Cluster {
+        /// Server is the URL of the Kubernetes API server.
+        #[schemars(length(max = 2048))]
+        pub server: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 253))]
+        pub tls_server_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub insecure_skip_tls_verify: Option<bool>,
+        /// PEM-encoded CA certificate bytes, base64-encoded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(extend("format" = "byte"))]
+        pub certificate_authority_data: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "proxy-url")]
+        #[schemars(length(max = 2048))]
+        pub proxy_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub disable_compression: Option<bool>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+        pub extensions: Vec<NamedExtension>,
+    }
+}
+
+/// ClusterManager defines which cluster manager owns this ClusterProfile resource. Immutable.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct ClusterManager {
+    /// Name defines the name of the cluster manager; a valid label value.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+}
+
+/// ClusterVersion represents version information about the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct ClusterVersion {
+    /// Kubernetes is the kubernetes version of the cluster.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kubernetes: String,
+}
+
+/// A property of a cluster: a name/value pair and when it was last observed on the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Property {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[schemars(length(min = 1, max = 1024))]
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_observed_time: Option<Time>,
+}
+
+/// NamedExtension associates a name with provider-specific configuration.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct NamedExtension {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[schemars(schema_with = "preserved_object")]
+    pub extension: serde_json::Value,
+}
+
+fn preserved_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+}
+
+/// How a consumer reaches the cluster, as the stored kubeconfig says: everything but the
+/// credentials.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoint {
+    pub server: String,
+    pub certificate_authority_data: Option<String>,
+    pub tls_server_name: Option<String>,
+    pub proxy_url: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// The ClusterProfile a live registration publishes in `namespace`, owned by the registration so
+/// the hub's garbage collector removes it with the registration.
+pub fn profile(
+    cluster: &ExternalCluster,
+    namespace: &str,
+    endpoint: &Endpoint,
+) -> v1alpha1::ClusterProfile {
+    use v1alpha1::{AccessProvider, ClusterProfile, ClusterProfileSpec, ClusterProfileStatus};
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let mut labels = BTreeMap::from([(CLUSTER_MANAGER_LABEL.to_owned(), MANAGER.to_owned())]);
+    if is_label_value(&cluster.spec.cluster_id) {
+        labels.insert(MEMBER_ID_LABEL.into(), cluster.spec.cluster_id.clone());
+    }
+    let mut object = ClusterProfile::new(
+        &name,
+        ClusterProfileSpec {
+            display_name: cluster.spec.display_name.clone().unwrap_or_default(),
+            cluster_manager: ClusterManager {
+                name: MANAGER.into(),
+            },
+        },
+    );
+    object.metadata.namespace = Some(namespace.into());
+    object.metadata.labels = Some(labels);
+    object.metadata.owner_references = owner(cluster).map(|o| vec![o]);
+    let access = vec![AccessProvider {
+        name: ACCESS_PROVIDER.into(),
+        cluster: access_cluster(&name, endpoint),
+    }];
+    object.status = Some(ClusterProfileStatus {
+        conditions: conditions(cluster),
+        version: ClusterVersion {
+            kubernetes: observed_version(cluster),
+        },
+        properties: properties(cluster),
+        credential_providers: access.clone(),
+        access_providers: access,
+    });
+    object
+}
+
+/// The registration as the controlling owner of what is published for it.
+pub fn owner(cluster: &ExternalCluster) -> Option<OwnerReference> {
+    let mut owner = cluster.controller_owner_ref(&())?;
+    owner.block_owner_deletion = None;
+    Some(owner)
+}
+
+fn access_cluster(name: &str, endpoint: &Endpoint) -> v1alpha1::Cluster {
+    v1alpha1::Cluster {
+        server: endpoint.server.clone(),
+        tls_server_name: endpoint.tls_server_name.clone(),
+        insecure_skip_tls_verify: endpoint.insecure_skip_tls_verify.then_some(true),
+        certificate_authority: None,
+        certificate_authority_data: endpoint.certificate_authority_data.clone(),
+        proxy_url: endpoint.proxy_url.clone(),
+        disable_compression: None,
+        extensions: vec![NamedExtension {
+            name: EXEC_EXTENSION.into(),
+            extension: serde_json::json!({ "registration": name }),
+        }],
+    }
+}
+
+fn observed_version(cluster: &ExternalCluster) -> String {
+    cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_version.clone())
+        .unwrap_or_else(|| cluster.spec.kubernetes_version.clone())
+}
+
+/// `ControlPlaneHealthy` follows the registration's Ready condition, transition time included,
+/// so the profile changes only when the registration's health does; `Joined` holds while the
+/// registration exists.
+fn conditions(cluster: &ExternalCluster) -> Vec<Condition> {
+    let registered = cluster
+        .metadata
+        .creation_timestamp
+        .clone()
+        .unwrap_or(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+    let ready = cluster.status.as_ref().and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == crate::health::condition::READY)
+    });
+    let healthy = match ready {
+        Some(r) => Condition {
+            type_: CONTROL_PLANE_HEALTHY.into(),
+            status: r.status.clone(),
+            reason: r.reason.clone(),
+            message: r.message.clone(),
+            last_transition_time: r.last_transition_time.clone(),
+            observed_generation: None,
+        },
+        None => Condition {
+            type_: CONTROL_PLANE_HEALTHY.into(),
+            status: "Unknown".into(),
+            reason: "NotProbedYet".into(),
+            message: "the controller has not probed the cluster yet".into(),
+            last_transition_time: registered.clone(),
+            observed_generation: None,
+        },
+    };
+    let joined = Condition {
+        type_: JOINED.into(),
+        status: "True".into(),
+        reason: "Registered".into(),
+        message: format!(
+            "registered with the hub ({}, {})",
+            cluster.spec.mode, cluster.spec.provider
+        ),
+        last_transition_time: registered,
+        observed_generation: None,
+    };
+    vec![healthy, joined]
+}
+
+/// The cluster ID under both well-known names, then mode, provider, regions, zones and declared
+/// capabilities under this project's domain. Each carries the time of the probe that last
+/// confirmed the registration's status, which moves only when the status is written.
+fn properties(cluster: &ExternalCluster) -> Vec<Property> {
+    let status = cluster.status.as_ref();
+    let observed = status
+        .and_then(|s| s.last_probe_time.clone())
+        .or_else(|| cluster.metadata.creation_timestamp.clone());
+    let nodes = status.and_then(|s| s.nodes.as_ref());
+    let mut pairs: Vec<(String, String)> = CLUSTER_ID_PROPERTIES
+        .iter()
+        .map(|n| ((*n).to_owned(), cluster.spec.cluster_id.clone()))
+        .collect();
+    pairs.push(("extcluster.io/mode".into(), cluster.spec.mode.to_string()));
+    pairs.push((
+        "extcluster.io/provider".into(),
+        cluster.spec.provider.to_string(),
+    ));
+    if let Some(nodes) = nodes {
+        for (name, values) in [("region", &nodes.regions), ("zones", &nodes.zones)] {
+            if !values.is_empty() {
+                pairs.push((format!("extcluster.io/{name}"), values.join(",")));
+            }
+        }
+    }
+    for (key, value) in cluster.metadata.annotations.iter().flatten() {
+        if let Some(Ok(c)) = capability::from_key(key) {
+            pairs.push((c.key(), value.clone()));
+        }
+    }
+    pairs.sort();
+    pairs.dedup_by(|a, b| a.0 == b.0);
+    pairs
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty() && value.len() <= PROPERTY_VALUE_MAX)
+        .map(|(name, value)| Property {
+            name,
+            value,
+            last_observed_time: observed.clone(),
+        })
+        .collect()
+}
+
+/// A Kubernetes label value: at most 63 characters, alphanumerics with `-`, `_` and `.` inside.
+pub fn is_label_value(value: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    value.is_empty()
+        || (value.len() <= 63
+            && edge(value.chars().next())
+            && edge(value.chars().last())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
+/// The CRD this project installs when the hub has none: v1alpha1 stored, v1alpha2 served too.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = kube::core::crd::merge_crds(
+        vec![
+            v1alpha1::ClusterProfile::crd(),
+            v1alpha2::ClusterProfile::crd(),
+        ],
+        "v1alpha1",
+    )
+    .expect("both versions describe one kind");
+    let body = serde_saphyr::to_string(&crd).expect("the CRD serializes");
+    format!(
+        "# Generated from core/src/inventory.rs by `cargo run -p extcluster-core --bin crdgen cluster-profile`; do not edit.\n---\n{body}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ExternalClusterSpec, ExternalClusterStatus, Mode, NodeSummary, Provider};
+    use k8s_openapi::jiff::Timestamp;
+
+    fn cluster() -> ExternalCluster {
+        let mut c = ExternalCluster::new(
+            "prod-eu",
+            ExternalClusterSpec {
+                mode: Mode::Import,
+                origin: Default::default(),
+                provider: Provider::EKS,
+                cluster_id: "6f1c2b9e-0d4a-4c1e-9a57-1f0e2d3c4b5a".into(),
+                server: "https://prod-eu.example.com:6443".into(),
+                kubernetes_version: "v1.30.2".into(),
+                kubeconfig_secret_ref: None,
+                display_name: Some("Production EU".into()),
+            },
+        );
+        c.metadata.uid = Some("uid-1".into());
+        c.metadata.creation_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+        c.metadata.annotations = Some(BTreeMap::from([
+            ("capabilities.cattle.io/pspEnabled".into(), "false".into()),
+            ("unrelated".into(), "x".into()),
+        ]));
+        c
+    }
+
+    #[test]
+    fn a_fresh_registration_is_joined_and_not_yet_known_healthy() {
+        let p = profile(&cluster(), "inv", &Endpoint::default());
+        let labels = p.metadata.labels.clone().unwrap();
+        assert_eq!(labels[CLUSTER_MANAGER_LABEL], MANAGER);
+        assert_eq!(
+            labels[MEMBER_ID_LABEL],
+            "6f1c2b9e-0d4a-4c1e-9a57-1f0e2d3c4b5a"
+        );
+        assert_eq!(p.spec.display_name, "Production EU");
+        let owner = &p.metadata.owner_references.clone().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller),
+            ("ExternalCluster", Some(true))
+        );
+        let status = p.status.unwrap();
+        let by_type = |t: &str| {
+            status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == t)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(by_type(CONTROL_PLANE_HEALTHY).status, "Unknown");
+        assert_eq!(by_type(JOINED).status, "True");
+        assert_eq!(status.version.kubernetes, "v1.30.2");
+        let names: Vec<&str> = status.properties.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "capabilities.extcluster.io/pspEnabled",
+                "cluster.clusterset.k8s.io",
+                "extcluster.io/mode",
+                "extcluster.io/provider",
+                "id.k8s.io"
+            ]
+        );
+        assert_eq!(status.access_providers, status.credential_providers);
+        assert_eq!(
+            status.access_providers[0].cluster.extensions[0].extension["registration"],
+            "prod-eu"
+        );
+    }
+
+    #[test]
+    fn health_version_and_topology_follow_the_registration_status() {
+        let mut c = cluster();
+        let probed = Time(Timestamp::from_second(1_800_000_000).unwrap());
+        let mut status = ExternalClusterStatus {
+            observed_version: Some("v1.31.0".into()),
+            last_probe_time: Some(probed.clone()),
+            nodes: Some(NodeSummary {
+                regions: vec!["eu-west-1".into()],
+                zones: vec!["eu-west-1a".into(), "eu-west-1b".into()],
+                ..NodeSummary::default()
+            }),
+            ..ExternalClusterStatus::default()
+        };
+        crate::health::set_condition(
+            &mut status.conditions,
+            Condition {
+                type_: crate::health::condition::READY.into(),
+                status: "False".into(),
+                reason: "Unreachable".into(),
+                message: "connection refused".into(),
+                last_transition_time: probed.clone(),
+                observed_generation: None,
+            },
+        );
+        c.status = Some(status);
+        let s = profile(&c, "inv", &Endpoint::default()).status.unwrap();
+        let healthy = &s.conditions[0];
+        assert_eq!(
+            (healthy.status.as_str(), healthy.reason.as_str()),
+            ("False", "Unreachable")
+        );
+        assert_eq!(s.version.kubernetes, "v1.31.0");
+        let zones = s
+            .properties
+            .iter()
+            .find(|p| p.name == "extcluster.io/zones")
+            .unwrap();
+        assert_eq!(zones.value, "eu-west-1a,eu-west-1b");
+        assert_eq!(zones.last_observed_time, Some(probed));
+    }
+
+    #[test]
+    fn label_values() {
+        assert!(is_label_value("6f1c2b9e-0d4a"));
+        assert!(!is_label_value("-a"));
+        assert!(!is_label_value(&"a".repeat(64)));
+        assert!(!is_label_value("a/b"));
+    }
+
+    #[test]
+    fn the_crd_serves_both_versions_and_stores_v1alpha1() {
+        let yaml = crd_yaml();
+        assert!(yaml.contains("name: clusterprofiles.multicluster.x-k8s.io"));
+        assert!(yaml.contains("name: v1alpha1") && yaml.contains("name: v1alpha2"));
+        assert!(yaml.contains("credentialProviders"));
+    }
+}
