@@ -95,6 +95,13 @@ say "Declare what the cluster can do (checked against each capability's type)"
 run kubectl extcluster annotate prod-eks taintSupport=true 'ingressCapabilities=[{"ingressProvider":"Nginx"}]'
 expect_fail kubectl annotate externalcluster prod-eks capabilities.extcluster.io/pspEnabled=maybe
 run kubectl get externalcluster prod-eks -o jsonpath='{.metadata.annotations}'
+
+say "Other tools find it as a ClusterProfile (multicluster.x-k8s.io), published by the controller, no credentials in it"
+for i in $(seq 120); do
+  kubectl get clusterprofile prod-eks -n extcluster-inventory >/dev/null 2>&1 && break
+  sleep 0.5
+done
+run kubectl get clusterprofiles -n extcluster-inventory
 echo
 
 say "Disconnect it: the registration and its kubeconfig Secret go; the cluster itself is untouched"

@@ -178,7 +178,9 @@ pub struct ExternalClusterStatus {
 pub struct ExportStatus {
     #[schemars(schema_with = "export_kind_schema")]
     pub kind: ExportKind,
-    pub namespace: String,
+    /// Unset when the object has no place yet (the hub does not export to that tool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub name: String,
     /// The object is in place and current.
     pub ready: bool,

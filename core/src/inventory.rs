@@ -81,7 +81,6 @@ pub mod v1alpha1 {
     #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
     pub struct AccessProvider {
         pub name: String,
-        #[serde(default)]
         pub cluster: Cluster,
     }
 

@@ -13,6 +13,17 @@ use std::time::Duration;
 /// The user the hub sees: the controller's ServiceAccount, by the name RBAC binds.
 pub const SERVICE_ACCOUNT: &str = "extcluster-controller";
 
+/// Fast rounds so a test sees several; the defaults are a minute and three failures.
+pub const FAST: &[&str] = &[
+    "--probe-interval=2s",
+    "--unreachable-after=2",
+    "--max-backoff=4s",
+    "--connect-timeout=1s",
+    "--probe-timeout=5s",
+    "--heartbeat=1h",
+    "--lease-duration=4s",
+];
+
 pub struct ControllerProcess {
     pub identity: String,
     dir: tempfile::TempDir,
@@ -22,13 +33,17 @@ pub struct ControllerProcess {
     probe_port: Option<u16>,
 }
 
-/// Applies the controller's manifests to `hub` (its RBAC; the Deployment stays unscheduled) and
+/// Applies the namespaces and the controller's manifests to `hub` (its RBAC; the Deployment stays
+/// unscheduled) and
 /// writes a kubeconfig for its ServiceAccount.
 pub fn grant(hub: &ControlPlane, kubeconfig: &std::path::Path) -> Result<()> {
-    let manifest = repo_root().join("manifests/controller.yaml");
-    let out = hub.kubectl(&["apply", "-f", crate::path_str(&manifest)]);
-    if !out.ok() {
-        bail!("applying manifests/controller.yaml failed: {}", out.stderr);
+    // The namespaces first, as kustomize orders them: the RBAC reaches into each.
+    for manifest in ["manifests/namespace.yaml", "manifests/controller.yaml"] {
+        let path = repo_root().join(manifest);
+        let out = hub.kubectl(&["apply", "-f", crate::path_str(&path)]);
+        if !out.ok() {
+            bail!("applying {manifest} failed: {}", out.stderr);
+        }
     }
     let user = format!("system:serviceaccount:{SYSTEM_NAMESPACE}:{SERVICE_ACCOUNT}");
     let groups = [

@@ -5,7 +5,7 @@
 
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_core::{ExternalCluster, ExternalClusterStatus, Phase};
-use extcluster_tests::controller::ControllerProcess;
+use extcluster_tests::controller::{ControllerProcess, FAST};
 use extcluster_tests::plugin::extcluster;
 use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, free_port, hub, path_str};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
@@ -16,17 +16,6 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Fast rounds so a test sees several; the defaults are a minute and three failures.
-const FAST: &[&str] = &[
-    "--probe-interval=2s",
-    "--unreachable-after=2",
-    "--max-backoff=4s",
-    "--connect-timeout=1s",
-    "--probe-timeout=5s",
-    "--heartbeat=1h",
-    "--lease-duration=4s",
-];
 
 /// How long a status may take to appear or change: a hang guard for a loaded machine.
 const SETTLE: Duration = Duration::from_secs(90);

@@ -2,7 +2,9 @@
 //! and to the server, read from the files; then the real kubectl installing them on a real
 //! kube-apiserver.
 
-use extcluster_core::api::{CRD_NAME, GROUP, PLURAL, SYSTEM_NAMESPACE, VERSION};
+use extcluster_core::api::{
+    CRD_NAME, GROUP, INVENTORY_NAMESPACE, PLURAL, SYSTEM_NAMESPACE, VERSION,
+};
 use extcluster_tests::kubectl::{self, Output};
 use extcluster_tests::{ControlPlane, Options, Steps, assert_contains, repo_root};
 use serde_json::{Value, json};
@@ -390,6 +392,11 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ("Role", "extcluster-controller-events"),
     ("RoleBinding", "extcluster-controller-events"),
 ];
+/// The controller's rights where it publishes ClusterProfiles.
+const IN_INVENTORY: &[(&str, &str)] = &[
+    ("Role", "extcluster-controller-inventory"),
+    ("RoleBinding", "extcluster-controller-inventory"),
+];
 
 #[test]
 fn every_document_is_a_named_object_in_the_right_namespace() {
@@ -410,6 +417,8 @@ fn every_document_is_a_named_object_in_the_right_namespace() {
             );
         } else if ELSEWHERE.contains(&(d.kind(), d.name())) {
             assert_eq!(d.namespace(), Some("kube-system"), "{}", d.id());
+        } else if IN_INVENTORY.contains(&(d.kind(), d.name())) {
+            assert_eq!(d.namespace(), Some(INVENTORY_NAMESPACE), "{}", d.id());
         } else {
             assert_eq!(
                 d.namespace(),
@@ -1173,30 +1182,10 @@ fn the_base_renders_with_kubectl() {
 /// is a client-side render only.
 #[test]
 fn the_cert_manager_component_renders() {
-    let target = repo_root().join("target");
-    std::fs::create_dir_all(&target).expect("creating target/");
-    // Inside the repository, so relative paths reach manifests/ (kustomize refuses absolute ones).
-    let user = tempfile::Builder::new()
-        .prefix("kustomize-cert-manager-")
-        .tempdir_in(&target)
-        .expect("a temporary directory");
-    let up = "../".repeat(
-        user.path()
-            .strip_prefix(repo_root())
-            .expect("under the repository")
-            .components()
-            .count(),
+    let m = render_with(
+        &["cert-manager"],
+        "the base with the cert-manager component",
     );
-    std::fs::write(
-        user.path().join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- \
-             {up}manifests\ncomponents:\n- {up}manifests/cert-manager\n"
-        ),
-    )
-    .expect("writing kustomization.yaml");
-    let out = kubectl_local(&["kustomize", user.path().to_str().expect("a UTF-8 path")]).success();
-    let m = Manifests::rendered(&out.stdout, "the base with the cert-manager component");
 
     // Everything of the base is still there.
     for d in Manifests::load().docs {
@@ -1686,4 +1675,75 @@ fn the_controller_is_hardened_and_its_binary_takes_the_deployments_arguments() {
         &stderr,
         "cannot read the hub's kubeconfig /nonexistent/hub.kubeconfig",
     );
+}
+
+/// `kubectl kustomize` of a user's kustomization: the base and `components` of manifests/.
+fn render_with(components: &[&str], label: &str) -> Manifests {
+    let target = repo_root().join("target");
+    std::fs::create_dir_all(&target).expect("creating target/");
+    // Inside the repository, so relative paths reach manifests/ (kustomize refuses absolute ones).
+    let user = tempfile::Builder::new()
+        .prefix("kustomize-components-")
+        .tempdir_in(&target)
+        .expect("a temporary directory");
+    let up = "../".repeat(
+        user.path()
+            .strip_prefix(repo_root())
+            .expect("under the repository")
+            .components()
+            .count(),
+    );
+    let listed: String = components
+        .iter()
+        .map(|c| format!("- {up}manifests/{c}\n"))
+        .collect();
+    std::fs::write(
+        user.path().join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- \
+             {up}manifests\ncomponents:\n{listed}"
+        ),
+    )
+    .expect("writing kustomization.yaml");
+    let out = kubectl_local(&["kustomize", user.path().to_str().expect("a UTF-8 path")]).success();
+    Manifests::rendered(&out.stdout, label)
+}
+
+#[test]
+fn the_publishing_components_render() {
+    let m = render_with(
+        &["cluster-profile", "export-argocd", "export-flux"],
+        "the base with the publishing components",
+    );
+    let crd = m.get(
+        "CustomResourceDefinition",
+        "clusterprofiles.multicluster.x-k8s.io",
+    );
+    assert_eq!(crd["spec"]["versions"][0]["name"], "v1alpha1");
+    assert_eq!(crd["spec"]["versions"][0]["storage"], true);
+    let args = strings(
+        &m.get("Deployment", "extcluster-controller")["spec"]["template"]["spec"]["containers"][0]
+            ["args"],
+    );
+    for flag in ["--export=argocd", "--export=flux"] {
+        assert!(args.contains(&flag.to_owned()), "{args:?} lacks {flag}");
+    }
+    for ns in ["argocd", "flux-system"] {
+        let role = m
+            .of_kind("Role")
+            .into_iter()
+            .find(|d| d.namespace() == Some(ns))
+            .unwrap_or_else(|| panic!("no Role in {ns}"));
+        let binding = m
+            .of_kind("RoleBinding")
+            .into_iter()
+            .find(|d| d.namespace() == Some(ns))
+            .unwrap_or_else(|| panic!("no RoleBinding in {ns}"));
+        assert_eq!(binding.v["roleRef"]["name"], role.v["metadata"]["name"]);
+        assert_eq!(binding.v["subjects"][0]["name"], "extcluster-controller");
+        assert_eq!(
+            role.v["rules"][0]["resources"],
+            serde_json::json!(["secrets"])
+        );
+    }
 }

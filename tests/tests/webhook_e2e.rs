@@ -180,6 +180,24 @@ async fn capability_annotations_are_checked_on_create_and_update() {
         "capabilities.extcluster.io/taintSupport=false",
     ])
     .success();
+    // The exports annotation is checked the same way: known tools only.
+    let out = hub.kubectl(&[
+        "annotate",
+        "extc",
+        "caps",
+        "extcluster.io/exports=argocd,fleet",
+    ]);
+    assert_denied(
+        &out,
+        &["extcluster.io/exports", "\"fleet\"", "argocd, flux"],
+    );
+    hub.kubectl(&[
+        "annotate",
+        "extc",
+        "caps",
+        "extcluster.io/exports=flux,argocd",
+    ])
+    .success();
 }
 
 #[tokio::test]

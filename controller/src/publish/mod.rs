@@ -159,27 +159,25 @@ async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Opti
         plan.registration(p, published, memory, cluster);
     }
     plan.strays(published);
-    let outcomes = write::execute(&p.client, plan.ops, WRITERS).await;
+    let outcomes = write::execute(&p.client, std::mem::take(&mut plan.ops), WRITERS).await;
     let now = Instant::now();
-    for (target, outcome) in outcomes {
+    for (what, target, outcome) in outcomes {
         match outcome {
             Ok(wrote_profile_status) => {
-                memory.errors.remove(&target);
                 p.health.metrics.hub_writes.inc();
-                if wrote_profile_status {
-                    memory
-                        .profile_status_written
-                        .insert(target.name.clone(), now);
+                if let Some(target) = target {
+                    memory.errors.remove(&target);
+                    if wrote_profile_status {
+                        memory.profile_status_written.insert(target.name, now);
+                    }
                 }
             }
             Err(why) => {
-                tracing::warn!(kind = %target.kind, namespace = %target.namespace,
-                    name = %target.name, error = %why, "cannot publish");
-                memory.errors.insert(target, why);
-                plan.again = Some(
-                    plan.again
-                        .map_or(now + RETRY_AFTER, |a| a.min(now + RETRY_AFTER)),
-                );
+                tracing::warn!(object = %what, error = %why, "cannot publish");
+                if let Some(target) = target {
+                    memory.errors.insert(target, why);
+                }
+                plan.later(now + RETRY_AFTER);
             }
         }
     }
@@ -268,7 +266,7 @@ impl Plan {
         else {
             return ExportStatus {
                 kind,
-                namespace: String::new(),
+                namespace: None,
                 name,
                 ready: false,
                 message: Some(format!(
@@ -304,7 +302,7 @@ impl Plan {
         let message = problem.or_else(|| memory.errors.get(target).cloned());
         ExportStatus {
             kind: target.kind,
-            namespace: target.namespace.clone(),
+            namespace: Some(target.namespace.clone()),
             name: target.name.clone(),
             ready: message.is_none() && !pending,
             message,

@@ -50,21 +50,28 @@ pub enum Op {
 impl Op {
     /// The published object it writes; none for a registration's status.
     pub fn target(&self) -> Option<Target> {
-        (!matches!(self, Op::ExportsStatus { .. })).then(|| self.outcome_target())
-    }
-
-    /// The object it writes, for its outcome; a ClusterProfile is named by its own target.
-    fn outcome_target(&self) -> Target {
-        match self {
-            Op::CreateProfile(p) | Op::ApplyProfile { profile: p, .. } => Target::new(
+        let profile = |p: &ClusterProfile| {
+            Target::new(
                 ExportKind::ClusterProfile,
                 &p.namespace().unwrap_or_default(),
                 &p.name_any(),
-            ),
-            Op::CreateSecret(t, _) | Op::ApplySecret(t, _) | Op::Delete(t) => t.clone(),
-            Op::ExportsStatus { registration, .. } => {
-                Target::new(ExportKind::ClusterProfile, "", registration)
+            )
+        };
+        match self {
+            Op::CreateProfile(p) | Op::ApplyProfile { profile: p, .. } => Some(profile(p)),
+            Op::CreateSecret(t, _) | Op::ApplySecret(t, _) | Op::Delete(t) => Some(t.clone()),
+            Op::ExportsStatus { .. } => None,
+        }
+    }
+
+    /// What it writes, for a log line.
+    fn describe(&self) -> String {
+        match (self, self.target()) {
+            (Op::ExportsStatus { registration, .. }, _) => {
+                format!("status.exports of ExternalCluster {registration}")
             }
+            (_, Some(t)) => format!("{} {}/{}", t.kind, t.namespace, t.name),
+            (_, None) => String::new(),
         }
     }
 }
@@ -123,16 +130,16 @@ fn contains(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) ->
     want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
-/// Runs the writes, `writers` at once; each outcome says whether a profile's status was written.
-pub async fn execute(
-    client: &Client,
-    ops: Vec<Op>,
-    writers: usize,
-) -> Vec<(Target, Result<bool, String>)> {
+/// What one write did: the object described, its target, and whether a profile's status was
+/// written (or why nothing was).
+pub type Outcome = (String, Option<Target>, Result<bool, String>);
+
+/// Runs the writes, `writers` at once.
+pub async fn execute(client: &Client, ops: Vec<Op>, writers: usize) -> Vec<Outcome> {
     futures::stream::iter(ops)
         .map(|op| async move {
-            let target = op.outcome_target();
-            (target, run(client, op).await)
+            let (what, target) = (op.describe(), op.target());
+            (what, target, run(client, op).await)
         })
         .buffer_unordered(writers)
         .collect()

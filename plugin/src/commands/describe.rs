@@ -291,10 +291,9 @@ fn exports(out: &mut String, c: &ExternalCluster, st: &ExternalClusterStatus) {
         .exports
         .iter()
         .map(|e| {
-            let at = if e.namespace.is_empty() {
-                e.name.clone()
-            } else {
-                format!("{}/{}", e.namespace, e.name)
+            let at = match &e.namespace {
+                Some(ns) => format!("{ns}/{}", e.name),
+                None => e.name.clone(),
             };
             let state = match (&e.message, e.ready) {
                 (Some(why), _) => format!("not ready: {}", one_line(why)),

@@ -30,7 +30,10 @@ use std::path::PathBuf;
   kubectl extcluster register prod-eu --from-kubeconfig ~/eks.kubeconfig
 
   # Full permission (Import), from a named context, showing what would be created
-  kubectl extcluster register prod-eu --from-kubeconfig ~/all.kubeconfig --from-context eks-prod --mode import --dry-run")]
+  kubectl extcluster register prod-eu --from-kubeconfig ~/all.kubeconfig --from-context eks-prod --mode import --dry-run
+
+  # Also hand it to Argo CD and Flux (the hub's controller must export to them)
+  kubectl extcluster register prod-eu --from-kubeconfig ~/eks.kubeconfig --mode import --export argocd --export flux")]
 pub struct RegisterArgs {
     #[command(flatten)]
     pub registration: RegistrationArgs,

@@ -1,0 +1,506 @@
+//! The registry published where other tools look for clusters, on a real hub with the controller
+//! running as its ServiceAccount: a ClusterProfile per registration (read through both served
+//! versions, and used the way a consumer uses one: real kubectl with the credential plugin), and
+//! the Argo CD and Flux Secrets, checked against their documented formats and used with kubectl.
+//! No Argo CD or Flux runs here.
+
+use extcluster_tests::bins::workspace_bin;
+use extcluster_tests::controller::{ControllerProcess, FAST};
+use extcluster_tests::plugin::extcluster;
+use extcluster_tests::{
+    ControlPlane, Options, Wait, assert_contains, b64, hub, kubectl, path_str, repo_root,
+};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+/// A hang guard for a loaded machine.
+const SETTLE: Duration = Duration::from_secs(90);
+const INVENTORY: &str = "extcluster-inventory";
+
+fn apply(hub: &ControlPlane, manifest: &str) {
+    let path = repo_root().join(manifest);
+    let out = hub.kubectl(&["apply", "-f", path_str(&path)]);
+    assert!(out.ok(), "kubectl apply -f {manifest}: {}", out.stderr);
+}
+
+/// `kubectl get ... -o json`, once it succeeds and `ok` holds.
+async fn wait_json(
+    hub: &ControlPlane,
+    args: &[&str],
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["-o", "json"]);
+    Wait::up_to(SETTLE, what)
+        .every(Duration::from_millis(300))
+        .until(async || {
+            let out = hub.kubectl(&full);
+            let v: Value = serde_json::from_str(&out.stdout).ok()?;
+            ok(&v).then_some(v)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}: kubectl {} says:\n{}",
+                full.join(" "),
+                hub.kubectl(&full).stdout
+            )
+        })
+}
+
+/// Waits until `kubectl get` finds nothing.
+async fn wait_gone(hub: &ControlPlane, args: &[&str], what: &str) {
+    Wait::up_to(SETTLE, what)
+        .every(Duration::from_millis(300))
+        .until(async || {
+            let out = hub.kubectl(args);
+            (!out.ok() && out.stderr.contains("NotFound")).then_some(())
+        })
+        .await
+        .unwrap();
+}
+
+fn condition<'v>(profile: &'v Value, type_: &str) -> &'v Value {
+    profile["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition: {profile:#}"))
+}
+
+fn property<'v>(profile: &'v Value, name: &str) -> &'v str {
+    profile["status"]["properties"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["value"].as_str())
+        .unwrap_or_else(|| panic!("no property {name}: {profile:#}"))
+}
+
+fn secret_text(secret: &Value, key: &str) -> String {
+    use base64::Engine;
+    let data = secret["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key {key}: {secret:#}"));
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// What a ClusterProfile consumer writes: the provider's cluster entry as the kubeconfig's
+/// cluster, and the credential plugin (asking the hub through `hub_kubeconfig`) as its user.
+fn consumer_kubeconfig(provider_cluster: &Value, hub_kubeconfig: &Path) -> String {
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "member",
+        "clusters": [{"name": "member", "cluster": provider_cluster}],
+        "contexts": [{"name": "member", "context": {"cluster": "member", "user": "member"}}],
+        "users": [{"name": "member", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": workspace_bin("kubectl-extcluster").unwrap(),
+            "args": ["credential", "--kubeconfig", hub_kubeconfig],
+            "interactiveMode": "Never",
+            "provideClusterInfo": true
+        }}}]
+    });
+    kubeconfig.to_string()
+}
+
+/// A kubeconfig made from an Argo CD cluster Secret's `server` and `config`, as Argo CD reads them.
+fn argocd_kubeconfig(server: &str, config: &Value) -> String {
+    let tls = &config["tlsClientConfig"];
+    let mut user = json!({});
+    if let Some(token) = config["bearerToken"].as_str() {
+        user["token"] = json!(token);
+    } else {
+        user["client-certificate-data"] = tls["certData"].clone();
+        user["client-key-data"] = tls["keyData"].clone();
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "argocd",
+        "clusters": [{"name": "argocd", "cluster": {"server": server, "certificate-authority-data": tls["caData"]}}],
+        "contexts": [{"name": "argocd", "context": {"cluster": "argocd", "user": "argocd"}}],
+        "users": [{"name": "argocd", "user": user}]
+    })
+    .to_string()
+}
+
+fn reaches_kube_system(kubeconfig: &Path, how: &str) {
+    let out = kubectl::run(
+        kubeconfig,
+        &["get", "namespace", "kube-system", "-o", "name"],
+        None,
+    );
+    assert!(out.ok(), "kubectl {how}: {}", out.stderr);
+    assert_eq!(out.stdout.trim(), "namespace/kube-system");
+}
+
+async fn labelled_node(ext: &ControlPlane) {
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {
+        "topology.kubernetes.io/region": "eu-west-1",
+        "topology.kubernetes.io/zone": "eu-west-1a"
+    }}});
+    let out = ext.kubectl_stdin(&["create", "-f", "-"], &node.to_string());
+    assert!(out.ok(), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpublished_with_it() {
+    let (hub, ext) = tokio::join!(
+        hub::start(),
+        ControlPlane::start(Options::default().name("prod"))
+    );
+    let (hub, mut ext) = (hub.unwrap(), ext.unwrap());
+    for ns in ["argocd", "flux-system"] {
+        assert!(hub.kubectl(&["create", "namespace", ns]).ok());
+    }
+    apply(&hub, "manifests/namespace.yaml");
+    apply(&hub, "manifests/cluster-profile/crd.yaml");
+    let established = [
+        "wait",
+        "--for=condition=Established",
+        "crd/clusterprofiles.multicluster.x-k8s.io",
+    ];
+    assert!(hub.kubectl(&established).ok());
+    apply(&hub, "manifests/export-argocd/rbac.yaml");
+    apply(&hub, "manifests/export-flux/rbac.yaml");
+    let flags: Vec<&str> = FAST
+        .iter()
+        .copied()
+        .chain(["--export=argocd", "--export=flux"])
+        .collect();
+    let controller = ControllerProcess::start(&hub, "c1", &flags).await.unwrap();
+    labelled_node(&ext).await;
+    let hk = hub.kubeconfig();
+    let ek = ext.kubeconfig();
+    let import = [
+        "import",
+        "prod",
+        "--from-kubeconfig",
+        path_str(&ek),
+        "--display-name",
+        "Production",
+        "--export",
+        "argocd",
+        "--export",
+        "flux",
+    ];
+    extcluster(&hk, &import).success();
+    let uid = hub
+        .kubectl(&["get", "extc", "prod", "-o", "jsonpath={.spec.clusterID}"])
+        .stdout;
+
+    // The ClusterProfile, once the controller has probed the cluster.
+    let get_profile = [
+        "get",
+        "clusterprofiles.v1alpha1.multicluster.x-k8s.io",
+        "prod",
+        "-n",
+        INVENTORY,
+    ];
+    let profile = wait_json(&hub, &get_profile, "a healthy ClusterProfile", |p| {
+        p["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "ControlPlaneHealthy" && c["status"] == "True")
+        })
+    })
+    .await;
+    assert_eq!(
+        profile["metadata"]["labels"]["x-k8s.io/cluster-manager"],
+        "kubectl-extcluster"
+    );
+    assert_eq!(
+        profile["metadata"]["labels"]["multicluster.x-k8s.io/inventory-member-id"],
+        uid.as_str()
+    );
+    assert_eq!(
+        profile["spec"]["clusterManager"]["name"],
+        "kubectl-extcluster"
+    );
+    assert_eq!(profile["spec"]["displayName"], "Production");
+    let observed = hub
+        .kubectl(&[
+            "get",
+            "extc",
+            "prod",
+            "-o",
+            "jsonpath={.status.observedVersion}",
+        ])
+        .stdout;
+    assert!(observed.starts_with('v'), "{observed:?}");
+    assert_eq!(
+        profile["status"]["version"]["kubernetes"],
+        observed.as_str()
+    );
+    assert_eq!(condition(&profile, "Joined")["status"], "True");
+    for id in ["id.k8s.io", "cluster.clusterset.k8s.io"] {
+        assert_eq!(property(&profile, id), uid);
+    }
+    assert_eq!(property(&profile, "extcluster.io/mode"), "Import");
+    assert_eq!(property(&profile, "extcluster.io/region"), "eu-west-1");
+    assert_eq!(property(&profile, "extcluster.io/zones"), "eu-west-1a");
+    let provider = &profile["status"]["accessProviders"][0];
+    assert_eq!(provider["name"], "kubectl-extcluster");
+    assert_eq!(provider["cluster"]["server"], ext.server().as_str());
+    assert_eq!(
+        provider["cluster"]["certificate-authority-data"],
+        b64(ext.ca_pem()).as_str()
+    );
+    assert_eq!(
+        profile["status"]["credentialProviders"],
+        profile["status"]["accessProviders"]
+    );
+    assert!(
+        !profile.to_string().contains("token"),
+        "no credential in a ClusterProfile"
+    );
+
+    // The same object through v1alpha2: the access providers are there, the deprecated list not.
+    let v2 = wait_json(
+        &hub,
+        &[
+            "get",
+            "clusterprofiles.v1alpha2.multicluster.x-k8s.io",
+            "prod",
+            "-n",
+            INVENTORY,
+        ],
+        "the profile through v1alpha2",
+        |_| true,
+    )
+    .await;
+    assert_eq!(v2["apiVersion"], "multicluster.x-k8s.io/v1alpha2");
+    assert_eq!(
+        v2["status"]["accessProviders"],
+        profile["status"]["accessProviders"]
+    );
+    assert!(v2["status"].get("credentialProviders").is_none(), "{v2:#}");
+
+    // A consumer: the provider's cluster entry and the credential plugin, with real kubectl.
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = dir.path().join("consumer");
+    std::fs::write(&consumer, consumer_kubeconfig(&provider["cluster"], &hk)).unwrap();
+    reaches_kube_system(
+        &consumer,
+        "through the ClusterProfile and the credential plugin",
+    );
+    // A hub user who may read the inventory but not the stored Secret gets a refusal.
+    apply(&hub, "manifests/roles.yaml");
+    let bind = [
+        "create",
+        "clusterrolebinding",
+        "viewer",
+        "--clusterrole=extcluster-viewer",
+        "--user=viewer",
+    ];
+    assert!(hub.kubectl(&bind).ok());
+    let viewer = dir.path().join("viewer");
+    hub.write_client_kubeconfig(&viewer, "viewer", &[], time::Duration::days(1))
+        .unwrap();
+    let refused = dir.path().join("refused");
+    std::fs::write(&refused, consumer_kubeconfig(&provider["cluster"], &viewer)).unwrap();
+    let out = kubectl::run(&refused, &["get", "namespace", "kube-system"], None);
+    assert!(!out.ok());
+    assert_contains(
+        &out.stderr,
+        "a credential needs get on that Secret on the hub",
+    );
+
+    // Argo CD's cluster Secret, as its declarative setup documents it, and its credentials work.
+    let argocd = wait_json(
+        &hub,
+        &["get", "secret", "extc-prod", "-n", "argocd"],
+        "the Argo CD Secret",
+        |_| true,
+    )
+    .await;
+    assert_eq!(
+        argocd["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+        "cluster"
+    );
+    assert_eq!(
+        argocd["metadata"]["labels"]["extcluster.io/cluster-id"],
+        uid.as_str(),
+        "labels copied"
+    );
+    assert_eq!(
+        argocd["metadata"]["ownerReferences"][0]["kind"],
+        "ExternalCluster"
+    );
+    assert_eq!(secret_text(&argocd, "name"), "prod");
+    assert_eq!(secret_text(&argocd, "server"), ext.server());
+    let config: Value = serde_json::from_str(&secret_text(&argocd, "config")).unwrap();
+    assert_eq!(
+        config["tlsClientConfig"]["caData"],
+        b64(ext.ca_pem()).as_str()
+    );
+    assert_eq!(config["tlsClientConfig"]["insecure"], false);
+    let from_argocd = dir.path().join("argocd");
+    std::fs::write(&from_argocd, argocd_kubeconfig(&ext.server(), &config)).unwrap();
+    reaches_kube_system(&from_argocd, "with the Argo CD Secret's credentials");
+
+    // Flux's kubeconfig Secret, under the key spec.kubeConfig.secretRef reads by default.
+    let flux = wait_json(
+        &hub,
+        &["get", "secret", "extc-prod", "-n", "flux-system"],
+        "the Flux Secret",
+        |_| true,
+    )
+    .await;
+    let from_flux = dir.path().join("flux");
+    std::fs::write(&from_flux, secret_text(&flux, "value")).unwrap();
+    reaches_kube_system(&from_flux, "with the Flux Secret's kubeconfig");
+
+    // The registration says where it is published; describe shows it.
+    let exports = wait_json(&hub, &["get", "extc", "prod"], "three ready exports", |c| {
+        c["status"]["exports"]
+            .as_array()
+            .is_some_and(|e| e.len() == 3 && e.iter().all(|e| e["ready"] == true))
+    })
+    .await;
+    assert_eq!(
+        exports["status"]["exports"][1]["namespace"], "argocd",
+        "{exports:#}"
+    );
+    let described = extcluster(&hk, &["describe", "prod"]).success().stdout;
+    assert_contains(&described, "Exports (asked: argocd,flux):");
+    assert_contains(&described, "argocd/extc-prod");
+
+    // Settled, the published objects stay as they are while probes go on (every 2 s here).
+    let version = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["-o", "jsonpath={.metadata.resourceVersion}"]);
+        hub.kubectl(&full).stdout
+    };
+    let argocd_secret = ["get", "secret", "extc-prod", "-n", "argocd"];
+    let before = (version(&get_profile), version(&argocd_secret));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        (version(&get_profile), version(&argocd_secret)),
+        before,
+        "no churn"
+    );
+
+    // New credentials on the hub (set-credentials): the Argo CD Secret follows, and still works.
+    let rotated = dir.path().join("rotated");
+    ext.write_client_kubeconfig(
+        &rotated,
+        "rotated-admin",
+        &["system:masters"],
+        time::Duration::days(1),
+    )
+    .unwrap();
+    extcluster(
+        &hk,
+        &[
+            "set-credentials",
+            "prod",
+            "--from-kubeconfig",
+            path_str(&rotated),
+        ],
+    )
+    .success();
+    let old_config = secret_text(&argocd, "config");
+    let renewed = wait_json(&hub, &argocd_secret, "the Argo CD Secret renewed", |s| {
+        s["data"]["config"].is_string() && secret_text(s, "config") != old_config
+    })
+    .await;
+    let config: Value = serde_json::from_str(&secret_text(&renewed, "config")).unwrap();
+    std::fs::write(&from_argocd, argocd_kubeconfig(&ext.server(), &config)).unwrap();
+    reaches_kube_system(
+        &from_argocd,
+        "with the renewed Argo CD Secret's credentials",
+    );
+
+    // No longer asking for Flux: its Secret goes, the others stay.
+    extcluster(&hk, &["annotate", "prod", "--export", "argocd"]).success();
+    wait_gone(
+        &hub,
+        &["get", "secret", "extc-prod", "-n", "flux-system"],
+        "the Flux Secret removed",
+    )
+    .await;
+    assert!(
+        hub.kubectl(&["get", "secret", "extc-prod", "-n", "argocd"])
+            .ok()
+    );
+
+    // The cluster goes down: the profile says so after the controller's failures.
+    ext.stop_apiserver();
+    let down = wait_json(&hub, &get_profile, "ControlPlaneHealthy=False", |p| {
+        p["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "ControlPlaneHealthy" && c["status"] == "False")
+        })
+    })
+    .await;
+    assert_eq!(condition(&down, "Joined")["status"], "True");
+
+    // Disconnected: everything published for it is gone.
+    extcluster(&hk, &["disconnect", "prod", "--yes"]).success();
+    wait_gone(&hub, &get_profile, "the ClusterProfile removed").await;
+    wait_gone(
+        &hub,
+        &["get", "secret", "extc-prod", "-n", "argocd"],
+        "the Argo CD Secret removed",
+    )
+    .await;
+    assert!(
+        !controller.log().contains("cannot publish"),
+        "{}",
+        controller.log()
+    );
+}
+
+#[tokio::test]
+async fn a_hub_that_has_not_opted_in_publishes_nothing_and_says_why() {
+    let (hub, ext) = tokio::join!(
+        hub::start(),
+        ControlPlane::start(Options::default().name("dev"))
+    );
+    let (hub, ext) = (hub.unwrap(), ext.unwrap());
+    let controller = ControllerProcess::start(&hub, "c1", FAST).await.unwrap();
+    let hk = hub.kubeconfig();
+    let ek = ext.kubeconfig();
+    let import = [
+        "import",
+        "dev",
+        "--from-kubeconfig",
+        path_str(&ek),
+        "--export",
+        "argocd",
+    ];
+    extcluster(&hk, &import).success();
+    let c = wait_json(
+        &hub,
+        &["get", "extc", "dev"],
+        "the export recorded as not enabled",
+        |c| c["status"]["exports"][0]["kind"] == "ArgoCD",
+    )
+    .await;
+    let export = &c["status"]["exports"][0];
+    assert_eq!(export["ready"], false);
+    assert_contains(export["message"].as_str().unwrap(), "--export argocd");
+    assert_contains(
+        export["message"].as_str().unwrap(),
+        "manifests/export-argocd",
+    );
+    assert_eq!(
+        c["status"]["exports"].as_array().unwrap().len(),
+        1,
+        "no ClusterProfile without the API"
+    );
+    assert!(export.get("namespace").is_none(), "{export:#}");
+    assert_contains(&controller.log(), "does not serve ClusterProfile");
+    assert!(
+        !controller.log().contains("cannot publish"),
+        "{}",
+        controller.log()
+    );
+
+    // Unknown tools are refused before anything is sent (the webhook's refusal is webhook_e2e's).
+    let bad = extcluster(&hk, &["annotate", "dev", "--export", "rancher"]).failure();
+    assert_contains(&bad.stderr, "use argocd or flux");
+}
