@@ -290,3 +290,95 @@ pub async fn serves_profiles(client: &Client) -> Result<bool, kube::Error> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use extcluster_core::inventory::{Endpoint, profile};
+    use extcluster_core::{ExternalClusterSpec, Mode};
+    use std::time::Duration;
+
+    fn desired() -> ClusterProfile {
+        let mut c = ExternalCluster::new(
+            "prod",
+            ExternalClusterSpec {
+                mode: Mode::Import,
+                origin: Default::default(),
+                provider: Default::default(),
+                cluster_id: "id".into(),
+                server: "https://a:6443".into(),
+                kubernetes_version: "v1.30.0".into(),
+                kubeconfig_secret_ref: None,
+                display_name: None,
+            },
+        );
+        c.metadata.uid = Some("u".into());
+        profile(&c, "inv", &Endpoint::default())
+    }
+
+    #[test]
+    fn only_what_differs_is_written_and_a_status_waits_for_the_rate_guidance() {
+        assert!(matches!(
+            profile_op(desired(), None, None),
+            Needed::Op(Op::CreateProfile(_))
+        ));
+        let mut observed = desired();
+        observed
+            .metadata
+            .labels
+            .get_or_insert_default()
+            .insert("added-by".into(), "someone".into());
+        assert!(matches!(
+            profile_op(desired(), Some(&observed), None),
+            Needed::Nothing
+        ));
+        observed.status.as_mut().unwrap().version.kubernetes = "v1.29.0".into();
+        let held = Instant::now() + Duration::from_secs(20);
+        assert!(
+            matches!(profile_op(desired(), Some(&observed), Some(held)), Needed::Later(at) if at == held)
+        );
+        assert!(matches!(
+            profile_op(desired(), Some(&observed), None),
+            Needed::Op(Op::ApplyProfile {
+                status_only: true,
+                ..
+            })
+        ));
+        observed.spec.display_name = "renamed".into();
+        assert!(matches!(
+            profile_op(desired(), Some(&observed), Some(held)),
+            Needed::Op(Op::ApplyProfile {
+                status_only: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_secret_is_rewritten_when_its_data_or_labels_move() {
+        let target = Target::new(ExportKind::Flux, "ns", "extc-prod");
+        let mut want = Secret::default();
+        want.metadata.labels = Some(BTreeMap::from([("a".into(), "1".into())]));
+        want.data = Some(BTreeMap::from([(
+            "value".into(),
+            k8s_openapi::ByteString(b"x".to_vec()),
+        )]));
+        assert!(matches!(
+            secret_op(target.clone(), want.clone(), None),
+            Some(Op::CreateSecret(..))
+        ));
+        assert!(secret_op(target.clone(), want.clone(), Some(&want)).is_none());
+        let mut stale = want.clone();
+        stale.data = Some(BTreeMap::from([(
+            "value".into(),
+            k8s_openapi::ByteString(b"old".to_vec()),
+        )]));
+        assert!(matches!(
+            secret_op(target.clone(), want.clone(), Some(&stale)),
+            Some(Op::ApplySecret(..))
+        ));
+        let mut relabelled = want.clone();
+        relabelled.metadata.labels = Some(BTreeMap::new());
+        assert!(secret_op(target, want, Some(&relabelled)).is_some());
+    }
+}

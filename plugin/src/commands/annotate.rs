@@ -662,4 +662,44 @@ mod tests {
         assert!(p.ops.is_empty());
         assert_eq!(p.outcomes, [(Capability::TaintSupport, Outcome::NotSet)]);
     }
+
+    #[test]
+    fn exports_are_set_replaced_and_removed_testing_what_was_read() {
+        let both = BTreeSet::from([Export::Argocd, Export::Flux]);
+        let json = |p: &Plan| serde_json::to_string(&p.ops).unwrap();
+        let mut p = Plan::default();
+        assert_eq!(p.exports(None, &both), "exports argocd,flux (added)");
+        let ops = json(&p);
+        assert!(
+            ops.contains(r#""op":"add","path":"/metadata/annotations","value":{}"#),
+            "{ops}"
+        );
+        assert!(
+            ops.contains(
+                r#""path":"/metadata/annotations/extcluster.io~1exports","value":"argocd,flux""#
+            ),
+            "{ops}"
+        );
+        let now = BTreeMap::from([(exports::ANNOTATION.to_owned(), "flux".to_owned())]);
+        let mut p = Plan::default();
+        assert_eq!(
+            p.exports(Some(&now), &both),
+            "exports argocd,flux (was flux)"
+        );
+        assert!(json(&p).contains(
+            r#""op":"test","path":"/metadata/annotations/extcluster.io~1exports","value":"flux""#
+        ));
+        let mut p = Plan::default();
+        assert_eq!(
+            p.exports(Some(&now), &BTreeSet::new()),
+            "exports none (was flux)"
+        );
+        assert!(json(&p).contains(r#""op":"remove""#));
+        let mut p = Plan::default();
+        assert_eq!(
+            p.exports(Some(&now), &BTreeSet::from([Export::Flux])),
+            "exports unchanged (flux)"
+        );
+        assert!(p.ops.is_empty());
+    }
 }
