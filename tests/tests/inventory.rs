@@ -137,6 +137,27 @@ fn reaches_kube_system(kubeconfig: &Path, how: &str) {
     assert_eq!(out.stdout.trim(), "namespace/kube-system");
 }
 
+/// A hub kubeconfig for `user`, bound to ClusterRole `role` cluster-wide.
+fn person(
+    hub: &ControlPlane,
+    dir: &tempfile::TempDir,
+    user: &str,
+    role: &str,
+) -> std::path::PathBuf {
+    let bind = [
+        "create",
+        "clusterrolebinding",
+        user,
+        &format!("--clusterrole={role}"),
+        &format!("--user={user}"),
+    ];
+    assert!(hub.kubectl(&bind).ok());
+    let path = dir.path().join(format!("{user}-hub"));
+    hub.write_client_kubeconfig(&path, user, &[], time::Duration::days(1))
+        .unwrap();
+    path
+}
+
 async fn labelled_node(ext: &ControlPlane) {
     let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {
         "topology.kubernetes.io/region": "eu-west-1",
@@ -278,29 +299,38 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
     );
     assert!(v2["status"].get("credentialProviders").is_none(), "{v2:#}");
 
-    // A consumer: the provider's cluster entry and the credential plugin, with real kubectl.
+    // A consumer, as the least-privileged hub users: reads the profile with kubectl, writes the
+    // provider's cluster entry and the credential plugin into a kubeconfig, and uses it.
     let dir = tempfile::tempdir().unwrap();
+    apply(&hub, "manifests/roles.yaml");
+    let viewer = person(&hub, &dir, "viewer", "extcluster-viewer");
+    let operator = person(&hub, &dir, "operator", "extcluster-operator");
+    let bind = [
+        "create",
+        "rolebinding",
+        "operator",
+        "-n",
+        "extcluster-system",
+        "--role=extcluster-operator",
+        "--user=operator",
+    ];
+    assert!(hub.kubectl(&bind).ok());
+    let read = kubectl::run(&viewer, &[&get_profile[..], &["-o", "json"]].concat(), None).success();
+    let read: Value = serde_json::from_str(&read.stdout).unwrap();
+    let cluster = read["status"]["accessProviders"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "kubectl-extcluster"))
+        .map(|p| p["cluster"].clone())
+        .expect("the kubectl-extcluster access provider");
     let consumer = dir.path().join("consumer");
-    std::fs::write(&consumer, consumer_kubeconfig(&provider["cluster"], &hk)).unwrap();
+    std::fs::write(&consumer, consumer_kubeconfig(&cluster, &operator)).unwrap();
     reaches_kube_system(
         &consumer,
         "through the ClusterProfile and the credential plugin",
     );
     // A hub user who may read the inventory but not the stored Secret gets a refusal.
-    apply(&hub, "manifests/roles.yaml");
-    let bind = [
-        "create",
-        "clusterrolebinding",
-        "viewer",
-        "--clusterrole=extcluster-viewer",
-        "--user=viewer",
-    ];
-    assert!(hub.kubectl(&bind).ok());
-    let viewer = dir.path().join("viewer");
-    hub.write_client_kubeconfig(&viewer, "viewer", &[], time::Duration::days(1))
-        .unwrap();
     let refused = dir.path().join("refused");
-    std::fs::write(&refused, consumer_kubeconfig(&provider["cluster"], &viewer)).unwrap();
+    std::fs::write(&refused, consumer_kubeconfig(&cluster, &viewer)).unwrap();
     let out = kubectl::run(&refused, &["get", "namespace", "kube-system"], None);
     assert!(!out.ok());
     assert_contains(
