@@ -336,46 +336,59 @@ fn with_rollback(err: anyhow::Error, problems: Vec<String>) -> anyhow::Error {
     }
 }
 
-/// Deletes the registration's kubeconfig Secret (by its reference) and any Secret labelled as
-/// belonging to it; returns the ones deleted, as namespace/name.
+/// Deletes the registration's kubeconfig Secret: the one its reference names, else the one
+/// registration makes (`NAME-kubeconfig`), found by name: an operator may get and delete Secrets
+/// in the system namespace, not list them. Strays labelled as the registration's are removed too
+/// where the caller may list and the name is a label value; returns what was deleted.
 pub async fn remove_secrets(
     hub: &Hub,
     name: &str,
     by_ref: Option<&SecretKeyRef>,
 ) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
-    if let Some(r) = by_ref {
-        match hub
-            .secrets(&r.namespace)
-            .delete(&r.name, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => removed.push(format!("{}/{}", r.namespace, r.name)),
-            Err(e) if Failure::of(&e).is_not_found() => {}
-            Err(e) => return Err(hub.err(&format!("delete Secret {}/{}", r.namespace, r.name), &e)),
-        }
-    }
-    let secrets = hub.system_secrets();
-    let labelled = match secrets
-        .list(&ListParams::default().labels(&format!("{REGISTRATION_LABEL}={name}")))
-        .await
-    {
-        Ok(l) => l.items,
-        // No system namespace: nothing there to remove.
-        Err(e) if Failure::of(&e).is_not_found() => Vec::new(),
-        Err(e) => return Err(hub.err("list kubeconfig Secrets", &e)),
+    let named = match by_ref {
+        Some(r) => (r.namespace.clone(), r.name.clone()),
+        None => (SYSTEM_NAMESPACE.to_owned(), secret_name(name)),
     };
-    for s in labelled {
-        let secret = s.metadata.name.unwrap_or_default();
-        match secrets.delete(&secret, &DeleteParams::default()).await {
-            Ok(_) => removed.push(format!("{SYSTEM_NAMESPACE}/{secret}")),
-            Err(e) if Failure::of(&e).is_not_found() => {}
-            Err(e) => {
-                return Err(hub.err(&format!("delete Secret {SYSTEM_NAMESPACE}/{secret}"), &e));
-            }
+    let mut removed = Vec::new();
+    if delete_secret(hub, &named.0, &named.1).await? {
+        removed.push(format!("{}/{}", named.0, named.1));
+    }
+    for stray in labelled_strays(hub, name).await {
+        if stray != named.1 && delete_secret(hub, SYSTEM_NAMESPACE, &stray).await? {
+            removed.push(format!("{SYSTEM_NAMESPACE}/{stray}"));
         }
     }
     Ok(removed)
+}
+
+/// Whether the Secret was there to delete.
+async fn delete_secret(hub: &Hub, namespace: &str, name: &str) -> Result<bool> {
+    match hub
+        .secrets(namespace)
+        .delete(name, &DeleteParams::default())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if Failure::of(&e).is_not_found() => Ok(false),
+        Err(e) => Err(hub.err(&format!("delete Secret {namespace}/{name}"), &e)),
+    }
+}
+
+/// Secrets labelled as `name`'s in the system namespace, when the caller may list them; none
+/// otherwise (an operator may not, and a long name is no label value).
+async fn labelled_strays(hub: &Hub, name: &str) -> Vec<String> {
+    if !extcluster_core::api::is_label_value(name) {
+        return Vec::new();
+    }
+    let selector = ListParams::default().labels(&format!("{REGISTRATION_LABEL}={name}"));
+    match hub.system_secrets().list(&selector).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter_map(|s| s.metadata.name)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The context a minimized kubeconfig was taken from, for messages.

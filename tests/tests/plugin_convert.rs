@@ -1404,8 +1404,8 @@ async fn disconnect_cleanup_remote_removes_exactly_what_convert_made() {
             .is_some()
     );
 
-    // Read-only credentials cannot remove themselves: the hub side is done, and the one command
-    // that finishes the job is given.
+    // Read-only credentials cannot remove themselves: nothing changes on the hub (the stored
+    // credentials are still there to finish with), and the one command that unblocks it is given.
     extcluster(
         &hk,
         &[
@@ -1427,20 +1427,26 @@ async fn disconnect_cleanup_remote_removes_exactly_what_convert_made() {
     let err = one_line_error(
         extcluster(&hk, &["disconnect", "rke", "--yes", "--cleanup-remote"]),
         &[
-            "disconnected from the hub",
+            "still registered",
             "read-only",
             "kubectl delete clusterrolebinding -l",
+            "without --cleanup-remote",
         ],
     );
-    assert!(registrations(&hub).await.is_empty());
+    assert_eq!(registrations(&hub).await, ["rke"]);
     let command = err.split('`').nth(1).expect("a command in backquotes");
     let args: Vec<&str> = command.split_whitespace().skip(1).collect();
     kubectl::run(&ext.kubeconfig(), &args, None).success();
     wait_until_gone(&sas, SA).await;
     wait_until_gone(&roles, "extcluster-manager-read-only").await;
     assert!(crbs.get_opt("keep-me").await.unwrap().is_some());
+    // Removed there by hand, the disconnect of the hub side finishes the job.
+    let out = extcluster(&hk, &["disconnect", "rke", "--yes"]).success();
+    assert_contains(&out.stdout, "disconnected");
+    assert!(registrations(&hub).await.is_empty());
 
-    // An unreachable cluster: the hub side still finishes, and it says so.
+    // An unreachable cluster: nothing changes on the hub, and it says how to go on; without
+    // --cleanup-remote the disconnect needs nothing from the cluster.
     extcluster(
         &hk,
         &[
@@ -1456,11 +1462,13 @@ async fn disconnect_cleanup_remote_removes_exactly_what_convert_made() {
     one_line_error(
         extcluster(&hk, &["disconnect", "rke", "--yes", "--cleanup-remote"]),
         &[
-            "disconnected from the hub",
+            "still registered",
             "cannot reach",
             "kubectl delete clusterrolebinding -l",
         ],
     );
+    assert_eq!(registrations(&hub).await, ["rke"]);
+    extcluster(&hk, &["disconnect", "rke", "--yes"]).success();
     assert!(registrations(&hub).await.is_empty());
     let left: Vec<Secret> =
         Api::<Secret>::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE)

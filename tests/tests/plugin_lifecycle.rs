@@ -1136,3 +1136,108 @@ fn a_closed_pipe_ends_the_plugin_quietly_as_kubectl() {
     assert!(stderr.is_empty(), "{stderr}");
     assert_eq!(out.status.code(), Some(141));
 }
+
+/// A hub kubeconfig for user `operator` with exactly the operator role of manifests/roles.yaml.
+fn operator_kubeconfig(hub: &ControlPlane, dir: &Path) -> PathBuf {
+    let roles = extcluster_tests::repo_root().join("manifests/roles.yaml");
+    hub.kubectl(&["apply", "-f", path(&roles)]).success();
+    let cluster_wide = [
+        "create",
+        "clusterrolebinding",
+        "operator",
+        "--clusterrole=extcluster-operator",
+        "--user=operator",
+    ];
+    hub.kubectl(&cluster_wide).success();
+    let secrets = [
+        "create",
+        "rolebinding",
+        "operator",
+        "-n",
+        SYSTEM_NAMESPACE,
+        "--role=extcluster-operator",
+        "--user=operator",
+    ];
+    hub.kubectl(&secrets).success();
+    let kubeconfig = dir.join("operator-hub");
+    hub.write_client_kubeconfig(&kubeconfig, "operator", &[], time::Duration::days(1))
+        .unwrap();
+    kubeconfig
+}
+
+/// An Imported registration and its kubeconfig Secret, as GitOps applies them.
+fn apply_registration(hub: &ControlPlane, name: &str, ext: &ControlPlane, finalizer: Option<&str>) {
+    let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let mut cluster = json!({
+        "apiVersion": "extcluster.io/v1alpha1", "kind": "ExternalCluster",
+        "metadata": {"name": name},
+        "spec": {"mode": "Import", "clusterID": format!("id-{}", name.len()), "server": ext.server(),
+                 "kubernetesVersion": "v1.30.0"}
+    });
+    if let Some(f) = finalizer {
+        cluster["metadata"]["finalizers"] = json!([f]);
+    }
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": format!("{name}-kubeconfig"), "namespace": SYSTEM_NAMESPACE},
+        "stringData": {"kubeconfig": kubeconfig}
+    });
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [secret, cluster]});
+    hub.kubectl_stdin(&["apply", "-f", "-"], &list.to_string())
+        .success();
+}
+
+#[tokio::test]
+async fn disconnect_as_an_operator_finishes_for_any_name_and_names_a_foreign_finalizer() {
+    let (hub, ext) = tokio::join!(hub::start(), start_external("ops", None));
+    let hub = hub.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let op = operator_kubeconfig(&hub, dir.path());
+
+    // Registered and disconnected by an operator, who may not list Secrets.
+    extcluster(
+        &op,
+        &[
+            "import",
+            "ops",
+            "--from-kubeconfig",
+            path(&ext.kubeconfig()),
+        ],
+    )
+    .success();
+    let out = extcluster(&op, &["disconnect", "ops", "--yes"]).success();
+    assert_contains(
+        &out.stdout,
+        "Secret extcluster-system/ops-kubeconfig deleted",
+    );
+    assert!(registrations(&hub).await.is_empty());
+    assert!(system_secrets(&hub).await.is_empty());
+
+    // A name of 100 characters (valid for the registration, no label value).
+    let long = format!("gitops-{}", "a".repeat(93));
+    apply_registration(&hub, &long, &ext, None);
+    extcluster(&op, &["disconnect", &long, "--yes"]).success();
+    assert!(registrations(&hub).await.is_empty());
+    assert!(system_secrets(&hub).await.is_empty());
+
+    // A finalizer someone else put there: reported as what holds it, not as disconnected.
+    apply_registration(&hub, "held", &ext, Some("example.com/hold"));
+    let err = one_line_error(
+        extcluster(&op, &["disconnect", "held", "--yes"]),
+        &["Terminating", "example.com/hold", "held-kubeconfig deleted"],
+    );
+    assert!(!err.contains("disconnected;"), "{err}");
+    assert!(system_secrets(&hub).await.is_empty());
+    hub.kubectl(&[
+        "patch",
+        "extc",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ])
+    .success();
+    let again = extcluster(&op, &["disconnect", "held", "--yes"]).success();
+    assert_contains(&again.stdout, "not registered");
+    assert!(registrations(&hub).await.is_empty());
+}

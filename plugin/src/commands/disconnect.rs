@@ -1,6 +1,7 @@
 //! `disconnect NAME`: remove a registration and its stored kubeconfig. The external cluster is
-//! not contacted, so this works when it is gone; with `--cleanup-remote` it is, after the hub side
-//! is done, to remove what convert-kubeconfig made there.
+//! not contacted, so this works when it is gone; with `--cleanup-remote` it is, first, while the
+//! stored credentials still exist, to remove what convert-kubeconfig made there. Every step finds
+//! what it removes by name, so it works with the operator role, and a retry finishes the job.
 
 use crate::hub::{Global, Hub};
 use crate::output::resource_name;
@@ -52,24 +53,21 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         return not_registered(&hub, name, cleanup_remote).await;
     };
 
-    let in_cluster = if cleanup_remote {
-        "then what convert-kubeconfig made in the cluster is removed, and nothing else there"
+    let plan = if cleanup_remote {
+        "first what convert-kubeconfig made in the cluster is removed (and nothing else there), \
+         then the hub forgets it and deletes its stored kubeconfig"
     } else {
-        "the cluster itself is left untouched"
+        "the hub forgets it and deletes its stored kubeconfig; the cluster itself is left untouched"
     };
-    println!(
-        "Disconnecting {name:?} ({}): the hub forgets it and deletes its stored kubeconfig; {in_cluster}.",
-        cluster.spec.server
-    );
+    println!("Disconnecting {name:?} ({}): {plan}.", cluster.spec.server);
     if !args.yes {
         confirm(name)?;
     }
-    // Read before the hub side deletes it.
-    let stored_kubeconfig = if cleanup_remote {
-        Some(stored::kubeconfig(&hub.client, &cluster).await)
-    } else {
-        None
-    };
+    // What needs the stored credentials comes first: once the hub side is gone, so are they.
+    if cleanup_remote {
+        let stored = stored::kubeconfig(&hub.client, &cluster).await;
+        cleanup(name, &cluster.spec.server, stored).await?;
+    }
 
     let params = PatchParams {
         field_manager: Some(MANAGER.into()),
@@ -99,11 +97,29 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
     } else {
         format!("Secret {} deleted", removed.join(", "))
     };
-    println!("{} disconnected; {secrets}", resource_name(name));
-    match stored_kubeconfig {
-        None => Ok(()),
-        Some(kubeconfig) => cleanup(name, &cluster.spec.server, kubeconfig).await,
+    if let Some(held) = held_by_finalizers(&hub, name).await? {
+        bail!(
+            "{name:?} is marked for disconnect and {secrets}, but the registration stays \
+             Terminating: finalizer {held} holds it, and only what added it can remove it (the \
+             webhook and the controller already treat it as gone)"
+        );
     }
+    println!("{} disconnected; {secrets}", resource_name(name));
+    Ok(())
+}
+
+/// The finalizers that keep a deleted registration from going, when it has not gone.
+async fn held_by_finalizers(hub: &Hub, name: &str) -> Result<Option<String>> {
+    let left = hub
+        .clusters()
+        .get_opt(name)
+        .await
+        .map_err(|e| hub.err(&format!("get ExternalCluster {name:?}"), &e))?;
+    Ok(left
+        .filter(|c| c.metadata.deletion_timestamp.is_some())
+        .and_then(|c| c.metadata.finalizers)
+        .filter(|f| !f.is_empty())
+        .map(|f| f.join(", ")))
 }
 
 /// Nothing to disconnect; a Secret left from an earlier registration of that name is removed.
@@ -126,8 +142,9 @@ async fn not_registered(hub: &Hub, name: &str, cleanup_remote: bool) -> Result<(
     Ok(())
 }
 
-/// Removes what convert-kubeconfig made for the account the stored token belongs to. The hub
-/// side is already done; a failure here is reported with the command that finishes the job.
+/// Removes what convert-kubeconfig made for the account the stored token belongs to, before the
+/// hub side is touched; a failure stops the disconnect with nothing changed on the hub, and says
+/// how to go on.
 async fn cleanup(
     name: &str,
     server: &str,
@@ -135,7 +152,8 @@ async fn cleanup(
 ) -> Result<()> {
     let failed = |why: String| {
         anyhow!(
-            "{name:?} was disconnected from the hub, but nothing was removed in the cluster: {why}"
+            "nothing was removed in the cluster and {name:?} is still registered: {why}; or \
+             disconnect without --cleanup-remote and remove it in the cluster later"
         )
     };
     let kubeconfig = kubeconfig.map_err(|e| failed(e.to_string()))?;
@@ -156,7 +174,7 @@ async fn cleanup(
         .await
         .map_err(|f| {
             failed(format!(
-                "{}; remove it later with `{by_hand}`",
+                "{}; when it answers, run the disconnect again, or remove it with `{by_hand}`",
                 stored::explain(server, &f)
             ))
         })?;
@@ -192,7 +210,7 @@ async fn cleanup(
             "the stored credentials of serviceaccount/{account} in {namespace} may not delete what convert-kubeconfig made (they are read-only); with an administrator's kubeconfig for {server}, run `{by_hand}`"
         ))),
         Err(f) => Err(failed(format!(
-            "{}; remove it later with `{by_hand}`",
+            "{}; when it answers, run the disconnect again, or remove it with `{by_hand}`",
             stored::explain(server, &f)
         ))),
     }
