@@ -21,6 +21,10 @@ pub const CLUSTER_ID_LABEL: &str = "extcluster.io/cluster-id";
 /// Names the registration a kubeconfig Secret belongs to.
 pub const REGISTRATION_LABEL: &str = "extcluster.io/registration";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// On the CRD: its deletion goes through the webhook, which refuses it while imported
+/// registrations would go with it. Removing the label is the documented override.
+pub const GUARD_LABEL: &str = "extcluster.io/guard";
+pub const GUARD_VALUE: &str = "registrations";
 pub const MANAGER: &str = "kubectl-extcluster";
 
 /// What the hub knows of an external cluster: how it reaches it, who made it, what it is.
@@ -253,10 +257,26 @@ pub fn disconnect_requested(
         .is_some_and(|v| v == "true")
 }
 
+/// A Kubernetes label value: at most 63 characters, alphanumerics with `-`, `_` and `.` inside.
+pub fn is_label_value(value: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    value.is_empty()
+        || (value.len() <= 63
+            && edge(value.chars().next())
+            && edge(value.chars().last())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
 /// The CRD as YAML, exactly as committed in `manifests/crd.yaml`.
 pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
-    let crd = ExternalCluster::crd();
+    let mut crd = ExternalCluster::crd();
+    crd.metadata.labels = Some(std::collections::BTreeMap::from([(
+        GUARD_LABEL.to_owned(),
+        GUARD_VALUE.to_owned(),
+    )]));
     let body = serde_saphyr::to_string(&crd).expect("the CRD serializes");
     format!(
         "# Generated from core/src/api.rs by `cargo run -p extcluster-core --bin crdgen`; do not edit.\n---\n{body}"
@@ -277,5 +297,13 @@ mod tests {
             Err("\"view\" is not one of Connect, Import".to_owned())
         );
         assert_eq!(Phase::VARIANTS.len(), 6);
+    }
+
+    #[test]
+    fn label_values() {
+        assert!(is_label_value("6f1c2b9e-0d4a"));
+        assert!(!is_label_value("-a"));
+        assert!(!is_label_value(&"a".repeat(64)));
+        assert!(!is_label_value("a/b"));
     }
 }

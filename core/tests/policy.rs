@@ -616,3 +616,37 @@ fn export_annotations_name_known_tools_only() {
         Ok(())
     );
 }
+
+#[test]
+fn the_crd_goes_only_when_no_imported_registration_would_go_with_it() {
+    use extcluster_core::policy::{RegistryUnavailable, decide_crd_delete};
+    let crd = extcluster_core::api::CRD_NAME;
+    assert_eq!(decide_crd_delete(crd, Ok(vec![])), Ok(()));
+    assert_eq!(
+        decide_crd_delete("other.example.com", Ok(vec!["a"])),
+        Ok(())
+    );
+    denied(
+        decide_crd_delete(crd, Ok(vec!["a", "b", "c", "d", "e"])),
+        "registrations_remain",
+        &[
+            "5 imported registrations",
+            "a, b, c and 2 more",
+            "disconnect",
+            "extcluster.io/guard-",
+        ],
+    );
+    denied(
+        decide_crd_delete(crd, Ok(vec!["prod"])),
+        "registrations_remain",
+        &["1 imported registration (prod)"],
+    );
+    denied(
+        decide_crd_delete(
+            crd,
+            Err(RegistryUnavailable("the watch has not listed yet")),
+        ),
+        "registrations_uncounted",
+        &["retry"],
+    );
+}

@@ -192,7 +192,7 @@ impl WebhookProcess {
 
     /// Registers the webhook with the hub at `https://127.0.0.1:{port}` (a proxy in front, say).
     pub fn register_url(&self, hub: &ControlPlane, port: u16) -> Result<()> {
-        let config = webhook_configuration(&format!("https://127.0.0.1:{port}/validate"), &self.ca);
+        let config = webhook_configuration(&format!("https://127.0.0.1:{port}"), &self.ca);
         let out = hub.kubectl_stdin(&["apply", "-f", "-"], &config);
         if !out.ok() {
             bail!("registering the webhook failed: {}", out.stderr);
@@ -302,31 +302,22 @@ impl WebhookProcess {
 }
 
 /// The ValidatingWebhookConfiguration of manifests/webhook.yaml, pointed at a URL.
-pub fn webhook_configuration(url: &str, ca_pem: &str) -> String {
+/// manifests/webhook.yaml's configuration, each webhook called at `base` (`https://host:port`)
+/// instead of through the Service, with `ca_pem` as its caBundle.
+pub fn webhook_configuration(base: &str, ca_pem: &str) -> String {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
-    format!(
-        r#"apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: extcluster-webhook
-webhooks:
-- name: validate.extcluster.io
-  clientConfig:
-    url: {url}
-    caBundle: {ca}
-  rules:
-  - apiGroups: ["extcluster.io"]
-    apiVersions: ["v1alpha1"]
-    resources: ["externalclusters"]
-    operations: ["CREATE", "UPDATE", "DELETE"]
-    scope: Cluster
-  failurePolicy: Fail
-  sideEffects: None
-  admissionReviewVersions: ["v1"]
-  timeoutSeconds: 5
-  matchPolicy: Equivalent
-"#
-    )
+    let manifest = std::fs::read_to_string(crate::repo_root().join("manifests/webhook.yaml"))
+        .expect("manifests/webhook.yaml");
+    let mut config: serde_json::Value =
+        serde_saphyr::from_str(&manifest).expect("manifests/webhook.yaml is YAML");
+    for hook in config["webhooks"].as_array_mut().expect("webhooks") {
+        let path = hook["clientConfig"]["service"]["path"]
+            .as_str()
+            .expect("a service path")
+            .to_owned();
+        hook["clientConfig"] = serde_json::json!({"url": format!("{base}{path}"), "caBundle": ca});
+    }
+    config.to_string()
 }
 
 /// `kubectl create -f -` of `yaml` on `hub`.

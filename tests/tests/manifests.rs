@@ -19,6 +19,8 @@ mod server {
     /// `--listen`, default `0.0.0.0:8443`: TLS, `POST /validate`.
     pub const LISTEN_PORT: i64 = 8443;
     pub const VALIDATE_PATH: &str = "/validate";
+    /// The CRD guard: reviews of the ExternalCluster CRD's deletion.
+    pub const CRD_GUARD_PATH: &str = "/validate-crd";
     /// `--probe-listen`, default `0.0.0.0:8080`: plain HTTP, `/healthz`, `/readyz`, `/metrics`.
     pub const PROBE_PORT: i64 = 8080;
     pub const LIVENESS_PATH: &str = "/healthz";
@@ -190,21 +192,26 @@ impl Manifests {
         ours[0]
     }
 
-    /// The one webhook of the ValidatingWebhookConfiguration.
+    /// The webhook of the ValidatingWebhookConfiguration that reviews ExternalClusters.
     fn webhook(&self) -> &Value {
+        &self.webhooks()[0]
+    }
+
+    /// The two webhooks: ExternalClusters first, then the CRD guard.
+    fn webhooks(&self) -> &[Value] {
         let vwc = self.get("ValidatingWebhookConfiguration", NAME);
         let hooks = array(&vwc["webhooks"]);
         assert_eq!(
             hooks.len(),
-            1,
-            "ValidatingWebhookConfiguration {NAME} must have exactly one webhook, has {}",
+            2,
+            "ValidatingWebhookConfiguration {NAME} must have two webhooks, has {}",
             hooks.len()
         );
         assert_eq!(
             hooks[0]["name"], WEBHOOK,
-            "the webhook must be named {WEBHOOK}"
+            "the first webhook must be named {WEBHOOK}"
         );
-        &hooks[0]
+        hooks
     }
 }
 
@@ -1746,4 +1753,35 @@ fn the_publishing_components_render() {
             serde_json::json!(["secrets"])
         );
     }
+}
+
+#[test]
+fn the_crd_guard_is_sent_only_the_guarded_crds_deletion() {
+    use extcluster_core::api::{GUARD_LABEL, GUARD_VALUE};
+    let m = Manifests::load();
+    let guard = &m.webhooks()[1];
+    assert_eq!(
+        guard["rules"],
+        json!([{"apiGroups": ["apiextensions.k8s.io"], "apiVersions": ["v1"],
+                "resources": ["customresourcedefinitions"], "operations": ["DELETE"],
+                "scope": "Cluster"}])
+    );
+    assert_eq!(
+        guard["objectSelector"],
+        json!({"matchLabels": {GUARD_LABEL: GUARD_VALUE}})
+    );
+    assert_eq!(
+        crd()["metadata"]["labels"][GUARD_LABEL],
+        GUARD_VALUE,
+        "the CRD must carry the label the guard selects"
+    );
+    let service = &guard["clientConfig"]["service"];
+    assert_eq!(service["path"], server::CRD_GUARD_PATH);
+    assert_eq!(
+        service["name"],
+        m.webhook()["clientConfig"]["service"]["name"]
+    );
+    assert_eq!(guard["failurePolicy"], "Fail");
+    assert_eq!(guard["sideEffects"], "None");
+    assert_eq!(guard["admissionReviewVersions"], json!(["v1"]));
 }

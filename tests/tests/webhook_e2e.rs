@@ -418,3 +418,58 @@ async fn the_index_follows_the_hub_through_churn() {
         panic!("{e}: the index says {indexed:?}\n{}", webhook.log());
     }
 }
+
+#[tokio::test]
+async fn deleting_the_crd_is_refused_while_imported_registrations_would_go_with_it() {
+    let (hub, _webhook) = guarded_hub().await;
+    for (name, id) in [("prod-eu", "cluster-eu"), ("prod-us", "cluster-us")] {
+        create(&hub, &cluster_yaml(name, id, "v1.30.0", &[])).success();
+    }
+    let delete_crd = [
+        "delete",
+        "crd",
+        "externalclusters.extcluster.io",
+        "--wait=false",
+    ];
+    let out = hub.kubectl(&delete_crd);
+    assert_denied(
+        &out,
+        &[
+            "2 imported registrations (prod-eu, prod-us)",
+            "kubectl extcluster disconnect NAME",
+        ],
+    );
+    // One marked for disconnect no longer counts; the other still holds the CRD.
+    hub.kubectl(&[
+        "annotate",
+        "extc",
+        "prod-eu",
+        "extcluster.io/disconnect=true",
+    ])
+    .success();
+    let out = Wait::up_to(
+        Duration::from_secs(30),
+        "the index to see the disconnect mark",
+    )
+    .until_blocking(|| {
+        let out = hub.kubectl(&delete_crd);
+        out.stderr
+            .contains("1 imported registration (prod-us)")
+            .then_some(out)
+    })
+    .unwrap();
+    assert_denied(&out, &["extcluster.io/guard-"]);
+    assert!(
+        hub.kubectl(&["get", "extc", "prod-us"]).ok(),
+        "nothing was deleted"
+    );
+    // The documented override: without the guard label, the CRD goes, and its registrations.
+    hub.kubectl(&[
+        "label",
+        "crd",
+        "externalclusters.extcluster.io",
+        "extcluster.io/guard-",
+    ])
+    .success();
+    hub.kubectl(&delete_crd).success();
+}

@@ -5,7 +5,7 @@
 use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
 use crate::registry::LiveRegistry;
 use crate::review::{self, Asked, Decoded, Rejection};
-use extcluster_core::policy::{Denial, Operation, Policy};
+use extcluster_core::policy::{Denial, Operation, Policy, RegistryUnavailable, decide_crd_delete};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
@@ -67,11 +67,42 @@ impl Webhook {
                 let refusal = self.decide(&request).err().map(Refusal::from);
                 self.respond(&request.asked, request.name(), refusal)
             }
-            Err(Rejection::Invalid {
+            Err(rejection) => self.rejected(rejection),
+        }
+    }
+
+    /// Answers a review of a CustomResourceDefinition's deletion (the guard the configuration
+    /// sends only ExternalClusters' CRD to): refused while imported registrations would go with it.
+    pub fn review_crd_deletion(&self, body: &[u8]) -> Reply {
+        let start = Instant::now();
+        let reply = match review::decode_crd_deletion(body) {
+            Ok(request) => {
+                let asked = &request.asked;
+                let decision = if asked.operation == Operation::Delete {
+                    let imported = self.registry.imported();
+                    let names = imported
+                        .as_ref()
+                        .map(|names| names.iter().map(String::as_str).collect())
+                        .map_err(|e| RegistryUnavailable(e.0));
+                    decide_crd_delete(&asked.name, names)
+                } else {
+                    Ok(())
+                };
+                self.respond(asked, &asked.name, decision.err().map(Refusal::from))
+            }
+            Err(rejection) => self.rejected(rejection),
+        };
+        self.metrics.latency.observe(start.elapsed().as_secs_f64());
+        reply
+    }
+
+    fn rejected(&self, rejection: Rejection<'_>) -> Reply {
+        match rejection {
+            Rejection::Invalid {
                 asked,
                 reason,
                 message,
-            }) => {
+            } => {
                 let refusal = Refusal {
                     verdict: Verdict::Invalid,
                     reason,
@@ -80,7 +111,7 @@ impl Webhook {
                 };
                 self.respond(&asked, &asked.name, Some(refusal))
             }
-            Err(Rejection::Malformed(message)) => self.bad_request(message),
+            Rejection::Malformed(message) => self.bad_request(message),
         }
     }
 

@@ -127,6 +127,11 @@ fn operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Err
 impl<'a, O> Review<'a, O> {
     /// The request, if the review is one this webhook answers, about an ExternalCluster.
     fn into_request(self) -> Result<Request<'a, O>, Rejection<'a>> {
+        self.into_request_about(GROUP, "ExternalCluster")
+    }
+
+    /// The request, if the review is a v1 AdmissionReview about a `group` `kind`.
+    fn into_request_about(self, group: &str, kind: &str) -> Result<Request<'a, O>, Rejection<'a>> {
         if self.api_version.as_deref() != Some(API_VERSION) || self.kind.as_deref() != Some(KIND) {
             return Err(Rejection::Malformed(
                 format!(
@@ -142,12 +147,12 @@ impl<'a, O> Review<'a, O> {
                 "the AdmissionReview has no request".into(),
             ));
         };
-        let kind = &req.kind;
-        if kind.group != GROUP || kind.kind != "ExternalCluster" {
+        let asked = &req.kind;
+        if asked.group != group || asked.kind != kind {
             let message = format!(
-                "this webhook reviews only {GROUP} ExternalClusters, not {}/{} {}; check the \
+                "this endpoint reviews only {group} {kind}s, not {}/{} {}; check the \
                  ValidatingWebhookConfiguration's rules",
-                kind.group, kind.version, kind.kind
+                asked.group, asked.version, asked.kind
             );
             return Err(Rejection::Invalid {
                 asked: Asked {
@@ -161,6 +166,26 @@ impl<'a, O> Review<'a, O> {
         }
         Ok(req)
     }
+}
+
+/// A review of a CustomResourceDefinition's deletion: who asked, and which CRD.
+pub(crate) struct CrdDeletion<'b> {
+    pub asked: Asked<'b>,
+}
+
+/// Reads a review sent to the CRD guard.
+pub(crate) fn decode_crd_deletion(body: &[u8]) -> Result<CrdDeletion<'_>, Rejection<'_>> {
+    let review: Review = serde_json::from_slice(body).map_err(|e| {
+        Rejection::Malformed(format!("the body is not an AdmissionReview: {e}").into())
+    })?;
+    let req = review.into_request_about("apiextensions.k8s.io", "CustomResourceDefinition")?;
+    Ok(CrdDeletion {
+        asked: Asked {
+            uid: req.uid,
+            operation: req.operation,
+            name: req.name,
+        },
+    })
 }
 
 /// A request's objects read as registrations, or why they cannot be.

@@ -1,4 +1,4 @@
-//! HTTP routes: `POST /validate` on the TLS port; `/healthz`, `/readyz`, `/metrics` on the
+//! HTTP routes: `POST /validate` and `POST /validate-crd` on the TLS port; `/healthz`, `/readyz`, `/metrics` on the
 //! plain probe port.
 
 use crate::admission::Webhook;
@@ -16,6 +16,7 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 pub fn webhook(state: Arc<Webhook>) -> Router {
     Router::new()
         .route("/validate", post(validate))
+        .route("/validate-crd", post(validate_crd))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -29,7 +30,15 @@ pub fn probes(state: Arc<Webhook>) -> Router {
 }
 
 async fn validate(State(webhook): State<Arc<Webhook>>, body: Bytes) -> Response {
-    let reply = webhook.review(&body);
+    reply(webhook.review(&body))
+}
+
+/// Deletions of the ExternalCluster CRD (the configuration selects it by its guard label).
+async fn validate_crd(State(webhook): State<Arc<Webhook>>, body: Bytes) -> Response {
+    reply(webhook.review_crd_deletion(&body))
+}
+
+fn reply(reply: crate::admission::Reply) -> Response {
     let content_type = if reply.status.is_success() {
         "application/json"
     } else {

@@ -1,7 +1,7 @@
 //! Why a request is denied, in the sentence the user reads.
 
 use super::operation::Operation;
-use crate::api::CLUSTER_ID_LABEL;
+use crate::api::{CLUSTER_ID_LABEL, CRD_NAME, GUARD_LABEL};
 use crate::capability::CapabilityError;
 use crate::exports::ExportsError;
 use crate::version::VersionError;
@@ -60,6 +60,15 @@ pub enum Denial {
     },
     MissingObject {
         operation: Operation,
+    },
+    /// Deleting the CRD would take these imported registrations, and their kubeconfigs, along.
+    RegistrationsRemain {
+        count: usize,
+        first: Vec<String>,
+    },
+    /// The registry is not known well enough to say whether the CRD may go.
+    RegistrationsUncounted {
+        why: &'static str,
     },
 }
 
@@ -136,6 +145,27 @@ impl fmt::Display for Denial {
                 "cannot check whether the cluster behind {name:?} is already registered: {why}; \
                  retry in a few seconds"
             ),
+            Denial::RegistrationsRemain { count, first } => {
+                let more = count.saturating_sub(first.len());
+                let listed = if more > 0 {
+                    format!("{} and {more} more", first.join(", "))
+                } else {
+                    first.join(", ")
+                };
+                write!(
+                    f,
+                    "deleting CRD {CRD_NAME} would delete {count} imported registration{} ({listed}) \
+                     and, through the garbage collector, their stored kubeconfigs; disconnect \
+                     each first (`kubectl extcluster disconnect NAME`), or, to delete them all \
+                     anyway, remove the guard first: `kubectl label crd {CRD_NAME} {GUARD_LABEL}-`",
+                    if *count == 1 { "" } else { "s" }
+                )
+            }
+            Denial::RegistrationsUncounted { why } => write!(
+                f,
+                "cannot count the imported registrations that deleting CRD {CRD_NAME} would \
+                 delete: {why}; retry in a few seconds"
+            ),
             Denial::MissingObject { operation } => write!(
                 f,
                 "the {} request carries no ExternalCluster to check; this is a bug in the caller",
@@ -166,6 +196,8 @@ mod tests {
                 "invalid_exports",
                 "label_mismatch",
                 "missing_object",
+                "registrations_remain",
+                "registrations_uncounted",
                 "registry_unavailable",
                 "reimport",
                 "version_out_of_range",

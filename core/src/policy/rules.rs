@@ -4,7 +4,7 @@ use super::denial::Denial;
 use super::operation::Operation;
 use super::registration::{Registration, Spec};
 use super::registry::{Registry, RegistryUnavailable};
-use crate::api::{CLUSTER_ID_LABEL, Mode, Origin};
+use crate::api::{CLUSTER_ID_LABEL, CRD_NAME, Mode, Origin};
 use crate::version::{KubeVersion, VersionRange};
 use crate::{capability, exports};
 
@@ -145,6 +145,22 @@ impl SpecChanges {
                 ("spec.displayName", *display_name != old.display_name),
             ],
         }
+    }
+}
+
+/// Whether CRD `crd` may be deleted while `imported` (the live, Imported registrations, sorted)
+/// exist: not ours, or none would go with it. An error: the registry is not known.
+pub fn decide_crd_delete(crd: &str, imported: Result<Vec<&str>, RegistryUnavailable>) -> Decision {
+    if crd != CRD_NAME {
+        return Ok(());
+    }
+    match imported {
+        Ok(names) if names.is_empty() => Ok(()),
+        Ok(names) => Err(Denial::RegistrationsRemain {
+            count: names.len(),
+            first: names.iter().take(3).map(|n| (*n).to_owned()).collect(),
+        }),
+        Err(RegistryUnavailable(why)) => Err(Denial::RegistrationsUncounted { why }),
     }
 }
 

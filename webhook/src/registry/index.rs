@@ -6,9 +6,9 @@
 //! watch has delivered the first. The watch confirms the reservation; one it never confirms (the
 //! create failed after admission) lapses after [`RESERVATION_TTL`].
 
-use extcluster_core::ExternalCluster;
 use extcluster_core::policy::{Registry, RegistryUnavailable};
-use std::collections::{HashMap, VecDeque};
+use extcluster_core::{ExternalCluster, Origin};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub const RESERVATION_TTL: Duration = Duration::from_secs(10);
@@ -20,6 +20,8 @@ pub struct RegistryIndex {
     /// Reservations in the order they lapse, one entry per reserved name, so lapsed ones are
     /// dropped without scanning the index.
     lapsing: VecDeque<(Instant, Box<str>)>,
+    /// The live, Imported registrations the watch has seen: what deleting the CRD would take.
+    imported: BTreeSet<Box<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,10 +171,21 @@ impl RegistryIndex {
                 .as_ref()
                 .map_or(0, |t| t.0.as_second());
             self.upsert_created(name, &c.spec.cluster_id, c.is_live(), created);
+            if c.is_live() && c.spec.origin == Origin::Imported {
+                self.imported.insert(name.into());
+            } else {
+                self.imported.remove(name);
+            }
         }
     }
 
+    /// The live, Imported registrations, by name.
+    pub(crate) fn imported(&self) -> Vec<&str> {
+        self.imported.iter().map(|n| &**n).collect()
+    }
+
     pub(crate) fn remove(&mut self, name: &str) {
+        self.imported.remove(name);
         let Some(id) = self.cluster_of.remove(name) else {
             return;
         };

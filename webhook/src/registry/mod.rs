@@ -61,6 +61,14 @@ impl LiveRegistry {
         decision
     }
 
+    /// The live, Imported registrations, once the index can be trusted.
+    pub(crate) fn imported(&self) -> Result<Vec<String>, RegistryUnavailable> {
+        if let Some(why) = self.sync.unavailable() {
+            return Err(RegistryUnavailable(why));
+        }
+        Ok(self.read(|i| i.imported().into_iter().map(str::to_owned).collect()))
+    }
+
     pub(crate) fn read<T>(&self, f: impl FnOnce(&RegistryIndex) -> T) -> T {
         f(&self.read_lock())
     }
