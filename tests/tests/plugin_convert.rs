@@ -396,7 +396,7 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
 }
 
 #[tokio::test]
-async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
+async fn read_only_credentials_list_but_cannot_write_and_each_access_level_has_its_own_account() {
     let (hub, ext) = tokio::join!(hub::start(), start_external("gke", true));
     let hub = hub.unwrap();
     let hk = hub.kubeconfig();
@@ -417,13 +417,14 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
         extcluster(&hk, &args).success()
     };
     let out = convert_read_only(path(&ro));
+    assert_contains(&out.stderr, "serviceaccount/extcluster-reader created");
     assert_contains(
         &out.stderr,
-        "clusterrole.rbac.authorization.k8s.io/extcluster-manager-read-only created",
+        "clusterrole.rbac.authorization.k8s.io/extcluster-reader-read-only created",
     );
     let client = ext.client().await.unwrap();
     let role: ClusterRole = Api::all(client.clone())
-        .get("extcluster-manager-read-only")
+        .get("extcluster-reader-read-only")
         .await
         .unwrap();
     let rules = serde_json::to_value(role.rules.unwrap()).unwrap();
@@ -460,7 +461,7 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
     // register accepts it for Connect, refuses it for Import.
     extcluster(&hk, &["connect", "gke", "--from-kubeconfig", path(&ro)]).success();
 
-    // The same account converted with full access: the read-only binding and role go.
+    // Full access comes from another account: the read-only one keeps exactly its rights.
     let full = dir.path().join("full.kubeconfig");
     let out = extcluster(
         &hk,
@@ -473,25 +474,17 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
         ],
     )
     .success();
-    assert_contains(
-        &out.stderr,
-        "clusterrolebinding.rbac.authorization.k8s.io/extcluster-manager-read-only deleted",
-    );
-    let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
-    assert!(
-        crbs.get_opt("extcluster-manager-read-only")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    wait_until_gone(
-        &Api::<ClusterRole>::all(client.clone()),
-        "extcluster-manager-read-only",
-    )
-    .await;
+    assert_contains(&out.stderr, "serviceaccount/extcluster-manager created");
+    assert!(!out.stderr.contains("deleted"), "{}", out.stderr);
     can_create_configmaps(&full, "yes").await;
-    // And back: the full binding goes, so the shared token can no longer write.
-    extcluster(
+    can_create_configmaps(&ro, "no").await;
+    // Converting read-only again leaves the full account's token as it was (it used to lose
+    // its binding), and the other way round.
+    convert_read_only(path(&ro));
+    can_create_configmaps(&full, "yes").await;
+    can_create_configmaps(&ro, "no").await;
+    // Naming the full account for read-only access is refused, and changes nothing.
+    let refused = extcluster(
         &hk,
         &[
             "convert-kubeconfig",
@@ -499,13 +492,30 @@ async fn read_only_credentials_list_but_cannot_write_and_access_can_switch() {
             path(&sso),
             "--access",
             "read-only",
+            "--service-account",
+            SA,
             "-o",
-            path(&ro),
+            path(&dir.path().join("never.kubeconfig")),
         ],
-    )
-    .success();
-    assert!(crbs.get_opt(SA).await.unwrap().is_none());
-    can_create_configmaps(&full, "no").await;
+    );
+    one_line_error(
+        refused,
+        &[
+            "serviceaccount/extcluster-manager",
+            "already has full access",
+            "--service-account NAME",
+            "extcluster-reader",
+        ],
+    );
+    assert!(!dir.path().join("never.kubeconfig").exists());
+    can_create_configmaps(&full, "yes").await;
+    let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
+    assert!(
+        crbs.get_opt("extcluster-manager-read-only")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -1419,7 +1429,7 @@ async fn disconnect_cleanup_remote_removes_exactly_what_convert_made() {
     .success();
     assert!(
         roles
-            .get_opt("extcluster-manager-read-only")
+            .get_opt("extcluster-reader-read-only")
             .await
             .unwrap()
             .is_some()
@@ -1437,8 +1447,8 @@ async fn disconnect_cleanup_remote_removes_exactly_what_convert_made() {
     let command = err.split('`').nth(1).expect("a command in backquotes");
     let args: Vec<&str> = command.split_whitespace().skip(1).collect();
     kubectl::run(&ext.kubeconfig(), &args, None).success();
-    wait_until_gone(&sas, SA).await;
-    wait_until_gone(&roles, "extcluster-manager-read-only").await;
+    wait_until_gone(&sas, "extcluster-reader").await;
+    wait_until_gone(&roles, "extcluster-reader-read-only").await;
     assert!(crbs.get_opt("keep-me").await.unwrap().is_some());
     // Removed there by hand, the disconnect of the hub side finishes the job.
     let out = extcluster(&hk, &["disconnect", "rke", "--yes"]).success();

@@ -42,9 +42,10 @@ pub struct ConvertArgs {
     /// The namespace of the ServiceAccount
     #[arg(long, default_value = "kube-system", value_name = "NAMESPACE")]
     pub namespace: String,
-    /// The ServiceAccount to make (or reuse)
-    #[arg(long, default_value = "extcluster-manager", value_name = "NAME")]
-    pub service_account: String,
+    /// The ServiceAccount to make (or reuse) [default: extcluster-manager for full access,
+    /// extcluster-reader for read-only]; one account never serves both
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
     /// full (a binding to cluster-admin) or read-only (get, list, watch on everything)
     #[arg(long, value_enum, default_value = "full", value_name = "ACCESS")]
     pub access: AccessArg,
@@ -163,7 +164,10 @@ fn options(args: &ConvertArgs) -> Result<Options> {
     let access = Access::from(args.access);
     let opts = Options {
         namespace: args.namespace.clone(),
-        service_account: args.service_account.clone(),
+        service_account: args
+            .service_account
+            .clone()
+            .unwrap_or_else(|| access.default_service_account().to_owned()),
         access,
         token,
         duration: args

@@ -75,6 +75,15 @@ impl Access {
         }
     }
 
+    /// The account convert-kubeconfig makes for this access level unless told otherwise: one per
+    /// level, so a conversion at one level never touches the rights of tokens issued at the other.
+    pub fn default_service_account(self) -> &'static str {
+        match self {
+            Access::Full => "extcluster-manager",
+            Access::ReadOnly => "extcluster-reader",
+        }
+    }
+
     pub(crate) fn other(self) -> Self {
         match self {
             Access::Full => Access::ReadOnly,
@@ -117,7 +126,7 @@ impl Options {
     pub fn for_mode(mode: Mode) -> Self {
         Options {
             namespace: "kube-system".into(),
-            service_account: "extcluster-manager".into(),
+            service_account: Access::for_mode(mode).default_service_account().into(),
             access: Access::for_mode(mode),
             token: TokenKind::Secret,
             duration: Duration::from_secs(8760 * 3600),
@@ -215,12 +224,11 @@ pub async fn convert(
 ) -> Result<Converted, Error> {
     opts.check()?;
     check_namespace(target, &opts.namespace).await?;
+    // Before anything is made: an account that issued credentials at the other level keeps it.
+    provision::refuse_other_access(target, opts).await?;
     let account = provision::ensure_service_account(target, opts, say).await?;
     let owner = provision::ensure_rbac(target, opts, &account, say).await?;
     let (token, expires) = token::issue(target, opts, &account.uid, &owner, say).await?;
-    // Only once the new binding owns everything: the other access level's binding goes, so the
-    // account has exactly the rights asked for.
-    provision::remove_other_access(target, opts, say).await?;
 
     let sa_name = opts.service_account.as_str();
     let entry = target.resolved.with_user(

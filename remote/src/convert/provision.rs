@@ -3,7 +3,6 @@
 
 use super::{Access, Options, RBAC_GROUP, TokenKind, ours, post, wait_gone};
 use crate::Error;
-use crate::failure::Failure;
 use crate::login::Target;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
@@ -309,12 +308,9 @@ where
     Ok(())
 }
 
-/// Removes the binding (and role) of the other access level made for the same account.
-pub(crate) async fn remove_other_access(
-    target: &Target,
-    opts: &Options,
-    say: &mut dyn FnMut(String),
-) -> Result<(), Error> {
+/// Refuses to give an account the other access level than the one its binding grants: tokens it
+/// issued before would silently gain or lose rights.
+pub(crate) async fn refuse_other_access(target: &Target, opts: &Options) -> Result<(), Error> {
     let other = opts.access.other();
     let name = opts.binding_name(other);
     let api: Api<ClusterRoleBinding> = Api::all(target.client.clone());
@@ -322,35 +318,19 @@ pub(crate) async fn remove_other_access(
         .get_opt(&name)
         .await
         .map_err(|e| target.err(&format!("read clusterrolebinding {name}"), &e))?;
-    if let Some(b) = existing
-        && ours(&b.metadata)
-        && same_binding(&b, &binding_for(opts, other))
-    {
-        api.delete(&name, &DeleteParams::default())
-            .await
-            .map_err(|e| target.err(&format!("delete clusterrolebinding {name}"), &e))?;
-        say(format!(
-            "clusterrolebinding.rbac.authorization.k8s.io/{name} deleted (serviceaccount/{} now has {} access only)",
-            opts.service_account, opts.access
-        ));
-    }
-    if other == Access::ReadOnly {
-        let roles: Api<ClusterRole> = Api::all(target.client.clone());
-        let role = opts.role_name();
-        if let Some(r) = roles
-            .get_opt(&role)
-            .await
-            .map_err(|e| target.err(&format!("read clusterrole {role}"), &e))?
-            && ours(&r.metadata)
-        {
-            match roles.delete(&role, &DeleteParams::default()).await {
-                Ok(_) => say(format!(
-                    "clusterrole.rbac.authorization.k8s.io/{role} deleted"
-                )),
-                Err(e) if Failure::of(&e).is_not_found() => {}
-                Err(e) => return Err(target.err(&format!("delete clusterrole {role}"), &e)),
-            }
+    match existing {
+        Some(b) if ours(&b.metadata) && same_binding(&b, &binding_for(opts, other)) => {
+            Err(Error::Refused(format!(
+                "serviceaccount/{} in {} already has {other} access, and the tokens it issued rely \
+                 on that; giving it {} access would change their rights too. Use another account: \
+                 --service-account NAME (the default for {} access is {})",
+                opts.service_account,
+                opts.namespace,
+                opts.access,
+                opts.access,
+                opts.access.default_service_account()
+            )))
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
