@@ -62,7 +62,7 @@ pub async fn probe_and_record(
     if let Err(e) = &observation.outcome {
         metrics.count_failure(e);
     }
-    metrics.record_expiry(&name, observation.credentials_expire);
+    metrics.record_expiry(&name, observation.credentials.expires);
 
     let now = Timestamp::now();
     let subject = Subject {

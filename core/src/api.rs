@@ -230,6 +230,9 @@ pub struct CredentialsStatus {
     /// `notAfter`, whichever comes first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Time>,
+    /// Whom they authenticate as in the cluster: `serviceaccount NAMESPACE/NAME` or `user NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 /// schemars lists `null` among an optional enum's values, which the API server refuses.

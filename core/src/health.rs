@@ -57,8 +57,17 @@ pub struct Observation {
     /// The rights the registration's mode needs that the credentials lack; `None` when they
     /// were not checked this round (the last answer stands).
     pub missing_rights: Option<Vec<String>>,
-    /// When the stored credentials stop working, where they say so.
-    pub credentials_expire: Option<Timestamp>,
+    /// What the stored credentials say of themselves.
+    pub credentials: CredentialFacts,
+}
+
+/// What credentials say of themselves, read without asking anyone: when they stop working and
+/// whom they authenticate as.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CredentialFacts {
+    pub expires: Option<Timestamp>,
+    /// `serviceaccount NAMESPACE/NAME`, or `user NAME`.
+    pub identity: Option<String>,
 }
 
 /// The rules' settings: the controller's flags, or `refresh`'s fixed ones.
@@ -160,7 +169,7 @@ pub fn derive(
     if let Some(missing) = &observation.missing_rights {
         next.rights(missing);
     }
-    next.expiry(observation.credentials_expire, settings.expiry_warning);
+    next.credentials(&observation.credentials, settings.expiry_warning);
     next.phase_transitions();
     Derived {
         status: next.status,
@@ -309,10 +318,13 @@ impl Next<'_> {
         }
     }
 
-    fn expiry(&mut self, expires: Option<Timestamp>, warning: SignedDuration) {
-        self.status.credentials = expires.map(|at| CredentialsStatus {
-            expires_at: Some(Time(at)),
-        });
+    fn credentials(&mut self, facts: &CredentialFacts, warning: SignedDuration) {
+        let expires = facts.expires;
+        self.status.credentials =
+            (expires.is_some() || facts.identity.is_some()).then(|| CredentialsStatus {
+                expires_at: expires.map(Time),
+                identity: facts.identity.clone(),
+            });
         match expires {
             Some(at) if at <= self.now => self.set(
                 CREDENTIALS_EXPIRING,

@@ -41,7 +41,7 @@ fn ok(s: Seen) -> Observation {
     Observation {
         outcome: Ok(s),
         missing_rights: None,
-        credentials_expire: None,
+        credentials: Default::default(),
     }
 }
 
@@ -52,7 +52,7 @@ fn failed(kind: FailureKind, message: &str) -> Observation {
             message: message.into(),
         }),
         missing_rights: None,
-        credentials_expire: None,
+        credentials: Default::default(),
     }
 }
 
@@ -261,7 +261,7 @@ fn lost_rights_stand_until_a_rights_check_finds_them_again() {
 #[test]
 fn credentials_inside_the_window_warn_once() {
     let mut o = ok(seen("v1.30.1", ID, &["v1.30.1"]));
-    o.credentials_expire = Some(at(2 * 24 * 3600));
+    o.credentials.expires = Some(at(2 * 24 * 3600));
     let d = step(None, &o, 0, 0);
     assert_eq!(
         condition(&d.status, "CredentialsExpiring"),
@@ -285,7 +285,7 @@ fn credentials_inside_the_window_warn_once() {
         ("True", "Expired")
     );
 
-    o.credentials_expire = Some(at(30 * 24 * 3600));
+    o.credentials.expires = Some(at(30 * 24 * 3600));
     let far = step(None, &o, 0, 0);
     assert_eq!(
         condition(&far.status, "CredentialsExpiring"),

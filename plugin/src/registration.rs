@@ -9,7 +9,7 @@ use extcluster_core::api::{
     SYSTEM_NAMESPACE,
 };
 use extcluster_core::facts::Facts;
-use extcluster_core::health::{self, Observation, Settings, Subject};
+use extcluster_core::health::{self, CredentialFacts, Observation, Settings, Subject};
 use extcluster_core::{
     ExternalCluster, ExternalClusterSpec, ExternalClusterStatus, Mode, Origin, Provider,
     SecretKeyRef,
@@ -236,12 +236,12 @@ pub fn derived_status(
 pub fn probed_status(
     cluster: &ExternalCluster,
     facts: &Facts,
-    credentials_expire: Option<Timestamp>,
+    credentials: CredentialFacts,
 ) -> ExternalClusterStatus {
     let observation = Observation {
         outcome: Ok(facts.seen()),
         missing_rights: Some(Vec::new()),
-        credentials_expire,
+        credentials,
     };
     derived_status(cluster, &observation)
 }
@@ -277,10 +277,10 @@ pub async fn create(
         );
         return Err(with_rollback(err, rollback(hub, &name).await));
     }
-    let expire = stored::from_secret(Some(&secret), &stored::secret_ref(&created))
-        .ok()
-        .and_then(|k| extcluster_remote::expiry::of(&k));
-    let new_status = probed_status(&created, facts, expire);
+    let credentials = stored::from_secret(Some(&secret), &stored::secret_ref(&created))
+        .map(|k| extcluster_remote::credentials::facts(&k))
+        .unwrap_or_default();
+    let new_status = probed_status(&created, facts, credentials);
     if let Err(e) = record_status(hub, &name, None, &new_status).await {
         let err = hub.err(&format!("set the status of {name:?}"), &e);
         return Err(with_rollback(err, rollback(hub, &name).await));

@@ -8,8 +8,8 @@
 
 pub mod client;
 pub mod convert;
+pub mod credentials;
 pub mod detect;
-pub mod expiry;
 pub mod explain;
 pub mod failure;
 pub mod hub;

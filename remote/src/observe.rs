@@ -5,9 +5,9 @@
 
 use crate::failure::{Failure, Transport};
 use crate::stored::{self, StoredError};
-use crate::{client, expiry, probe};
+use crate::{client, credentials, probe};
 use extcluster_core::ExternalCluster;
-use extcluster_core::health::{FailureKind, Observation, ProbeError};
+use extcluster_core::health::{CredentialFacts, FailureKind, Observation, ProbeError};
 use kube::config::Kubeconfig;
 use std::time::Duration;
 
@@ -39,14 +39,14 @@ pub async fn observe(
 ) -> Observation {
     let kubeconfig = match kubeconfig {
         Ok(k) => k,
-        Err(e) => return unusable(e.to_string(), None),
+        Err(e) => return unusable(e.to_string(), CredentialFacts::default()),
     };
-    let credentials_expire = expiry::of(&kubeconfig);
+    let credentials = credentials::facts(&kubeconfig);
     let client = match client::for_kubeconfig_connecting_within(&kubeconfig, limits.connect).await {
         Ok(c) => c,
         Err(why) => {
             let why = format!("the stored kubeconfig is not usable: {why}");
-            return unusable(why, credentials_expire);
+            return unusable(why, credentials);
         }
     };
     let looked = tokio::time::timeout(limits.whole, async {
@@ -65,7 +65,7 @@ pub async fn observe(
         Ok((facts, missing_rights)) => Observation {
             outcome: Ok(facts.seen()),
             missing_rights,
-            credentials_expire,
+            credentials,
         },
         Err(f) => Observation {
             outcome: Err(ProbeError {
@@ -73,22 +73,19 @@ pub async fn observe(
                 message: stored::explain(&cluster.spec.server, &f),
             }),
             missing_rights: None,
-            credentials_expire,
+            credentials,
         },
     }
 }
 
-fn unusable(
-    message: String,
-    credentials_expire: Option<k8s_openapi::jiff::Timestamp>,
-) -> Observation {
+fn unusable(message: String, credentials: CredentialFacts) -> Observation {
     Observation {
         outcome: Err(ProbeError {
             kind: FailureKind::Kubeconfig,
             message,
         }),
         missing_rights: None,
-        credentials_expire,
+        credentials,
     }
 }
 

@@ -460,6 +460,9 @@ async fn read_only_credentials_list_but_cannot_write_and_each_access_level_has_i
 
     // register accepts it for Connect, refuses it for Import.
     extcluster(&hk, &["connect", "gke", "--from-kubeconfig", path(&ro)]).success();
+    // describe says whose credentials the hub holds.
+    let described = extcluster(&hk, &["describe", "gke"]).success().stdout;
+    assert_contains(&described, "serviceaccount kube-system/extcluster-reader");
 
     // Full access comes from another account: the read-only one keeps exactly its rights.
     let full = dir.path().join("full.kubeconfig");

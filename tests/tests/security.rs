@@ -606,3 +606,59 @@ async fn a_viewer_sees_clusters_but_never_their_kubeconfigs() {
     hub.kubectl(&["get", "secret", "-n", SYSTEM_NAMESPACE, "prod-kubeconfig"])
         .success();
 }
+
+#[tokio::test]
+async fn connect_refuses_unverified_tls_unless_asked_and_warns_of_write_capable_credentials() {
+    let (hub, ext) = tokio::join!(
+        hub::start(),
+        ControlPlane::start(Options::default().name("lax"))
+    );
+    let (hub, ext) = (hub.unwrap(), ext.unwrap());
+    let hk = hub.kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let lax: String = admin
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("certificate-authority-data:") {
+                "    insecure-skip-tls-verify: true".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(lax.contains("insecure-skip-tls-verify: true"), "{lax}");
+    let lax_kc = dir.path().join("lax.kubeconfig");
+    std::fs::write(&lax_kc, lax).unwrap();
+
+    one_line_error(
+        extcluster(&hk, &["connect", "lax", "--from-kubeconfig", path(&lax_kc)]),
+        &[
+            "insecure-skip-tls-verify: true",
+            "--insecure-skip-tls-verify",
+            "nothing was changed",
+        ],
+    );
+    assert!(extcluster_tests::hub::registrations(&hub).await.is_empty());
+
+    let out = extcluster(
+        &hk,
+        &[
+            "connect",
+            "lax",
+            "--from-kubeconfig",
+            path(&lax_kc),
+            "--insecure-skip-tls-verify",
+        ],
+    )
+    .success();
+    assert_contains(&out.stderr, "can write to the whole cluster");
+    assert_contains(&out.stderr, "--access read-only");
+    let described = extcluster(&hk, &["describe", "lax"]).success().stdout;
+    assert_contains(&described, "Credentials Of:");
+    assert!(
+        !described.contains("<not said by the credentials>"),
+        "{described}"
+    );
+}

@@ -128,7 +128,7 @@ fn exec_credential(kubeconfig: &Kubeconfig, api_version: &str) -> Result<Value> 
     } else {
         bail!("it holds neither a token nor a client certificate and key");
     };
-    if let Some(at) = extcluster_remote::expiry::of(kubeconfig) {
+    if let Some(at) = extcluster_remote::credentials::expiry(kubeconfig) {
         status["expirationTimestamp"] = json!(at.to_string());
     }
     Ok(json!({"apiVersion": api_version, "kind": "ExecCredential", "status": status}))

@@ -172,6 +172,13 @@ fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
         ),
         ("Nodes:", nodes_text(st)),
         (
+            "Credentials Of:",
+            st.credentials
+                .as_ref()
+                .and_then(|c| c.identity.clone())
+                .unwrap_or_else(|| "<not said by the credentials>".into()),
+        ),
+        (
             "Credentials Expire:",
             time_until(
                 st.credentials.as_ref().and_then(|c| c.expires_at.as_ref()),

@@ -81,6 +81,10 @@ pub struct RegistrationArgs {
     /// repeat for both
     #[arg(long = "export", value_name = "TOOL", value_parser = parse_export)]
     pub exports: Vec<Export>,
+    /// Register even though the context's cluster sets insecure-skip-tls-verify: true (its
+    /// credentials then go to whatever answers at that address)
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
     /// Check everything and print what would be created, writing nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -212,6 +216,16 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
 async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Result<Seen> {
     let kc = kubeconfig::read(&args.from_kubeconfig)?;
     let resolved = kubeconfig::resolve(&kc, path, args.from_context.as_deref())?;
+    if resolved.cluster.insecure_skip_tls_verify == Some(true) && !args.insecure_skip_tls_verify {
+        bail!(
+            "context {:?} in {path} sets insecure-skip-tls-verify: true, so the hub would send \
+             the stored credentials to whatever answers at {} without checking it is the cluster; \
+             put the cluster's CA in certificate-authority-data, or pass \
+             --insecure-skip-tls-verify if you mean it (nothing was changed)",
+            resolved.context,
+            resolved.server
+        );
+    }
     if args.convert && resolved.uses_plugin() {
         let (context, server) = (resolved.context.clone(), resolved.server.clone());
         let target = Target::connect(&kc, path, resolved).await?;
@@ -240,6 +254,14 @@ async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Resul
     let minimized = kubeconfig::minimize(&kc, path, args.from_context.as_deref())?;
     let client = external_client(&minimized, path).await?;
     probe::require_rights(&client, mode, from_file(&minimized, path)).await?;
+    if mode == Mode::Connect && can_write_everything(&client).await {
+        eprintln!(
+            "warning: connect is read-only, but the credentials of context {:?} can write to the \
+             whole cluster, and the hub stores them as they are; for read-only ones run \
+             `kubectl extcluster convert-kubeconfig --from-kubeconfig {path} --access read-only`",
+            minimized.context
+        );
+    }
     let facts = probe::facts(&client)
         .await
         .map_err(|f| failed(from_file(&minimized, path), "read the cluster", &f))?;
@@ -250,6 +272,13 @@ async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Resul
         kubeconfig: Some(minimized.kubeconfig),
         login: None,
     })
+}
+
+/// Whether the credentials hold every right Import needs (cluster-wide writes).
+async fn can_write_everything(client: &kube::Client) -> bool {
+    probe::missing_rights(client, Mode::Import)
+        .await
+        .is_ok_and(|missing| missing.is_empty())
 }
 
 /// The registration's Secret with a ServiceAccount token made through the context's own login,

@@ -60,8 +60,8 @@ pub async fn run(global: &Global, args: &SetCredentialsArgs) -> Result<()> {
     let kubeconfig_yaml = kubeconfig::to_yaml(&minimized.kubeconfig)?;
     registration::store_kubeconfig(&hub, &cluster, kubeconfig_yaml.into_bytes()).await?;
     // What the new credentials just saw is the registration's status now.
-    let expire = extcluster_remote::expiry::of(&minimized.kubeconfig);
-    let new_status = registration::probed_status(&cluster, &facts, expire);
+    let credentials = extcluster_remote::credentials::facts(&minimized.kubeconfig);
+    let new_status = registration::probed_status(&cluster, &facts, credentials);
     registration::record_status(&hub, name, cluster.status.as_ref(), &new_status)
         .await
         .map_err(|e| hub.err(&format!("update the status of {name:?}"), &e))?;
