@@ -1024,10 +1024,16 @@ fn roles_for_people_keep_secrets_apart() {
         on_secrets.is_empty(),
         "ClusterRole extcluster-viewer must grant nothing on secrets, grants {on_secrets:?}"
     );
+    let read = ["get", "list", "watch"];
+    let inventory = triples("multicluster.x-k8s.io", "clusterprofiles", &read);
     assert_eq!(
         viewer,
-        triples(GROUP, PLURAL, &["get", "list", "watch"]),
-        "ClusterRole extcluster-viewer must grant exactly get, list, watch on externalclusters"
+        triples(GROUP, PLURAL, &read)
+            .into_iter()
+            .chain(inventory.iter().cloned())
+            .collect::<BTreeSet<_>>(),
+        "ClusterRole extcluster-viewer must grant exactly get, list, watch on externalclusters \
+         and on the ClusterProfiles published for them"
     );
 
     let operator = grants(
@@ -1046,6 +1052,7 @@ fn roles_for_people_keep_secrets_apart() {
     let needed = triples(GROUP, PLURAL, &all)
         .into_iter()
         .chain(triples(GROUP, &format!("{PLURAL}/status"), &["patch"]))
+        .chain(inventory)
         .collect::<BTreeSet<_>>();
     let missing: Vec<_> = needed.difference(&operator).collect();
     assert!(
@@ -1784,4 +1791,56 @@ fn the_crd_guard_is_sent_only_the_guarded_crds_deletion() {
     assert_eq!(guard["failurePolicy"], "Fail");
     assert_eq!(guard["sideEffects"], "None");
     assert_eq!(guard["admissionReviewVersions"], json!(["v1"]));
+}
+
+#[test]
+fn network_policies_admit_exactly_the_ports_the_pods_serve() {
+    let m = Manifests::load();
+    for (policy, deployment, ingress) in [
+        (NAME, NAME, vec![server::LISTEN_PORT, server::PROBE_PORT]),
+        ("extcluster-controller", "extcluster-controller", vec![8080]),
+    ] {
+        let np = m.get("NetworkPolicy", policy);
+        let pods = &m.get("Deployment", deployment)["spec"]["template"]["metadata"]["labels"];
+        for (k, v) in np["spec"]["podSelector"]["matchLabels"]
+            .as_object()
+            .expect("a matchLabels selector")
+        {
+            assert_eq!(
+                &pods[k], v,
+                "NetworkPolicy {policy} selects {k}={v}, not {deployment}'s pods"
+            );
+        }
+        let admitted: Vec<i64> = array(&np["spec"]["ingress"])
+            .iter()
+            .flat_map(|rule| {
+                array(&rule["ports"])
+                    .iter()
+                    .map(|p| p["port"].as_i64().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(admitted, ingress, "NetworkPolicy {policy}'s ingress ports");
+        let served: Vec<i64> = array(
+            &m.get("Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]["ports"],
+        )
+        .iter()
+        .map(|p| p["containerPort"].as_i64().unwrap())
+        .collect();
+        for port in &admitted {
+            assert!(
+                served.contains(port),
+                "{policy} admits {port}, which {deployment} does not serve"
+            );
+        }
+    }
+    let egress = &m.get("NetworkPolicy", NAME)["spec"]["egress"];
+    assert_eq!(
+        array(&egress[0]["ports"])
+            .iter()
+            .map(|p| p["port"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [443, 6443],
+        "the webhook calls only the API server"
+    );
 }
