@@ -1121,15 +1121,16 @@ fn help_version_and_completion_through_kubectl() {
 
 #[test]
 fn a_closed_pipe_ends_the_plugin_quietly_as_kubectl() {
-    // `kubectl extcluster capabilities | head -0`: the reader is gone before the first write.
-    let mut child =
-        Command::new(extcluster_tests::bins::workspace_bin("kubectl-extcluster").unwrap())
-            .arg("capabilities")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-    drop(child.stdout.take());
+    // `kubectl extcluster capabilities | head -0`: the reader is gone before the first write
+    // (closed before the process starts, so no write can slip into the pipe's buffer first).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = Command::new(extcluster_tests::bins::workspace_bin("kubectl-extcluster").unwrap())
+        .arg("capabilities")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -138,6 +138,8 @@ struct Seen {
     kubeconfig: Option<Kubeconfig>,
     /// The context's own login, kept to convert with.
     login: Option<Target>,
+    /// A warning for after the registration: connect given credentials that can write.
+    warning: Option<String>,
 }
 
 pub async fn run(global: &Global, args: &RegisterArgs) -> Result<()> {
@@ -208,6 +210,9 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
         seen.facts.git_version,
         seen.facts.nodes.len()
     );
+    if let Some(warning) = &seen.warning {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 
@@ -243,6 +248,7 @@ async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Resul
             facts,
             kubeconfig: None,
             login: Some(target),
+            warning: None,
         });
     }
     if args.convert {
@@ -254,14 +260,14 @@ async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Resul
     let minimized = kubeconfig::minimize(&kc, path, args.from_context.as_deref())?;
     let client = external_client(&minimized, path).await?;
     probe::require_rights(&client, mode, from_file(&minimized, path)).await?;
-    if mode == Mode::Connect && can_write_everything(&client).await {
-        eprintln!(
-            "warning: connect is read-only, but the credentials of context {:?} can write to the \
-             whole cluster, and the hub stores them as they are; for read-only ones run \
-             `kubectl extcluster convert-kubeconfig --from-kubeconfig {path} --access read-only`",
+    let warning = (mode == Mode::Connect && can_write_everything(&client).await).then(|| {
+        format!(
+            "connect is read-only, but the credentials of context {:?} can write to the whole \
+             cluster, and the hub stores them as they are; for read-only ones run `kubectl \
+             extcluster convert-kubeconfig --from-kubeconfig {path} --access read-only`",
             minimized.context
-        );
-    }
+        )
+    });
     let facts = probe::facts(&client)
         .await
         .map_err(|f| failed(from_file(&minimized, path), "read the cluster", &f))?;
@@ -271,6 +277,7 @@ async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Resul
         facts,
         kubeconfig: Some(minimized.kubeconfig),
         login: None,
+        warning,
     })
 }
 
