@@ -96,7 +96,7 @@ pub struct Flags {
 
     /// A tool this hub exports registrations to, when their extcluster.io/exports annotation
     /// asks: argocd, flux (repeat the flag, or separate with commas).
-    #[arg(long = "export", env = "EXTCLUSTER_EXPORTS", value_delimiter = ',', value_parser = parse_export)]
+    #[arg(long = "export", env = "EXTCLUSTER_EXPORTS", value_delimiter = ',', value_parser = extcluster_core::exports::parse_tool)]
     pub exports: Vec<extcluster_core::exports::Export>,
 
     /// Where Argo CD reads its cluster Secrets.
@@ -110,14 +110,6 @@ pub struct Flags {
     /// Log format.
     #[arg(long, env = "EXTCLUSTER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
-}
-
-fn parse_export(raw: &str) -> Result<extcluster_core::exports::Export, String> {
-    match extcluster_core::exports::parse(raw) {
-        Ok(set) if set.len() == 1 => Ok(set.into_iter().next().expect("one")),
-        Ok(_) => Err("name one tool: argocd or flux".into()),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// A positive Go duration (`90s`, `1m30s`, `168h`), as Kubernetes writes them.

@@ -202,6 +202,15 @@ named_enum! {
     }
 }
 
+impl From<crate::exports::Export> for ExportKind {
+    fn from(tool: crate::exports::Export) -> Self {
+        match tool {
+            crate::exports::Export::Argocd => ExportKind::ArgoCD,
+            crate::exports::Export::Flux => ExportKind::Flux,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSummary {

@@ -55,6 +55,16 @@ pub fn parse(value: &str) -> Result<BTreeSet<Export>, ExportsError> {
         .collect()
 }
 
+/// One tool, as a command line names it (`--export argocd`).
+pub fn parse_tool(raw: &str) -> Result<Export, String> {
+    raw.parse().map_err(|_| {
+        format!(
+            "{raw:?} is not a tool the hub exports to; use {}",
+            Export::VARIANTS.join(" or ")
+        )
+    })
+}
+
 /// The annotation's value for a set of exports, in a stable order.
 pub fn format(exports: &BTreeSet<Export>) -> String {
     let names: Vec<&str> = exports.iter().map(|e| e.into()).collect();

@@ -510,24 +510,25 @@ pub fn changed(old: Option<&ExternalClusterStatus>, new: &ExternalClusterStatus)
     *old != new
 }
 
-/// A merge patch for the status subresource: the new status, with `null` for every field the old
-/// one had and the new one leaves unset, so nothing stale survives.
+/// A merge patch for the status subresource holding only what changed: each field whose value
+/// differs, `null` for one the new status leaves unset. A field the rules left alone is not
+/// written back, so a writer holding an older copy never undoes another's (the publisher's
+/// `exports`).
 pub fn status_patch(
     old: Option<&ExternalClusterStatus>,
     new: &ExternalClusterStatus,
 ) -> serde_json::Value {
-    let mut body = serde_json::to_value(new).unwrap_or_default();
-    let old = old.and_then(|o| serde_json::to_value(o).ok());
-    if let (serde_json::Value::Object(body), Some(serde_json::Value::Object(old))) =
-        (&mut body, old)
-    {
-        for key in old.keys() {
-            body.entry(key.clone()).or_insert(serde_json::Value::Null);
-        }
-    }
-    // The publisher keeps `exports`; a probe holding an older copy must not write it back.
-    if let serde_json::Value::Object(body) = &mut body {
-        body.remove("exports");
-    }
+    use serde_json::{Map, Value};
+    let fields = |s: Option<&ExternalClusterStatus>| match s.map(serde_json::to_value) {
+        Some(Ok(Value::Object(map))) => map,
+        _ => Map::new(),
+    };
+    let (old, new) = (fields(old), fields(Some(new)));
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let body: Map<String, Value> = keys
+        .into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(|k| (k.clone(), new.get(k).cloned().unwrap_or(Value::Null)))
+        .collect();
     serde_json::json!({ "status": body })
 }

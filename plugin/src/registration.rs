@@ -336,25 +336,17 @@ fn with_rollback(err: anyhow::Error, problems: Vec<String>) -> anyhow::Error {
     }
 }
 
-/// Deletes the registration's kubeconfig Secret: the one its reference names, else the one
-/// registration makes (`NAME-kubeconfig`), found by name: an operator may get and delete Secrets
-/// in the system namespace, not list them. Strays labelled as the registration's are removed too
-/// where the caller may list and the name is a label value; returns what was deleted.
-pub async fn remove_secrets(
-    hub: &Hub,
-    name: &str,
-    by_ref: Option<&SecretKeyRef>,
-) -> Result<Vec<String>> {
-    let named = match by_ref {
-        Some(r) => (r.namespace.clone(), r.name.clone()),
-        None => (SYSTEM_NAMESPACE.to_owned(), secret_name(name)),
-    };
+/// Deletes registration `name`'s kubeconfig Secret, `at` (`stored::secret_ref`), found by name:
+/// an operator may get and delete Secrets in the system namespace, not list them. Strays labelled
+/// as the registration's are removed too where the caller may list and the name is a label
+/// value; returns what was deleted.
+pub async fn remove_secrets(hub: &Hub, name: &str, at: &SecretKeyRef) -> Result<Vec<String>> {
     let mut removed = Vec::new();
-    if delete_secret(hub, &named.0, &named.1).await? {
-        removed.push(format!("{}/{}", named.0, named.1));
+    if delete_secret(hub, &at.namespace, &at.name).await? {
+        removed.push(format!("{}/{}", at.namespace, at.name));
     }
     for stray in labelled_strays(hub, name).await {
-        if stray != named.1 && delete_secret(hub, SYSTEM_NAMESPACE, &stray).await? {
+        if stray != at.name && delete_secret(hub, SYSTEM_NAMESPACE, &stray).await? {
             removed.push(format!("{SYSTEM_NAMESPACE}/{stray}"));
         }
     }

@@ -25,13 +25,17 @@ pub fn secret_ref(cluster: &ExternalCluster) -> SecretKeyRef {
         .kubeconfig_secret_ref
         .clone()
         .unwrap_or_else(|| {
-            let name = cluster.metadata.name.clone().unwrap_or_default();
-            SecretKeyRef {
-                namespace: SYSTEM_NAMESPACE.to_owned(),
-                name: secret_name(&name),
-                key: SECRET_KEY.to_owned(),
-            }
+            registered_secret_ref(cluster.metadata.name.as_deref().unwrap_or_default())
         })
+}
+
+/// Where registration puts the kubeconfig of registration `name`.
+pub fn registered_secret_ref(name: &str) -> SecretKeyRef {
+    SecretKeyRef {
+        namespace: SYSTEM_NAMESPACE.to_owned(),
+        name: secret_name(name),
+        key: SECRET_KEY.to_owned(),
+    }
 }
 
 /// Why a registered cluster could not be reached through its stored kubeconfig.

@@ -76,8 +76,8 @@ impl Webhook {
     pub fn review_crd_deletion(&self, body: &[u8]) -> Reply {
         let start = Instant::now();
         let reply = match review::decode_crd_deletion(body) {
-            Ok(request) => {
-                let asked = &request.asked;
+            Ok(asked) => {
+                let asked = &asked;
                 let decision = if asked.operation == Operation::Delete {
                     let imported = self.registry.imported();
                     let names = imported

@@ -168,23 +168,16 @@ impl<'a, O> Review<'a, O> {
     }
 }
 
-/// A review of a CustomResourceDefinition's deletion: who asked, and which CRD.
-pub(crate) struct CrdDeletion<'b> {
-    pub asked: Asked<'b>,
-}
-
-/// Reads a review sent to the CRD guard.
-pub(crate) fn decode_crd_deletion(body: &[u8]) -> Result<CrdDeletion<'_>, Rejection<'_>> {
+/// Reads a review sent to the CRD guard: who asked, and which CRD (the request's name).
+pub(crate) fn decode_crd_deletion(body: &[u8]) -> Result<Asked<'_>, Rejection<'_>> {
     let review: Review = serde_json::from_slice(body).map_err(|e| {
         Rejection::Malformed(format!("the body is not an AdmissionReview: {e}").into())
     })?;
     let req = review.into_request_about("apiextensions.k8s.io", "CustomResourceDefinition")?;
-    Ok(CrdDeletion {
-        asked: Asked {
-            uid: req.uid,
-            operation: req.operation,
-            name: req.name,
-        },
+    Ok(Asked {
+        uid: req.uid,
+        operation: req.operation,
+        name: req.name,
     })
 }
 

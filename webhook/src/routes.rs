@@ -1,5 +1,5 @@
-//! HTTP routes: `POST /validate` and `POST /validate-crd` on the TLS port; `/healthz`, `/readyz`, `/metrics` on the
-//! plain probe port.
+//! HTTP routes: `POST /validate` and `POST /validate-crd` on the TLS port; `/healthz`, `/readyz`,
+//! `/metrics` on the plain probe port.
 
 use crate::admission::Webhook;
 use axum::Router;

@@ -29,11 +29,12 @@ pub enum Unexportable {
     #[error("its stored kubeconfig is unusable ({0})")]
     Unusable(String),
     #[error(
-        "its stored kubeconfig logs in through a plugin, which {0} cannot run; give the hub a \
-         token kubeconfig with `kubectl extcluster set-credentials NAME --from-kubeconfig FILE \
-         --convert`"
+        "its stored kubeconfig logs in through a plugin, which {tool} cannot run; make a token \
+         kubeconfig with `kubectl extcluster convert-kubeconfig --from-kubeconfig FILE -o \
+         token.kubeconfig`, then give it to the hub with `kubectl extcluster set-credentials \
+         {name} --from-kubeconfig token.kubeconfig`"
     )]
-    Plugin(&'static str),
+    Plugin { tool: &'static str, name: String },
 }
 
 /// How consumers reach the cluster: the stored kubeconfig's cluster entry, without credentials.
@@ -62,9 +63,9 @@ pub fn secret_name(name: &str) -> String {
     if full.len() <= 253 {
         return full;
     }
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let mut hasher = fnv::FnvHasher::default();
+    std::hash::Hasher::write(&mut hasher, name.as_bytes());
+    let hash = std::hash::Hasher::finish(&hasher);
     format!(
         "{}-{hash:016x}",
         full[..253 - 17].trim_end_matches(['-', '.'])
@@ -87,7 +88,7 @@ pub fn secret(
             labels.insert(ARGOCD_SECRET_TYPE.0.into(), ARGOCD_SECRET_TYPE.1.into());
             (labels, argocd_data(&name, &entry)?)
         }
-        Export::Flux => (BTreeMap::new(), flux_data(&entry)?),
+        Export::Flux => (BTreeMap::new(), flux_data(&name, &entry)?),
     };
     labels.insert(MANAGED_BY_LABEL.into(), MANAGER.into());
     labels.insert(EXPORT_LABEL.into(), tool.to_string());
@@ -119,7 +120,10 @@ fn argocd_data(name: &str, entry: &Resolved) -> Result<BTreeMap<String, ByteStri
         tls["certData"] = json!(cert);
         tls["keyData"] = json!(key.expose_secret());
     } else {
-        return Err(Unexportable::Plugin("Argo CD"));
+        return Err(Unexportable::Plugin {
+            tool: "Argo CD",
+            name: name.to_owned(),
+        });
     }
     if let Some(ca) = &c.certificate_authority_data {
         tls["caData"] = json!(ca);
@@ -139,9 +143,12 @@ fn argocd_data(name: &str, entry: &Resolved) -> Result<BTreeMap<String, ByteStri
 }
 
 /// A kubeconfig of the one context, under the key Flux reads by default.
-fn flux_data(entry: &Resolved) -> Result<BTreeMap<String, ByteString>, Unexportable> {
+fn flux_data(name: &str, entry: &Resolved) -> Result<BTreeMap<String, ByteString>, Unexportable> {
     if entry.uses_plugin() {
-        return Err(Unexportable::Plugin("Flux"));
+        return Err(Unexportable::Plugin {
+            tool: "Flux",
+            name: name.to_owned(),
+        });
     }
     let one = file::single(&entry.with_user(entry.user_name.clone(), entry.user.clone()));
     let yaml = kubeconfig::to_yaml(&one).map_err(|e| Unexportable::Unusable(e.to_string()))?;
@@ -153,11 +160,12 @@ fn bytes(s: &str) -> ByteString {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use extcluster_core::{ExternalClusterSpec, Mode};
 
-    fn cluster() -> ExternalCluster {
+    /// An Imported registration `prod-eu` with a label, as the hub holds one.
+    pub(crate) fn cluster() -> ExternalCluster {
         let mut c = ExternalCluster::new(
             "prod-eu",
             ExternalClusterSpec {

@@ -13,7 +13,7 @@ mod write;
 use crate::registrations::{Registrations, reflect};
 use desired::EXPORT_LABEL;
 use extcluster_core::api::ExportStatus;
-use extcluster_core::exports::{self, Export};
+use extcluster_core::exports::{self, Export as Tool};
 use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
 use extcluster_core::{ExportKind, ExternalCluster};
 use extcluster_remote::stored;
@@ -44,14 +44,14 @@ pub struct Publisher {
     pub registrations: Registrations,
     pub inventory_namespace: String,
     /// The tools this hub exports to, and the namespace of each.
-    pub targets: BTreeMap<Export, String>,
+    pub targets: BTreeMap<Tool, String>,
     pub health: Arc<crate::serve::Health>,
 }
 
 /// What the watches hold of the published objects.
 struct Published {
     profiles: Option<Store<ClusterProfile>>,
-    secrets: BTreeMap<Export, Store<Secret>>,
+    secrets: BTreeMap<Tool, Store<Secret>>,
     changed: Arc<watch::Sender<()>>,
 }
 
@@ -187,6 +187,15 @@ async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Opti
     plan.again
 }
 
+/// One registration as its exports are planned: its stored kubeconfig (or why it is unusable),
+/// and where its writes start in the plan.
+#[derive(Clone, Copy)]
+struct Export<'a> {
+    cluster: &'a ExternalCluster,
+    kubeconfig: Result<&'a kube::config::Kubeconfig, &'a String>,
+    planned: usize,
+}
+
 /// The writes one pass decides on.
 #[derive(Default)]
 struct Plan {
@@ -209,12 +218,12 @@ impl Plan {
         let kubeconfig = stored::from_secret(
             p.registrations.secret(&at.namespace, &at.name).as_deref(),
             &at,
-        )
-        .ok();
+        );
+        let kubeconfig = kubeconfig.as_ref().map_err(ToString::to_string);
         let planned = self.ops.len();
         let mut statuses = Vec::new();
         if let Some(profiles) = &published.profiles {
-            let endpoint = desired::endpoint(cluster, kubeconfig.as_ref());
+            let endpoint = desired::endpoint(cluster, kubeconfig.as_ref().ok().copied());
             let profile = inventory::profile(cluster, &p.inventory_namespace, &endpoint);
             let target = Target::new(ExportKind::ClusterProfile, &p.inventory_namespace, &name);
             let observed = profiles.get(&ObjectRef::new(&name).within(&p.inventory_namespace));
@@ -222,16 +231,21 @@ impl Plan {
                 .profile_status_written
                 .get(&name)
                 .map(|at| *at + PROFILE_STATUS_EVERY);
-            match write::profile_op(profile, observed.as_deref(), held) {
+            match write::profile_op(target.clone(), profile, observed.as_deref(), held) {
                 write::Needed::Nothing => {}
                 write::Needed::Op(op) => self.ops.push(op),
                 write::Needed::Later(at) => self.later(at),
             }
-            statuses.push(self.status_of(&target, memory, None));
+            statuses.push(self.status_of(&target, planned, memory, None));
             self.wanted.insert(target);
         }
         for tool in exports::requested(cluster.metadata.annotations.as_ref()) {
-            statuses.push(self.export(p, published, memory, cluster, kubeconfig.as_ref(), tool));
+            let at = Export {
+                cluster,
+                kubeconfig: kubeconfig.as_ref().map(|k| *k),
+                planned,
+            };
+            statuses.push(self.export(p, published, memory, &at, tool));
         }
         let busy = self.ops.len() > planned;
         let failing = statuses.iter().any(|s| s.message.is_some());
@@ -253,14 +267,15 @@ impl Plan {
         p: &Publisher,
         published: &Published,
         memory: &Memory,
-        cluster: &ExternalCluster,
-        kubeconfig: Option<&kube::config::Kubeconfig>,
-        tool: Export,
+        of: &Export<'_>,
+        tool: Tool,
     ) -> ExportStatus {
-        let kind = match tool {
-            Export::Argocd => ExportKind::ArgoCD,
-            Export::Flux => ExportKind::Flux,
-        };
+        let Export {
+            cluster,
+            kubeconfig,
+            planned,
+        } = *of;
+        let kind = ExportKind::from(tool);
         let name = desired::secret_name(&cluster.name_any());
         let (Some(namespace), Some(store)) = (p.targets.get(&tool), published.secrets.get(&tool))
         else {
@@ -277,9 +292,9 @@ impl Plan {
         };
         let target = Target::new(kind, namespace, &name);
         self.wanted.insert(target.clone());
-        let Some(kubeconfig) = kubeconfig else {
-            let why = "the registration's kubeconfig Secret is missing or unreadable on the hub";
-            return self.status_of(&target, memory, Some(why.into()));
+        let kubeconfig = match kubeconfig {
+            Ok(k) => k,
+            Err(why) => return self.status_of(&target, planned, memory, Some(why.clone())),
         };
         match desired::secret(tool, cluster, kubeconfig, namespace) {
             Ok(secret) => {
@@ -287,18 +302,24 @@ impl Plan {
                 if let Some(op) = write::secret_op(target.clone(), secret, observed.as_deref()) {
                     self.ops.push(op);
                 }
-                self.status_of(&target, memory, None)
+                self.status_of(&target, planned, memory, None)
             }
-            Err(why) => self.status_of(&target, memory, Some(why.to_string())),
+            Err(why) => self.status_of(&target, planned, memory, Some(why.to_string())),
         }
     }
 
     /// What `status.exports` says of one object: ready unless a write is pending or failed.
-    fn status_of(&self, target: &Target, memory: &Memory, problem: Option<String>) -> ExportStatus {
-        let pending = self
-            .ops
+    /// Only this registration's writes, `self.ops[planned..]`, can be for it.
+    fn status_of(
+        &self,
+        target: &Target,
+        planned: usize,
+        memory: &Memory,
+        problem: Option<String>,
+    ) -> ExportStatus {
+        let pending = self.ops[planned..]
             .iter()
-            .any(|op| op.target().as_ref() == Some(target));
+            .any(|op| op.target() == Some(target));
         let message = problem.or_else(|| memory.errors.get(target).cloned());
         ExportStatus {
             kind: target.kind,
@@ -320,10 +341,7 @@ impl Plan {
             )
         });
         let secrets = published.secrets.iter().flat_map(|(tool, s)| {
-            let kind = match tool {
-                Export::Argocd => ExportKind::ArgoCD,
-                Export::Flux => ExportKind::Flux,
-            };
+            let kind = ExportKind::from(*tool);
             s.state()
                 .into_iter()
                 .map(move |o| Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any()))

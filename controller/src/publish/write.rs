@@ -32,9 +32,10 @@ impl Target {
 }
 
 pub enum Op {
-    CreateProfile(Box<ClusterProfile>),
+    CreateProfile(Target, Box<ClusterProfile>),
     /// Metadata and spec, then status, by server-side apply.
     ApplyProfile {
+        target: Target,
         profile: Box<ClusterProfile>,
         status_only: bool,
     },
@@ -49,17 +50,13 @@ pub enum Op {
 
 impl Op {
     /// The published object it writes; none for a registration's status.
-    pub fn target(&self) -> Option<Target> {
-        let profile = |p: &ClusterProfile| {
-            Target::new(
-                ExportKind::ClusterProfile,
-                &p.namespace().unwrap_or_default(),
-                &p.name_any(),
-            )
-        };
+    pub fn target(&self) -> Option<&Target> {
         match self {
-            Op::CreateProfile(p) | Op::ApplyProfile { profile: p, .. } => Some(profile(p)),
-            Op::CreateSecret(t, _) | Op::ApplySecret(t, _) | Op::Delete(t) => Some(t.clone()),
+            Op::CreateProfile(t, _)
+            | Op::ApplyProfile { target: t, .. }
+            | Op::CreateSecret(t, _)
+            | Op::ApplySecret(t, _)
+            | Op::Delete(t) => Some(t),
             Op::ExportsStatus { .. } => None,
         }
     }
@@ -67,11 +64,11 @@ impl Op {
     /// What it writes, for a log line.
     fn describe(&self) -> String {
         match (self, self.target()) {
-            (Op::ExportsStatus { registration, .. }, _) => {
+            (_, Some(t)) => format!("{} {}/{}", t.kind, t.namespace, t.name),
+            (Op::ExportsStatus { registration, .. }, None) => {
                 format!("status.exports of ExternalCluster {registration}")
             }
-            (_, Some(t)) => format!("{} {}/{}", t.kind, t.namespace, t.name),
-            (_, None) => String::new(),
+            (_, None) => unreachable!("only a registration's status has no target"),
         }
     }
 }
@@ -86,12 +83,13 @@ pub enum Needed {
 /// What brings the observed profile (if any) to `desired`. `status_held` is when the rate
 /// guidance next allows a status update of it.
 pub fn profile_op(
+    target: Target,
     desired: ClusterProfile,
     observed: Option<&ClusterProfile>,
     status_held: Option<Instant>,
 ) -> Needed {
     let Some(observed) = observed else {
-        return Needed::Op(Op::CreateProfile(Box::new(desired)));
+        return Needed::Op(Op::CreateProfile(target, Box::new(desired)));
     };
     let meta_same = contains(observed.labels(), desired.labels())
         && observed.meta().owner_references == desired.meta().owner_references
@@ -102,11 +100,13 @@ pub fn profile_op(
         (true, false) => match status_held {
             Some(at) if at > Instant::now() => Needed::Later(at),
             _ => Needed::Op(Op::ApplyProfile {
+                target,
                 profile: Box::new(desired),
                 status_only: true,
             }),
         },
         (false, _) => Needed::Op(Op::ApplyProfile {
+            target,
             profile: Box::new(desired),
             status_only: false,
         }),
@@ -138,7 +138,7 @@ pub type Outcome = (String, Option<Target>, Result<bool, String>);
 pub async fn execute(client: &Client, ops: Vec<Op>, writers: usize) -> Vec<Outcome> {
     futures::stream::iter(ops)
         .map(|op| async move {
-            let (what, target) = (op.describe(), op.target());
+            let (what, target) = (op.describe(), op.target().cloned());
             (what, target, run(client, op).await)
         })
         .buffer_unordered(writers)
@@ -159,7 +159,7 @@ fn create() -> PostParams {
 
 async fn run(client: &Client, op: Op) -> Result<bool, String> {
     match op {
-        Op::CreateProfile(profile) => {
+        Op::CreateProfile(_, profile) => {
             let api = profiles(client, &profile);
             api.create(&create(), &profile)
                 .await
@@ -169,6 +169,7 @@ async fn run(client: &Client, op: Op) -> Result<bool, String> {
         Op::ApplyProfile {
             profile,
             status_only,
+            ..
         } => {
             let api = profiles(client, &profile);
             if !status_only {
@@ -295,32 +296,25 @@ pub async fn serves_profiles(client: &Client) -> Result<bool, kube::Error> {
 mod tests {
     use super::*;
     use extcluster_core::inventory::{Endpoint, profile};
-    use extcluster_core::{ExternalClusterSpec, Mode};
     use std::time::Duration;
 
     fn desired() -> ClusterProfile {
-        let mut c = ExternalCluster::new(
-            "prod",
-            ExternalClusterSpec {
-                mode: Mode::Import,
-                origin: Default::default(),
-                provider: Default::default(),
-                cluster_id: "id".into(),
-                server: "https://a:6443".into(),
-                kubernetes_version: "v1.30.0".into(),
-                kubeconfig_secret_ref: None,
-                display_name: None,
-            },
-        );
-        c.metadata.uid = Some("u".into());
-        profile(&c, "inv", &Endpoint::default())
+        profile(
+            &crate::publish::desired::tests::cluster(),
+            "inv",
+            &Endpoint::default(),
+        )
+    }
+
+    fn target() -> Target {
+        Target::new(ExportKind::ClusterProfile, "inv", "prod-eu")
     }
 
     #[test]
     fn only_what_differs_is_written_and_a_status_waits_for_the_rate_guidance() {
         assert!(matches!(
-            profile_op(desired(), None, None),
-            Needed::Op(Op::CreateProfile(_))
+            profile_op(target(), desired(), None, None),
+            Needed::Op(Op::CreateProfile(..))
         ));
         let mut observed = desired();
         observed
@@ -329,16 +323,16 @@ mod tests {
             .get_or_insert_default()
             .insert("added-by".into(), "someone".into());
         assert!(matches!(
-            profile_op(desired(), Some(&observed), None),
+            profile_op(target(), desired(), Some(&observed), None),
             Needed::Nothing
         ));
         observed.status.as_mut().unwrap().version.kubernetes = "v1.29.0".into();
         let held = Instant::now() + Duration::from_secs(20);
         assert!(
-            matches!(profile_op(desired(), Some(&observed), Some(held)), Needed::Later(at) if at == held)
+            matches!(profile_op(target(), desired(), Some(&observed), Some(held)), Needed::Later(at) if at == held)
         );
         assert!(matches!(
-            profile_op(desired(), Some(&observed), None),
+            profile_op(target(), desired(), Some(&observed), None),
             Needed::Op(Op::ApplyProfile {
                 status_only: true,
                 ..
@@ -346,7 +340,7 @@ mod tests {
         ));
         observed.spec.display_name = "renamed".into();
         assert!(matches!(
-            profile_op(desired(), Some(&observed), Some(held)),
+            profile_op(target(), desired(), Some(&observed), Some(held)),
             Needed::Op(Op::ApplyProfile {
                 status_only: false,
                 ..

@@ -50,7 +50,7 @@ pub struct AnnotateArgs {
     pub detect: bool,
     /// Export it to this GitOps tool (argocd, flux), when the hub's controller exports there;
     /// repeat for both. The list replaces the one set
-    #[arg(long = "export", value_name = "TOOL", value_parser = super::register::parse_export)]
+    #[arg(long = "export", value_name = "TOOL", value_parser = exports::parse_tool)]
     pub exports: Vec<Export>,
     /// Export it to no GitOps tool (its ClusterProfile stays)
     #[arg(long, conflicts_with = "exports")]

@@ -7,6 +7,7 @@ use anyhow::{Result, anyhow};
 use clap::Args;
 use extcluster_core::policy::Policy;
 use extcluster_core::{Operation, Registration};
+use extcluster_remote::stored;
 use kube::api::DeleteParams;
 
 /// Delete a Provisioned registration (Imported ones can only be disconnected)
@@ -31,7 +32,7 @@ pub async fn run(global: &Global, args: &DeleteArgs) -> Result<()> {
         .delete(name, &DeleteParams::default())
         .await
         .map_err(|e| hub.err(&format!("delete ExternalCluster {name:?}"), &e))?;
-    remove_secrets(&hub, name, cluster.spec.kubeconfig_secret_ref.as_ref()).await?;
+    remove_secrets(&hub, name, &stored::secret_ref(&cluster)).await?;
     println!("{} deleted", resource_name(name));
     Ok(())
 }

@@ -91,7 +91,7 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         Err(e) if Failure::of(&e).is_not_found() => {}
         Err(e) => return Err(hub.err(&format!("delete ExternalCluster {name:?}"), &e)),
     }
-    let removed = remove_secrets(&hub, name, cluster.spec.kubeconfig_secret_ref.as_ref()).await?;
+    let removed = remove_secrets(&hub, name, &stored::secret_ref(&cluster)).await?;
     let secrets = if removed.is_empty() {
         "no kubeconfig Secret was left".to_owned()
     } else {
@@ -124,7 +124,7 @@ async fn held_by_finalizers(hub: &Hub, name: &str) -> Result<Option<String>> {
 
 /// Nothing to disconnect; a Secret left from an earlier registration of that name is removed.
 async fn not_registered(hub: &Hub, name: &str, cleanup_remote: bool) -> Result<()> {
-    let removed = remove_secrets(hub, name, None).await?;
+    let removed = remove_secrets(hub, name, &stored::registered_secret_ref(name)).await?;
     let extra = if removed.is_empty() {
         String::new()
     } else {

@@ -79,7 +79,7 @@ pub struct RegistrationArgs {
     pub display_name: Option<String>,
     /// Also export it to a GitOps tool (argocd, flux), when the hub's controller exports there;
     /// repeat for both
-    #[arg(long = "export", value_name = "TOOL", value_parser = parse_export)]
+    #[arg(long = "export", value_name = "TOOL", value_parser = extcluster_core::exports::parse_tool)]
     pub exports: Vec<Export>,
     /// Register even though the context's cluster sets insecure-skip-tls-verify: true (its
     /// credentials then go to whatever answers at that address)
@@ -102,12 +102,6 @@ pub struct RegistrationArgs {
         value_name = "RANGE"
     )]
     pub accepted_versions: VersionRange,
-}
-
-/// One tool, as `--export` names it.
-pub fn parse_export(raw: &str) -> Result<Export, String> {
-    raw.parse()
-        .map_err(|_| format!("{raw:?} is not a tool the hub exports to; use argocd or flux"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -323,7 +323,8 @@ pub(crate) async fn refuse_other_access(target: &Target, opts: &Options) -> Resu
             Err(Error::Refused(format!(
                 "serviceaccount/{} in {} already has {other} access, and the tokens it issued rely \
                  on that; giving it {} access would change their rights too. Use another account: \
-                 --service-account NAME (the default for {} access is {})",
+                 `kubectl extcluster convert-kubeconfig --service-account NAME` (the default for {} \
+                 access is {})",
                 opts.service_account,
                 opts.namespace,
                 opts.access,
