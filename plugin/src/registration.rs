@@ -45,6 +45,26 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// Refuses credentials for a cluster whose certificate is not checked (`insecure-skip-tls-verify:
+/// true`) unless the user said they mean it: the hub would send them to whatever answers.
+pub fn refuse_unverified_tls(
+    skips_verify: bool,
+    allowed: bool,
+    context: &str,
+    server: &str,
+    path: &str,
+) -> Result<()> {
+    if skips_verify && !allowed {
+        bail!(
+            "context {context:?} in {path} sets insecure-skip-tls-verify: true, so the hub would \
+             send the stored credentials to whatever answers at {server} without checking it is \
+             the cluster; put the cluster's CA in certificate-authority-data, or pass \
+             --insecure-skip-tls-verify if you mean it (nothing was changed)"
+        );
+    }
+    Ok(())
+}
+
 /// What a registration records about the cluster besides what a probe saw.
 #[derive(Debug, Clone)]
 pub struct Described {

@@ -1306,12 +1306,18 @@ async fn register_convert_goes_from_sso_login_to_a_registration_in_one_command()
             "--from-kubeconfig",
             path(&sso),
             "--convert",
+            "--service-account",
+            "hub-eu",
         ],
     )
     .success();
     assert_contains(&out.stdout, "registered (Import");
-    assert_contains(&out.stderr, "serviceaccount/extcluster-manager created");
+    // The account asked for, one per hub; the default one is not made.
+    assert_contains(&out.stderr, "serviceaccount/hub-eu created");
+    assert!(sas.get_opt(SA).await.unwrap().is_none());
     assert_eq!(registrations(&hub).await, ["gke"]);
+    let described = extcluster(&hk, &["describe", "gke"]).success().stdout;
+    assert_contains(&described, "serviceaccount kube-system/hub-eu");
     // The hub stores a token kubeconfig, no plugin, and it works on its own.
     let secret: Secret = Api::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE)
         .get("gke-kubeconfig")

@@ -661,4 +661,17 @@ async fn connect_refuses_unverified_tls_unless_asked_and_warns_of_write_capable_
         !described.contains("<not said by the credentials>"),
         "{described}"
     );
+
+    // Replacing the credentials is held to the same rule.
+    let replace = |extra: &[&str]| {
+        let mut args = vec!["set-credentials", "lax", "--from-kubeconfig", path(&lax_kc)];
+        args.extend_from_slice(extra);
+        extcluster(&hk, &args)
+    };
+    one_line_error(
+        replace(&[]),
+        &["insecure-skip-tls-verify: true", "nothing was changed"],
+    );
+    let out = replace(&["--insecure-skip-tls-verify"]).success();
+    assert_contains(&out.stdout, "credentials replaced");
 }

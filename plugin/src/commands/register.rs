@@ -93,6 +93,11 @@ pub struct RegistrationArgs {
     /// connect) and register with that
     #[arg(long)]
     pub convert: bool,
+    /// With --convert: the ServiceAccount to make (or reuse) in kube-system [default:
+    /// extcluster-manager for import, extcluster-reader for connect]; one per hub keeps each
+    /// hub's token its own
+    #[arg(long, value_name = "NAME", requires = "convert")]
+    pub service_account: Option<String>,
     /// The Kubernetes versions the hub accepts, checked here before anything is sent; set it to
     /// the hub webhook's --accepted-versions when that differs from the default
     #[arg(
@@ -183,7 +188,7 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
     if args.dry_run {
         print!("{}", registration::dry_run_text(&cluster, &secret)?);
         if seen.login.is_some() {
-            let o = Options::for_mode(mode);
+            let o = convert_options(args, mode);
             println!(
                 "# --convert: the cluster would get serviceaccount {} in {} with {} access and a token Secret, and the Secret above would hold a kubeconfig with that token",
                 o.service_account, o.namespace, o.access
@@ -192,7 +197,10 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
         return Ok(());
     }
     let secret = match &seen.login {
-        Some(target) => converted_secret(name, mode, &seen, target, &path).await?,
+        Some(target) => {
+            let options = convert_options(args, mode);
+            converted_secret(name, &options, &seen, target, &path).await?
+        }
         None => secret,
     };
     let new_status = registration::create(&hub, &cluster, secret, &seen.facts).await?;
@@ -215,16 +223,13 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
 async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Result<Seen> {
     let kc = kubeconfig::read(&args.from_kubeconfig)?;
     let resolved = kubeconfig::resolve(&kc, path, args.from_context.as_deref())?;
-    if resolved.cluster.insecure_skip_tls_verify == Some(true) && !args.insecure_skip_tls_verify {
-        bail!(
-            "context {:?} in {path} sets insecure-skip-tls-verify: true, so the hub would send \
-             the stored credentials to whatever answers at {} without checking it is the cluster; \
-             put the cluster's CA in certificate-authority-data, or pass \
-             --insecure-skip-tls-verify if you mean it (nothing was changed)",
-            resolved.context,
-            resolved.server
-        );
-    }
+    registration::refuse_unverified_tls(
+        resolved.cluster.insecure_skip_tls_verify == Some(true),
+        args.insecure_skip_tls_verify,
+        &resolved.context,
+        &resolved.server,
+        path,
+    )?;
     if args.convert && resolved.uses_plugin() {
         let (context, server) = (resolved.context.clone(), resolved.server.clone());
         let target = Target::connect(&kc, path, resolved).await?;
@@ -275,6 +280,15 @@ async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Resul
     })
 }
 
+/// What --convert makes in the cluster for `mode`: the access it needs, by the account asked for.
+fn convert_options(args: &RegistrationArgs, mode: Mode) -> Options {
+    let mut options = Options::for_mode(mode);
+    if let Some(account) = &args.service_account {
+        options.service_account.clone_from(account);
+    }
+    options
+}
+
 /// Whether the credentials hold every right Import needs (cluster-wide writes).
 async fn can_write_everything(client: &kube::Client) -> bool {
     probe::missing_rights(client, Mode::Import)
@@ -286,21 +300,20 @@ async fn can_write_everything(client: &kube::Client) -> bool {
 /// once the token is shown to hold the rights `mode` needs.
 async fn converted_secret(
     name: &str,
-    mode: Mode,
+    options: &Options,
     seen: &Seen,
     target: &Target,
     path: &str,
 ) -> Result<Secret> {
     eprintln!("Converting context {:?} ({}):", seen.context, seen.server);
-    let options = Options::for_mode(mode);
-    let converted = convert::convert(target, &options, &mut |line| eprintln!("  {line}")).await?;
+    let converted = convert::convert(target, options, &mut |line| eprintln!("  {line}")).await?;
     let minimized = Minimized {
         context: seen.context.clone(),
         server: seen.server.clone(),
         kubeconfig: file::single(&converted.entry),
     };
     let client = external_client(&minimized, path).await?;
-    probe::require_rights(&client, mode, from_file(&minimized, path)).await?;
+    probe::require_rights(&client, options.access.mode(), from_file(&minimized, path)).await?;
     let kubeconfig_yaml = kubeconfig::to_yaml(&minimized.kubeconfig)?;
     Ok(registration::build_secret(
         name,

@@ -28,6 +28,10 @@ pub struct SetCredentialsArgs {
     /// The context to use (default: the file's current-context)
     #[arg(long, value_name = "CONTEXT")]
     pub from_context: Option<String>,
+    /// Store them even though the context's cluster sets insecure-skip-tls-verify: true (the
+    /// hub then sends them to whatever answers at that address)
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 pub async fn run(global: &Global, args: &SetCredentialsArgs) -> Result<()> {
@@ -42,6 +46,13 @@ pub async fn run(global: &Global, args: &SetCredentialsArgs) -> Result<()> {
     let path = args.from_kubeconfig.display().to_string();
     let kc = kubeconfig::read(&args.from_kubeconfig)?;
     let minimized = kubeconfig::minimize(&kc, &path, args.from_context.as_deref())?;
+    registration::refuse_unverified_tls(
+        minimized.skips_tls_verify(),
+        args.insecure_skip_tls_verify,
+        &minimized.context,
+        &minimized.server,
+        &path,
+    )?;
     let client = external_client(&minimized, &path).await?;
     let facts = probe::facts(&client)
         .await

@@ -19,6 +19,17 @@ pub struct Minimized {
     pub kubeconfig: Kubeconfig,
 }
 
+impl Minimized {
+    /// Whether its cluster is reached without checking the server's certificate.
+    pub fn skips_tls_verify(&self) -> bool {
+        self.kubeconfig
+            .clusters
+            .iter()
+            .filter_map(|c| c.cluster.as_ref())
+            .any(|c| c.insecure_skip_tls_verify == Some(true))
+    }
+}
+
 /// Cuts `kc` down to one context; files it refers to are read and embedded.
 pub fn minimize(kc: &Kubeconfig, path: &str, context: Option<&str>) -> Result<Minimized, Error> {
     let resolved = resolve(kc, path, context)?;
