@@ -4,10 +4,10 @@ CARGO ?= cargo
 # Versions the tests ask real API servers to report; linked once, up front, so tests do not wait.
 TEST_VERSIONS := v1.29.3-eks-adc7111 v1.18.20 v1.35.0
 
-.PHONY: test build deps lint judges unit crd demo demo-down bench
+.PHONY: test build deps lint judges image unit crd demo demo-down bench
 
 ## Everything CI runs: install, build, lint, then every test on real control planes.
-test: deps build lint judges
+test: deps build lint judges image
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  PATH="$$(dirname "$$(hack/kube-bins.sh kubectl)"):$$PATH" $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -33,6 +33,12 @@ lint:
 ## accepted checkov findings, each with its reason, are in hack/checkov.yaml.
 judges:
 	@bash hack/judge-manifests.sh
+
+## The webhook's and controller's OCI images, built without a container engine (buildah): one
+## static binary each, non-root, OCI labels; writes target/image/ (archives, digests.txt, and
+## install.yaml: manifests/ by digest) and prints the digests. tests/tests/image.rs runs them.
+image: deps
+	@bash hack/image.sh
 
 ## Pure unit tests only: no Kubernetes needed.
 unit:

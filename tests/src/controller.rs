@@ -1,7 +1,7 @@
 //! `extcluster-controller` as a local process against a hub, running as its ServiceAccount with
 //! exactly the RBAC of `manifests/controller.yaml`: a test sees what the least privilege allows.
 
-use crate::bins::workspace_bin;
+use crate::launch::Launch;
 use crate::process::Supervised;
 use crate::wait::Wait;
 use crate::{ControlPlane, repo_root};
@@ -31,6 +31,7 @@ pub struct ControllerProcess {
     process: Option<Supervised>,
     /// Where /healthz, /readyz and /metrics are, once it has said so.
     probe_port: Option<u16>,
+    launch: Launch,
 }
 
 /// Applies the namespaces and the controller's manifests to `hub` (its RBAC; the Deployment stays
@@ -58,13 +59,22 @@ impl ControllerProcess {
     /// Starts a replica named `identity` against `hub` with `extra` flags, and waits until it is
     /// ready (both watches have listed).
     pub async fn start(hub: &ControlPlane, identity: &str, extra: &[&str]) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("extc-controller-")
-            .tempdir()?;
+        Self::start_launched(hub, Launch::Built, identity, extra).await
+    }
+
+    /// [`ControllerProcess::start`], the binary run as `launch` says (from an image, say).
+    pub async fn start_launched(
+        hub: &ControlPlane,
+        launch: Launch,
+        identity: &str,
+        extra: &[&str],
+    ) -> Result<Self> {
+        let dir = launch.tempdir("extc-controller-")?;
         let kubeconfig = dir.path().join("kubeconfig");
         grant(hub, &kubeconfig)?;
+        launch.hand_over(&kubeconfig)?;
         let mut args = vec![
-            format!("--kubeconfig={}", kubeconfig.display()),
+            format!("--kubeconfig={}", launch.path_arg(&kubeconfig)?),
             "--probe-listen=127.0.0.1:0".to_owned(),
             format!("--identity={identity}"),
         ];
@@ -75,6 +85,7 @@ impl ControllerProcess {
             args,
             process: None,
             probe_port: None,
+            launch,
         };
         c.restart().await?;
         Ok(c)
@@ -94,13 +105,11 @@ impl ControllerProcess {
         self.stop();
         // The log is kept across restarts; only what this run says about its port counts.
         let skip = self.log().len();
-        let bin = workspace_bin("extcluster-controller")?;
-        self.process = Some(Supervised::spawn(
-            "extcluster-controller",
-            &bin,
-            &self.args,
-            &self.log_path(),
-        )?);
+        self.process =
+            Some(
+                self.launch
+                    .spawn("extcluster-controller", &self.args, &[], &self.log_path())?,
+            );
         // Hang guards, generous for a loaded machine.
         let port = Wait::up_to(
             Duration::from_secs(60),

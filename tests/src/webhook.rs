@@ -1,6 +1,6 @@
 //! `extcluster-webhook` as a local process, registered with a hub by URL, as in the sandbox.
 
-use crate::bins::workspace_bin;
+use crate::launch::Launch;
 use crate::process::Supervised;
 use crate::wait::Wait;
 use crate::{ControlPlane, free_port};
@@ -19,6 +19,7 @@ pub struct WebhookProcess {
     args: Vec<String>,
     /// Extra environment for the process (`RUST_LOG`, say).
     env: Vec<(String, String)>,
+    launch: Launch,
 }
 
 impl WebhookProcess {
@@ -34,9 +35,19 @@ impl WebhookProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Self> {
-        let dir = tempfile::Builder::new().prefix("extc-webhook-").tempdir()?;
+        Self::start_launched(hub, Launch::Built, extra, env).await
+    }
+
+    /// [`WebhookProcess::start_with_env`], the binary run as `launch` says (from an image, say).
+    pub async fn start_launched(
+        hub: &ControlPlane,
+        launch: Launch,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let dir = launch.tempdir("extc-webhook-")?;
         // Laid out like a mounted Secret: tls.crt -> ..data/tls.crt, ..data -> a versioned folder.
-        let ca = run_certs_command(&dir.path().join("certs-1"))?;
+        let ca = run_certs_command(&launch, &dir.path().join("certs-1"))?;
         symlink_swap(&dir.path().join("..data"), Path::new("certs-1"))?;
         for f in ["tls.crt", "tls.key"] {
             std::os::unix::fs::symlink(Path::new("..data").join(f), dir.path().join(f))?;
@@ -45,12 +56,17 @@ impl WebhookProcess {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let mut w = Self::unstarted(dir, ca, env);
+        let mut w = Self::unstarted(dir, ca, env, launch);
         w.start_on_free_ports(hub, extra).await?;
         Ok(w)
     }
 
-    fn unstarted(dir: tempfile::TempDir, ca: String, env: Vec<(String, String)>) -> Self {
+    fn unstarted(
+        dir: tempfile::TempDir,
+        ca: String,
+        env: Vec<(String, String)>,
+        launch: Launch,
+    ) -> Self {
         WebhookProcess {
             port: 0,
             probe_port: 0,
@@ -59,6 +75,7 @@ impl WebhookProcess {
             process: None,
             args: Vec::new(),
             env,
+            launch,
         }
     }
 
@@ -70,7 +87,7 @@ impl WebhookProcess {
         for f in ["tls.crt", "tls.key"] {
             std::os::unix::fs::symlink(self.dir.path().join(f), dir.path().join(f))?;
         }
-        let mut w = Self::unstarted(dir, self.ca.clone(), Vec::new());
+        let mut w = Self::unstarted(dir, self.ca.clone(), Vec::new(), Launch::Built);
         w.start_on_free_ports(hub, &[]).await?;
         Ok(w)
     }
@@ -79,21 +96,18 @@ impl WebhookProcess {
     /// would avoid that, but the webhook reports the address it was given, not the one it bound,
     /// so the harness could not learn where it listens.
     async fn start_on_free_ports(&mut self, hub: &ControlPlane, extra: &[&str]) -> Result<()> {
+        let kubeconfig = self.hub_kubeconfig(hub)?;
+        let file = |name: &str| self.launch.path_arg(&self.dir.path().join(name));
+        let (cert, key) = (file("tls.crt")?, file("tls.key")?);
         let mut attempt = 0;
         loop {
             (self.port, self.probe_port) = (free_port()?, free_port()?);
             self.args = vec![
                 format!("--listen=127.0.0.1:{}", self.port),
                 format!("--probe-listen=127.0.0.1:{}", self.probe_port),
-                format!(
-                    "--tls-cert-file={}",
-                    self.dir.path().join("tls.crt").display()
-                ),
-                format!(
-                    "--tls-key-file={}",
-                    self.dir.path().join("tls.key").display()
-                ),
-                format!("--kubeconfig={}", hub.kubeconfig().display()),
+                format!("--tls-cert-file={cert}"),
+                format!("--tls-key-file={key}"),
+                format!("--kubeconfig={kubeconfig}"),
             ];
             self.args.extend(extra.iter().map(|s| (*s).to_owned()));
             match self.restart().await {
@@ -103,6 +117,17 @@ impl WebhookProcess {
                 other => return other,
             }
         }
+    }
+
+    /// The hub's kubeconfig where the process can read it.
+    fn hub_kubeconfig(&self, hub: &ControlPlane) -> Result<String> {
+        if let Launch::Built = self.launch {
+            return self.launch.path_arg(&hub.kubeconfig());
+        }
+        let copy = self.dir.path().join("hub.kubeconfig");
+        std::fs::copy(hub.kubeconfig(), &copy)?;
+        self.launch.hand_over(&copy)?;
+        self.launch.path_arg(&copy)
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -123,10 +148,8 @@ impl WebhookProcess {
     /// (Re)starts the process with the same flags and waits for /readyz.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
-        let bin = workspace_bin("extcluster-webhook")?;
-        self.process = Some(Supervised::spawn_with_env(
+        self.process = Some(self.launch.spawn(
             "extcluster-webhook",
-            &bin,
             &self.args,
             &self.env,
             &self.log_path(),
@@ -245,19 +268,18 @@ impl Drop for WebhookProcess {
 
 /// Runs `extcluster-webhook certs` into `dir` for 127.0.0.1; returns the CA PEM, after checking
 /// the printed caBundle is that CA.
-pub fn run_certs_command(dir: &Path) -> Result<String> {
-    let bin = workspace_bin("extcluster-webhook")?;
-    let out = std::process::Command::new(bin)
-        .args([
-            "certs",
-            "--ip",
-            "127.0.0.1",
-            "--dns",
-            "localhost",
-            "--out-dir",
-        ])
-        .arg(dir)
-        .output()?;
+pub fn run_certs_command(launch: &Launch, dir: &Path) -> Result<String> {
+    let args = [
+        "certs",
+        "--ip",
+        "127.0.0.1",
+        "--dns",
+        "localhost",
+        "--out-dir",
+    ];
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    args.push(launch.path_arg(dir)?);
+    let out = launch.output("extcluster-webhook", &args)?;
     if !out.status.success() {
         bail!(
             "extcluster-webhook certs failed: {}",
@@ -287,7 +309,10 @@ pub fn symlink_swap(link: &Path, target: &Path) -> Result<()> {
 impl WebhookProcess {
     /// Makes `certs-{generation}` and adds its CA to what the hub trusts; returns the new CA.
     pub fn prepare_rotation(&mut self, hub: &ControlPlane, generation: u32) -> Result<String> {
-        let new_ca = run_certs_command(&self.dir.path().join(format!("certs-{generation}")))?;
+        let new_ca = run_certs_command(
+            &self.launch,
+            &self.dir.path().join(format!("certs-{generation}")),
+        )?;
         self.ca = format!("{}{new_ca}", self.ca);
         self.register(hub)?;
         Ok(new_ca)

@@ -5,6 +5,7 @@ use crate::hub_load::HubPaused;
 use crate::load_generators::OhaResult;
 use crate::{Bench, Row, row};
 use anyhow::{Context, Result};
+use extcluster_tests::launch::Launch;
 use extcluster_tests::process::Supervised;
 use extcluster_tests::webhook::run_certs_command;
 use extcluster_tests::{ControlPlane, Wait, free_port, http_get, procfs, repo_root};
@@ -25,7 +26,7 @@ impl PinnedWebhook {
     /// `extcluster-webhook certs`.
     pub fn start(bin: &Path, hub: &ControlPlane, dir: &Path) -> Result<Self> {
         let certs = dir.join("certs");
-        run_certs_command(&certs)?;
+        run_certs_command(&Launch::Built, &certs)?;
         // Picked, not bound by the OS: the webhook does not report the port it bound, and the
         // bench runs alone, so nothing takes the port in between.
         let (port, probe) = (free_port()?, free_port()?);
