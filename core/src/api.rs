@@ -242,6 +242,10 @@ pub struct CredentialsStatus {
     /// Whom they authenticate as in the cluster: `serviceaccount NAMESPACE/NAME` or `user NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// The proxy they reach the cluster through (the kubeconfig's proxy-url, without any user or
+    /// password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 /// schemars lists `null` among an optional enum's values, which the API server refuses.

@@ -68,6 +68,8 @@ pub struct CredentialFacts {
     pub expires: Option<Timestamp>,
     /// `serviceaccount NAMESPACE/NAME`, or `user NAME`.
     pub identity: Option<String>,
+    /// The proxy the cluster is reached through, without any user or password.
+    pub proxy: Option<String>,
 }
 
 /// The rules' settings: the controller's flags, or `refresh`'s fixed ones.
@@ -320,11 +322,14 @@ impl Next<'_> {
 
     fn credentials(&mut self, facts: &CredentialFacts, warning: SignedDuration) {
         let expires = facts.expires;
-        self.status.credentials =
-            (expires.is_some() || facts.identity.is_some()).then(|| CredentialsStatus {
-                expires_at: expires.map(Time),
-                identity: facts.identity.clone(),
-            });
+        self.status.credentials = (expires.is_some()
+            || facts.identity.is_some()
+            || facts.proxy.is_some())
+        .then(|| CredentialsStatus {
+            expires_at: expires.map(Time),
+            identity: facts.identity.clone(),
+            proxy: facts.proxy.clone(),
+        });
         match expires {
             Some(at) if at <= self.now => self.set(
                 CREDENTIALS_EXPIRING,

@@ -43,10 +43,10 @@ impl Hub {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
-        let client = Client::try_from(config).map_err(|e| {
+        let client = extcluster_remote::transport::client(config).map_err(|e| {
             anyhow!(
                 "cannot set up a client for the hub at {server}: {}",
-                Failure::of(&e)
+                e.failure()
             )
         })?;
         Ok(Self { client, server })
@@ -127,16 +127,14 @@ fn read_kubeconfig(global: &Global) -> Result<Option<(Kubeconfig, String)>> {
         })?;
         return Ok(Some((kc, path.display().to_string())));
     }
-    match Kubeconfig::read() {
-        Ok(kc) => Ok(Some((kc, kubeconfig_source()))),
-        Err(e) if global.context.is_some() || std::env::var_os("KUBECONFIG").is_some() => {
-            Err(anyhow!(
-                "cannot read the hub kubeconfig {}: {}; check KUBECONFIG or pass --kubeconfig",
-                kubeconfig_source(),
-                kubeconfig_reason(&e)
-            ))
-        }
-        Err(_) => Ok(None),
+    let kc = extcluster_remote::kubeconfig::from_environment()
+        .map_err(|e| anyhow!("cannot read the hub kubeconfig: {e}"))?;
+    match kc {
+        Some(kc) => Ok(Some((kc, kubeconfig_source()))),
+        None if global.context.is_some() => Err(anyhow!(
+            "no hub kubeconfig to find --context in: ~/.kube/config does not exist; set KUBECONFIG or pass --kubeconfig"
+        )),
+        None => Ok(None),
     }
 }
 

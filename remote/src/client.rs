@@ -2,6 +2,7 @@
 //! request to one is bounded by.
 
 use crate::failure::{Failure, chain};
+use crate::transport;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub fn bound(config: &mut kube::Config) {
 
 /// A client for an external cluster: bounded, and failing at once rather than retrying a busy
 /// server for minutes, so one cluster that does not answer cannot hold up a command.
-pub fn build(config: kube::Config) -> Result<Client, kube::Error> {
+pub fn build(config: kube::Config) -> Result<Client, transport::Error> {
     build_connecting_within(config, CONNECT_TIMEOUT)
 }
 
@@ -28,11 +29,11 @@ pub fn build(config: kube::Config) -> Result<Client, kube::Error> {
 pub fn build_connecting_within(
     mut config: kube::Config,
     connect: Duration,
-) -> Result<Client, kube::Error> {
+) -> Result<Client, transport::Error> {
     bound(&mut config);
     config.connect_timeout = Some(connect);
     config.default_retry = false;
-    Client::try_from(config)
+    transport::client(config)
 }
 
 /// A client for the current context of a self-contained kubeconfig, such as the one the hub
@@ -50,5 +51,5 @@ pub async fn for_kubeconfig_connecting_within(
         kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
             .await
             .map_err(|e| Failure::Other(chain(&e)))?;
-    build_connecting_within(config, connect).map_err(|e| Failure::of(&e))
+    build_connecting_within(config, connect).map_err(|e| e.failure())
 }

@@ -15,7 +15,18 @@ pub fn facts(kubeconfig: &Kubeconfig) -> CredentialFacts {
     CredentialFacts {
         expires: expiry(kubeconfig),
         identity: identity(kubeconfig),
+        proxy: proxy(kubeconfig),
     }
+}
+
+/// The proxy-url of the kubeconfig's current cluster, without any user or password.
+pub fn proxy(kubeconfig: &Kubeconfig) -> Option<String> {
+    let cluster = crate::kubeconfig::file::current_cluster(kubeconfig)?;
+    let url = cluster.proxy_url.as_deref()?;
+    Some(match url.parse::<http::Uri>() {
+        Ok(uri) => crate::transport::redact_userinfo(&uri),
+        Err(_) => "<not a URL>".to_owned(),
+    })
 }
 
 /// Whom the credentials authenticate as; `None` when they do not say (a static token, a plugin).

@@ -30,6 +30,8 @@ pub enum HubError {
     Kubeconfig { path: String, why: String },
     #[error("no hub to watch: not running in a cluster, and no --kubeconfig or $KUBECONFIG ({0})")]
     NotInCluster(String),
+    #[error("{0}")]
+    Environment(String),
     #[error("cannot make a client for the hub: {0}")]
     Client(String),
 }
@@ -50,9 +52,16 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, HubError>
                     why: chain(&e),
                 })?
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| HubError::NotInCluster(chain(&e)))?,
+        None => match crate::kubeconfig::from_environment() {
+            Ok(Some(kc)) => kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| HubError::Kubeconfig {
+                    path: std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into()),
+                    why: chain(&e),
+                })?,
+            Ok(None) => kube::Config::incluster().map_err(|e| HubError::NotInCluster(chain(&e)))?,
+            Err(e) => return Err(HubError::Environment(e.to_string())),
+        },
     };
     config.read_timeout = Some(READ_TIMEOUT);
     // The watch retries with its own backoff. kube's client-level retry of 503s sat underneath
@@ -60,7 +69,7 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, HubError>
     // logged and the webhook never became ready again. A 503 now reaches the watch, which logs it
     // and retries within 4 s.
     config.default_retry = false;
-    kube::Client::try_from(config).map_err(|e| HubError::Client(chain(&e)))
+    crate::transport::client(config).map_err(|e| HubError::Client(e.failure().to_string()))
 }
 
 /// Retries soon and keeps retrying, at most every few seconds: while a watch is lost, the webhook

@@ -19,6 +19,7 @@ pub mod login;
 pub mod observe;
 pub mod probe;
 pub mod stored;
+pub mod transport;
 pub mod yaml;
 
 /// Why reaching or changing an external cluster failed, as the one sentence a user reads.

@@ -37,8 +37,13 @@ impl Target {
                     chain(&e)
                 ))
             })?;
-        let client =
-            crate::client::build(config).map_err(|e| remote_err(&resolved, path, "log in", &e))?;
+        let client = crate::client::build(config).map_err(|e| match e {
+            crate::transport::Error::Kube(e) => remote_err(&resolved, path, "log in", &e),
+            other => Error::Cluster(format!(
+                "context {:?} in {path} is not usable: {other}",
+                resolved.context
+            )),
+        })?;
         Ok(Target {
             resolved,
             path: path.to_owned(),

@@ -146,6 +146,18 @@ impl ControlPlane {
         self.write_kubeconfig(path, &User::ClientCert(cert))
     }
 
+    /// A kubeconfig at `path` whose user has the certificate the classic openssl recipe makes
+    /// (X.509 v1), as `user` in `group`.
+    pub fn write_openssl_recipe_kubeconfig(
+        &self,
+        path: &Path,
+        user: &str,
+        group: &str,
+    ) -> Result<()> {
+        let cert = crate::pki::openssl_recipe_client(&self.ca, user, group)?;
+        self.write_kubeconfig(path, &User::ClientCert(cert))
+    }
+
     /// A token this API server accepts for a cluster-admin user, as an SSO plugin would hand out.
     pub fn sso_token(&self) -> &str {
         &self.sso_token

@@ -7,6 +7,12 @@ pub async fn start() -> Result<ControlPlane> {
     start_with(Options::default().name("hub")).await
 }
 
+/// A hub and an external control plane named `name`, started together.
+pub async fn and_external(name: &str) -> Result<(ControlPlane, ControlPlane)> {
+    let (hub, ext) = tokio::join!(start(), ControlPlane::start(Options::default().name(name)));
+    Ok((hub?, ext?))
+}
+
 pub async fn start_with(opts: Options) -> Result<ControlPlane> {
     let hub = ControlPlane::start(opts).await?;
     install_crd(&hub)?;

@@ -6,6 +6,7 @@ pub mod assert;
 pub mod bins;
 pub mod control_plane;
 pub mod controller;
+pub mod forward_proxy;
 pub mod hub;
 pub mod image;
 pub mod kubectl;

@@ -100,3 +100,62 @@ pub fn key_pair_pem() -> Result<(String, String)> {
     let key = KeyPair::generate()?;
     Ok((key.serialize_pem(), key.public_key_pem()))
 }
+
+/// A client certificate made the way the classic "create a Kubernetes user" recipe makes one:
+/// `openssl genrsa`, `openssl req -new`, `openssl x509 -req` with no `-extfile`. On OpenSSL 3.0
+/// that is an X.509 v1 certificate (no extensions), which kubectl and kube-apiserver accept.
+pub fn openssl_recipe_client(ca: &Pem, common_name: &str, organization: &str) -> Result<Pem> {
+    let dir = tempfile::tempdir()?;
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(file("ca.crt"), &ca.cert)?;
+    std::fs::write(file("ca.key"), &ca.key)?;
+    let subject = format!("/CN={common_name}/O={organization}");
+    let steps: [&[&str]; 3] = [
+        &["genrsa", "-out", &file("user.key"), "2048"],
+        &[
+            "req",
+            "-new",
+            "-key",
+            &file("user.key"),
+            "-subj",
+            &subject,
+            "-out",
+            &file("user.csr"),
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &file("user.csr"),
+            "-CA",
+            &file("ca.crt"),
+            "-CAkey",
+            &file("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &file("user.crt"),
+            "-days",
+            "2",
+        ],
+    ];
+    for args in steps {
+        let out = std::process::Command::new("openssl").args(args).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "openssl {}: {}",
+            args[0],
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", &file("user.crt")])
+        .output()?;
+    anyhow::ensure!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "this openssl did not make an X.509 v1 certificate"
+    );
+    Ok(Pem {
+        cert: std::fs::read_to_string(file("user.crt"))?,
+        key: std::fs::read_to_string(file("user.key"))?,
+    })
+}

@@ -29,6 +29,17 @@ pub fn extcluster(hub: &Path, args: &[&str]) -> Output {
     kubectl::run_with(&mut cmd, None)
 }
 
+/// `kubectl extcluster ARGS` with `env` and no `--kubeconfig`: the hub is what `env` says.
+pub fn extcluster_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("extcluster")
+        .args(args)
+        .env("PATH", plugin_path())
+        .env_remove("KUBECONFIG")
+        .envs(env.iter().copied());
+    kubectl::run_with(&mut cmd, None)
+}
+
 /// Asserts a failure that says one thing, on one line of stderr starting `error: `, mentioning
 /// every one of `wants`; returns that line.
 #[track_caller]

@@ -20,6 +20,19 @@ pub struct WebhookProcess {
     /// Extra environment for the process (`RUST_LOG`, say).
     env: Vec<(String, String)>,
     launch: Launch,
+    reads_hub: HubKubeconfig,
+}
+
+/// How the webhook is told where the hub is.
+#[derive(Debug, Clone, Default)]
+pub enum HubKubeconfig {
+    /// `--kubeconfig` with the hub's admin kubeconfig.
+    #[default]
+    Admin,
+    /// `--kubeconfig` with this file.
+    File(PathBuf),
+    /// No `--kubeconfig`: what its environment (`KUBECONFIG`) says.
+    Environment,
 }
 
 impl WebhookProcess {
@@ -45,13 +58,7 @@ impl WebhookProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Self> {
-        let dir = launch.tempdir("extc-webhook-")?;
-        // Laid out like a mounted Secret: tls.crt -> ..data/tls.crt, ..data -> a versioned folder.
-        let ca = run_certs_command(&launch, &dir.path().join("certs-1"))?;
-        symlink_swap(&dir.path().join("..data"), Path::new("certs-1"))?;
-        for f in ["tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(Path::new("..data").join(f), dir.path().join(f))?;
-        }
+        let (dir, ca) = certificates(&launch)?;
         let env = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -76,7 +83,25 @@ impl WebhookProcess {
             args: Vec::new(),
             env,
             launch,
+            reads_hub: HubKubeconfig::Admin,
         }
+    }
+
+    /// [`WebhookProcess::start_with_env`], told where the hub is as `reads_hub` says.
+    pub async fn start_reading_hub(
+        hub: &ControlPlane,
+        reads_hub: HubKubeconfig,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let (dir, ca) = certificates(&Launch::Built)?;
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut w = Self::unstarted(dir, ca, env, Launch::Built);
+        w.reads_hub = reads_hub;
+        w.start_on_free_ports(hub, &[]).await?;
+        Ok(w)
     }
 
     /// A second replica: same certificate files and hub, its own ports.
@@ -96,7 +121,9 @@ impl WebhookProcess {
     /// would avoid that, but the webhook reports the address it was given, not the one it bound,
     /// so the harness could not learn where it listens.
     async fn start_on_free_ports(&mut self, hub: &ControlPlane, extra: &[&str]) -> Result<()> {
-        let kubeconfig = self.hub_kubeconfig(hub)?;
+        let kubeconfig = self
+            .hub_kubeconfig(hub)?
+            .map(|k| format!("--kubeconfig={k}"));
         let file = |name: &str| self.launch.path_arg(&self.dir.path().join(name));
         let (cert, key) = (file("tls.crt")?, file("tls.key")?);
         let mut attempt = 0;
@@ -107,8 +134,8 @@ impl WebhookProcess {
                 format!("--probe-listen=127.0.0.1:{}", self.probe_port),
                 format!("--tls-cert-file={cert}"),
                 format!("--tls-key-file={key}"),
-                format!("--kubeconfig={kubeconfig}"),
             ];
+            self.args.extend(kubeconfig.clone());
             self.args.extend(extra.iter().map(|s| (*s).to_owned()));
             match self.restart().await {
                 Err(e) if attempt < 4 && e.to_string().contains("Address already in use") => {
@@ -120,14 +147,19 @@ impl WebhookProcess {
     }
 
     /// The hub's kubeconfig where the process can read it.
-    fn hub_kubeconfig(&self, hub: &ControlPlane) -> Result<String> {
+    fn hub_kubeconfig(&self, hub: &ControlPlane) -> Result<Option<String>> {
+        let kubeconfig = match &self.reads_hub {
+            HubKubeconfig::Admin => hub.kubeconfig(),
+            HubKubeconfig::File(path) => path.clone(),
+            HubKubeconfig::Environment => return Ok(None),
+        };
         if let Launch::Built = self.launch {
-            return self.launch.path_arg(&hub.kubeconfig());
+            return self.launch.path_arg(&kubeconfig).map(Some);
         }
         let copy = self.dir.path().join("hub.kubeconfig");
-        std::fs::copy(hub.kubeconfig(), &copy)?;
+        std::fs::copy(kubeconfig, &copy)?;
         self.launch.hand_over(&copy)?;
-        self.launch.path_arg(&copy)
+        self.launch.path_arg(&copy).map(Some)
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -293,6 +325,18 @@ pub fn run_certs_command(launch: &Launch, dir: &Path) -> Result<String> {
         bail!("the printed caBundle is not ca.crt");
     }
     Ok(ca)
+}
+
+/// A folder with a fresh CA and serving certificate for 127.0.0.1, laid out like a mounted
+/// Secret (tls.crt -> ..data/tls.crt, ..data -> a versioned folder); returns it and the CA PEM.
+fn certificates(launch: &Launch) -> Result<(tempfile::TempDir, String)> {
+    let dir = launch.tempdir("extc-webhook-")?;
+    let ca = run_certs_command(launch, &dir.path().join("certs-1"))?;
+    symlink_swap(&dir.path().join("..data"), Path::new("certs-1"))?;
+    for f in ["tls.crt", "tls.key"] {
+        std::os::unix::fs::symlink(Path::new("..data").join(f), dir.path().join(f))?;
+    }
+    Ok((dir, ca))
 }
 
 /// Points `link` at `target` atomically, as the kubelet does when a Secret volume changes.

@@ -179,6 +179,13 @@ fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
                 .unwrap_or_else(|| "<not said by the credentials>".into()),
         ),
         (
+            "Through Proxy:",
+            st.credentials
+                .as_ref()
+                .and_then(|c| c.proxy.clone())
+                .unwrap_or_else(|| "<none>".into()),
+        ),
+        (
             "Credentials Expire:",
             time_until(
                 st.credentials.as_ref().and_then(|c| c.expires_at.as_ref()),

@@ -58,6 +58,15 @@ pub fn current_user(kubeconfig: &Kubeconfig) -> Option<&kube::config::AuthInfo> 
     entry.auth_info.as_ref()
 }
 
+/// The cluster the current context of `kubeconfig` reaches.
+pub fn current_cluster(kubeconfig: &Kubeconfig) -> Option<&kube::config::Cluster> {
+    let current = kubeconfig.current_context.as_deref()?;
+    let context = kubeconfig.contexts.iter().find(|c| c.name == current)?;
+    let cluster = context.context.as_ref()?.cluster.as_str();
+    let entry = kubeconfig.clusters.iter().find(|c| c.name == cluster)?;
+    entry.cluster.as_ref()
+}
+
 /// The token the current context of `kubeconfig` authenticates with, if it is a token user.
 pub fn token_of(kubeconfig: &Kubeconfig) -> Option<String> {
     use secrecy::ExposeSecret;

@@ -78,6 +78,10 @@ pub enum Error {
         context: String,
         user: String,
     },
+    #[error(
+        "KUBECONFIG={list}: {reason}; point KUBECONFIG at kubeconfig files, or pass --kubeconfig"
+    )]
+    Environment { list: String, reason: String },
     #[error("cannot read {what} file {file} that {path} refers to: {reason}")]
     Referenced {
         path: String,
@@ -105,6 +109,41 @@ pub fn read(path: &Path) -> Result<Kubeconfig, Error> {
             reason: parse_reason(&other),
         },
     })
+}
+
+/// The kubeconfig kubectl uses when given none: the files `KUBECONFIG` lists, merged (the first
+/// to set a value wins), skipping the ones that do not exist as kubectl does; without
+/// `KUBECONFIG`, `~/.kube/config`. `None` when there is no such file.
+pub fn from_environment() -> Result<Option<Kubeconfig>, Error> {
+    let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) else {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        return match home.map(|h| h.join(".kube/config")).filter(|p| p.exists()) {
+            Some(path) => read(&path).map(Some),
+            None => Ok(None),
+        };
+    };
+    let shown = list.to_string_lossy().into_owned();
+    let existing: Vec<_> = std::env::split_paths(&list)
+        .filter(|p| !p.as_os_str().is_empty() && p.exists())
+        .collect();
+    let mut merged: Option<Kubeconfig> = None;
+    for path in &existing {
+        let next = read(path)?;
+        merged = Some(match merged {
+            None => next,
+            Some(kc) => kc.merge(next).map_err(|e| Error::Environment {
+                list: shown.clone(),
+                reason: parse_reason(&e),
+            })?,
+        });
+    }
+    match merged {
+        Some(kc) => Ok(Some(kc)),
+        None => Err(Error::Environment {
+            list: shown,
+            reason: "none of the files it lists exists".into(),
+        }),
+    }
 }
 
 /// Reads a stored (already minimized) kubeconfig back from a Secret's text; the error says why
