@@ -121,6 +121,15 @@ impl VersionRange {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// Whether `v` is past an upper bound: newer than the hub accepts, rather than older.
+    pub fn is_below(&self, v: KubeVersion) -> bool {
+        let version = semver::Version::new(v.major, v.minor, v.patch);
+        self.req
+            .comparators
+            .iter()
+            .any(|c| matches!(c.op, semver::Op::Less | semver::Op::LessEq) && !c.matches(&version))
+    }
 }
 
 impl Default for VersionRange {

@@ -95,9 +95,19 @@ impl Hub {
             ),
             Failure::Status {
                 code: 403, message, ..
+            } if message.contains("admission webhook") => {
+                anyhow!("the hub refused to {action}: {message}")
+            }
+            Failure::Status {
+                code: 403, message, ..
             } => anyhow!(
                 "the hub refused to {action}: {message}; ask the hub's administrator for that right"
             ),
+            Failure::Status { message, .. } if message.contains("failed calling webhook") => {
+                anyhow!(
+                    "cannot {action}: the hub's admission webhook did not answer ({message}); check the extcluster-webhook Deployment and its /readyz: `kubectl -n {SYSTEM_NAMESPACE} get pods,endpoints -l app.kubernetes.io/name=extcluster-webhook`"
+                )
+            }
             Failure::Status {
                 code: 404, message, ..
             } if action.starts_with("create") && message.contains("namespaces") => anyhow!(

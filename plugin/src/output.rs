@@ -17,6 +17,40 @@ pub enum Format {
     Name,
 }
 
+/// `text` with every control character written as an escape (`\n`, `\u{1b}`): text from a
+/// registration or a cluster can neither fake a line of output nor drive the terminal.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Every string of `value` (names, labels, annotations, messages) through [`escape_controls`].
+pub fn escape_controls_in(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(escape_controls(s).into_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(escape_controls_in).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (escape_controls(k).into_owned(), escape_controls_in(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// kubectl's resource/name form: `externalcluster.extcluster.io/prod-eu`.
 pub fn resource_name(name: &str) -> String {
     let kind = PLURAL.trim_end_matches('s');

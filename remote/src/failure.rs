@@ -45,6 +45,66 @@ pub enum Failure {
     Other(String),
 }
 
+/// A failed login in words: an exec plugin's exit and last line of stderr, never its standard
+/// output, which may hold a token (kube's own message quotes it whole).
+fn auth_words(e: &kube::client::AuthError) -> String {
+    use kube::client::AuthError;
+    match e {
+        AuthError::AuthExecStart(io) => format!(
+            "cannot run the kubeconfig's exec credential plugin: {}; install it or fix the command in the kubeconfig",
+            io_words(io)
+        ),
+        AuthError::AuthExecRun { cmd, out } => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(|l| format!(": {}", shorten(l)))
+                .unwrap_or_default();
+            let command = cmd.split_whitespace().next().unwrap_or_default();
+            format!(
+                "the exec credential plugin {} failed ({}){last}; log in with it again and retry",
+                command_base(command),
+                out.status
+            )
+        }
+        AuthError::AuthExecParse(_) | AuthError::ExecPluginFailed => {
+            "the kubeconfig's exec credential plugin did not print an ExecCredential with a token; check that it is the right plugin for this kubeconfig".into()
+        }
+        other => format!("authentication failed: {}", chain(other)),
+    }
+}
+
+/// The file name of a command, for messages.
+pub fn command_base(command: &str) -> String {
+    std::path::Path::new(command)
+        .file_name()
+        .map_or(command.to_owned(), |b| b.to_string_lossy().into_owned())
+}
+
+pub fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such command".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// At most 200 bytes of `s`, cut at a character boundary.
+pub fn shorten(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 impl Failure {
     pub fn of(err: &kube::Error) -> Self {
         match err {
@@ -56,7 +116,7 @@ impl Failure {
             kube::Error::HyperError(_) | kube::Error::Service(_) => {
                 Failure::Transport(transport(err))
             }
-            kube::Error::Auth(e) => Failure::Other(format!("authentication failed: {}", chain(e))),
+            kube::Error::Auth(e) => Failure::Other(auth_words(e)),
             kube::Error::InferKubeconfig(e) => Failure::Other(chain(e)),
             kube::Error::RustlsTls(e) => Failure::Other(format!("TLS setup failed: {}", chain(e))),
             other => Failure::Other(chain(other)),

@@ -5,12 +5,11 @@
 
 use crate::Error;
 use crate::explain::{self, FromFile, Reach};
-use crate::failure::{Failure, chain};
+use crate::failure::{Failure, chain, command_base, io_words, shorten};
 use crate::kubeconfig::Resolved;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::error::Error as StdError;
-use std::path::Path;
 
 /// A context reached with its own login.
 pub struct Target {
@@ -146,32 +145,6 @@ fn find_auth_error(e: &kube::Error) -> Option<&kube::client::AuthError> {
         current = c.source();
     }
     None
-}
-
-fn command_base(command: &str) -> String {
-    Path::new(command)
-        .file_name()
-        .map_or(command.to_owned(), |b| b.to_string_lossy().into_owned())
-}
-
-fn io_words(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such command".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
-fn shorten(s: &str) -> String {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]

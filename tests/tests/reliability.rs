@@ -5,7 +5,8 @@ use extcluster_tests::http_get;
 use extcluster_tests::kubectl::{self, Output};
 use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
 use extcluster_tests::{
-    ControlPlane, Steps, Wait, assert_contains, cluster_yaml, hub, procfs, repo_root, tls_client,
+    ControlPlane, Steps, Wait, assert_contains, cluster_yaml, hub, path_str, procfs, repo_root,
+    tls_client,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -256,6 +257,21 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
             out.stderr
         );
     }
+    // Through the plugin: one sentence that sends the user to the webhook, not to RBAC.
+    let hk = hub.kubeconfig();
+    let out = extcluster_tests::plugin::extcluster(
+        &hk,
+        &["import", "itself", "--from-kubeconfig", path_str(&hk)],
+    );
+    extcluster_tests::plugin::one_line_error(
+        &out,
+        &[
+            "admission webhook did not answer",
+            "/readyz",
+            "extcluster-webhook",
+        ],
+    );
+    assert!(!out.stderr.contains("for that right"), "{}", out.stderr);
     let elapsed = killed.elapsed();
     if elapsed < Duration::from_secs(3) {
         tokio::time::sleep(Duration::from_secs(3) - elapsed).await;

@@ -208,10 +208,12 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
         &outputs[unreachable].1,
         &["not healthy", "onprem (Unreachable)"],
     );
-    one_line_error(
+    let denial = one_line_error(
         &outputs[denied].1,
-        &["outside the accepted range", "<1.29.0"],
+        &["outside the accepted range", "<1.29.0", "denied the request"],
     );
+    // A policy denial, not a missing right: no RBAC advice.
+    assert!(!denial.contains("for that right"), "{denial}");
     one_line_error(&outputs[bad_hub].1, &["401"]);
 
     step.next("raw kubectl meets the webhook, which logs at debug level");

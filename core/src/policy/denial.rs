@@ -16,6 +16,8 @@ pub enum Denial {
         name: String,
         version: String,
         range: String,
+        /// Newer than the range allows (else older).
+        too_new: bool,
     },
     VersionUnreadable {
         name: String,
@@ -89,11 +91,23 @@ impl fmt::Display for Denial {
                 name,
                 version,
                 range,
+                too_new: true,
             } => write!(
                 f,
                 "cluster {name:?} runs Kubernetes {version}, which is outside the accepted range \
-                 {range}; upgrade the cluster, or ask the hub's administrator to change the \
-                 webhook's --accepted-versions"
+                 {range}: newer than the hub supports yet; ask the hub's administrator whether \
+                 the webhook's --accepted-versions can include it"
+            ),
+            Denial::VersionOutOfRange {
+                name,
+                version,
+                range,
+                too_new: false,
+            } => write!(
+                f,
+                "cluster {name:?} runs Kubernetes {version}, which is outside the accepted range \
+                 {range}: older than the hub supports; upgrade the cluster, or ask the hub's \
+                 administrator to change the webhook's --accepted-versions"
             ),
             Denial::VersionUnreadable { name, error } => write!(
                 f,

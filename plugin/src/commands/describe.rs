@@ -2,7 +2,7 @@
 //! live through the stored kubeconfig when it answers.
 
 use crate::hub::{Global, Hub};
-use crate::output::{age, human_duration, table};
+use crate::output::{age, escape_controls, escape_controls_in, human_duration, table};
 use anyhow::Result;
 use clap::Args;
 use extcluster_core::capability::{FOREIGN_PREFIXES, PREFIX};
@@ -95,6 +95,11 @@ fn indent(block: &str, by: &str) -> String {
 
 /// The whole description. Pure, so it can be tested without a cluster.
 pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) -> String {
+    let escaped = serde_json::to_value(c)
+        .ok()
+        .map(|v| escape_controls_in(&v))
+        .and_then(|v| serde_json::from_value::<ExternalCluster>(v).ok());
+    let c = escaped.as_ref().unwrap_or(c);
     let mut out = String::new();
     recorded(&mut out, c, now);
     let st = c.status.clone().unwrap_or_default();
@@ -363,9 +368,9 @@ fn warnings(out: &mut String, warnings: &Result<Vec<Warning>, String>) {
                         e.age_seconds.map_or("<unknown>".into(), |s| {
                             human_duration(SignedDuration::from_secs(s))
                         }),
-                        e.object.clone(),
-                        none_if_empty(&e.reason).to_owned(),
-                        e.message.clone(),
+                        escape_controls(&e.object).into_owned(),
+                        escape_controls(none_if_empty(&e.reason)).into_owned(),
+                        escape_controls(&e.message).into_owned(),
                     ]
                 })
                 .collect();
@@ -447,5 +452,38 @@ mod tests {
             "{down}"
         );
         assert!(!down.contains("Nodes (live"), "{down}");
+    }
+
+    #[test]
+    fn text_from_the_registration_or_the_cluster_cannot_fake_lines_or_drive_the_terminal() {
+        let now: Timestamp = "2025-01-01T00:05:00Z".parse().unwrap();
+        let mut c = cluster();
+        c.spec.display_name = Some("prod\nPhase:               Unreachable\x1b]0;pwned\x07".into());
+        c.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert("note".into(), "a\rb".into());
+        let live = Ok(Live {
+            nodes: Vec::new(),
+            warnings: Ok(vec![Warning {
+                age_seconds: Some(1),
+                object: "default/pod/x".into(),
+                reason: "Bad".into(),
+                message: "line\nPhase: Fake\x1b[2J".into(),
+            }]),
+        });
+        let text = render(&c, &live, now);
+        let phases: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Phase:"))
+            .collect();
+        assert_eq!(phases, ["  Phase:               Running"], "{text}");
+        assert!(
+            !text.chars().any(|ch| ch.is_control() && ch != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains(r"prod\nPhase:"), "{text}");
+        assert!(text.contains(r"\u{1b}]0;pwned\u{7}"), "{text}");
+        assert!(text.contains(r"a\rb"), "{text}");
     }
 }

@@ -344,7 +344,11 @@ async fn check_with_hub(
             None,
             registry.as_slice(),
         )
-        .map_err(|denial| anyhow!("the hub refuses this registration: {denial}"))?;
+        .map_err(|denial| {
+            anyhow!(
+                "checked here against the hub's registrations with the rules its webhook enforces: {denial}"
+            )
+        })?;
     if existing
         .items
         .iter()
