@@ -55,14 +55,7 @@ fn auth_words(e: &kube::client::AuthError) -> String {
             io_words(io)
         ),
         AuthError::AuthExecRun { cmd, out } => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map(|l| format!(": {}", shorten(l)))
-                .unwrap_or_default();
+            let last = last_words(&out.stderr);
             let command = cmd.split_whitespace().next().unwrap_or_default();
             format!(
                 "the exec credential plugin {} failed ({}){last}; log in with it again and retry",
@@ -75,6 +68,17 @@ fn auth_words(e: &kube::client::AuthError) -> String {
         }
         other => format!("authentication failed: {}", chain(other)),
     }
+}
+
+/// ": LINE", the last non-empty line of a plugin's stderr (shortened), or nothing.
+pub fn last_words(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| format!(": {}", shorten(l)))
+        .unwrap_or_default()
 }
 
 /// The file name of a command, for messages.

@@ -5,7 +5,7 @@
 
 use crate::Error;
 use crate::explain::{self, FromFile, Reach};
-use crate::failure::{Failure, chain, command_base, io_words, shorten};
+use crate::failure::{Failure, chain, command_base, io_words, last_words};
 use crate::kubeconfig::Resolved;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -108,14 +108,7 @@ fn plugin_failure(resolved: &Resolved, path: &str, e: &kube::Error) -> Option<St
             io_words(io)
         ),
         AuthError::AuthExecRun { out, .. } => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map(|l| format!(": {}", shorten(l)))
-                .unwrap_or_default();
+            let last = last_words(&out.stderr);
             format!(
                 "the exec credential plugin {} of user {user:?} (context {ctx:?}) in {path} failed ({}){last}; log in with it again and retry",
                 command_base(&command),
