@@ -1,6 +1,7 @@
 //! `kubectl extcluster`: register, inspect and disconnect external Kubernetes clusters on a hub.
 
 mod commands;
+mod dry_run;
 mod hub;
 mod output;
 mod registration;

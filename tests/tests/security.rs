@@ -175,6 +175,12 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
             path(&eks.kubeconfig()),
         ],
     );
+    // The same, dry: checked here it passes (the plugin's range is wider than this webhook's);
+    // sent to the hub as a server-side dry run, the webhook refuses it.
+    let eks_kc = eks.kubeconfig();
+    let import_eks = |dry: &'static str| ["import", "eks", "--from-kubeconfig", path(&eks_kc), dry];
+    oks.push(run(&hk, &import_eks("--dry-run=client")));
+    let denied_dry = run(&hk, &import_eks("--dry-run=server"));
     let bad_hub = run(&kcs.hub_bad_token_kc, &["list"]);
     // The external cluster goes away: refresh and describe say so.
     ext.stop_apiserver();
@@ -210,7 +216,15 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     );
     let denial = one_line_error(
         &outputs[denied].1,
-        &["outside the accepted range", "<1.29.0", "denied the request"],
+        &[
+            "outside the accepted range",
+            "<1.29.0",
+            "denied the request",
+        ],
+    );
+    one_line_error(
+        &outputs[denied_dry].1,
+        &["outside the accepted range", "denied the request"],
     );
     // A policy denial, not a missing right: no RBAC advice.
     assert!(!denial.contains("for that right"), "{denial}");

@@ -2,6 +2,7 @@
 //! the same core code the webhook uses, written as a JSON Patch that tests every previous value
 //! (or its absence), so two people annotating at once cannot silently overwrite each other.
 
+use crate::dry_run::{DryRun, DryRunArg};
 use crate::hub::{Global, Hub, not_found};
 use crate::output::{resource_name, table};
 use anyhow::{Result, anyhow, bail};
@@ -55,9 +56,8 @@ pub struct AnnotateArgs {
     /// Export it to no GitOps tool (its ClusterProfile stays)
     #[arg(long, conflicts_with = "exports")]
     pub no_export: bool,
-    /// Check with the hub (and its webhook) without writing
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
 }
 
 /// One requested change.
@@ -442,17 +442,18 @@ pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
     } else {
         summary.join(", ")
     };
-    let dry = if args.dry_run {
-        " (server dry run)"
-    } else {
-        ""
-    };
+    let dry_run = args.dry_run.dry_run;
+    let dry = dry_run.suffix();
+    if dry_run == DryRun::Client && !plan.ops.is_empty() {
+        println!("{} annotated{dry}: {summary}", resource_name(name));
+        return Ok(());
+    }
     if plan.ops.is_empty() {
         println!("{} unchanged{dry}: {summary}", resource_name(name));
         return Ok(());
     }
     let params = PatchParams {
-        dry_run: args.dry_run,
+        dry_run: dry_run == DryRun::Server,
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };

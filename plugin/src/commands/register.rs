@@ -1,6 +1,7 @@
 //! `register`, `connect`, `import`: from an external kubeconfig to a Running registration, or
 //! nothing at all.
 
+use crate::dry_run::{DryRun, DryRunArg};
 use crate::hub::{Global, Hub};
 use crate::output::resource_name;
 use crate::registration::{self, Described, check_name, external_client, failed, from_file};
@@ -85,9 +86,8 @@ pub struct RegistrationArgs {
     /// credentials then go to whatever answers at that address)
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
-    /// Check everything and print what would be created, writing nothing
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
     /// When the context logs in through a plugin (exec, OIDC), first make a ServiceAccount token
     /// for it in the cluster (as convert-kubeconfig does: full access for import, read-only for
     /// connect) and register with that
@@ -184,8 +184,15 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
     let secret = registration::build_secret(name, &seen.facts.cluster_id, kubeconfig_yaml.into());
 
     let hub = Hub::connect(global).await?;
-    check_with_hub(&hub, &cluster, &secret, &args.accepted_versions).await?;
-    if args.dry_run {
+    check_with_hub(
+        &hub,
+        &cluster,
+        &secret,
+        &args.accepted_versions,
+        args.dry_run.dry_run,
+    )
+    .await?;
+    if args.dry_run.dry_run.is_dry() {
         print!("{}", registration::dry_run_text(&cluster, &secret)?);
         if seen.login.is_some() {
             let o = convert_options(args, mode);
@@ -328,6 +335,7 @@ async fn check_with_hub(
     cluster: &ExternalCluster,
     secret: &Secret,
     accepted: &VersionRange,
+    dry_run: DryRun,
 ) -> Result<()> {
     let name = cluster.metadata.name.as_deref().unwrap_or_default();
     let existing = hub
@@ -357,6 +365,9 @@ async fn check_with_hub(
         bail!(
             "a registration named {name:?} already exists on the hub; choose another name, or run `kubectl extcluster disconnect {name}` first"
         );
+    }
+    if dry_run == DryRun::Client {
+        return Ok(());
     }
     let dry = PostParams {
         dry_run: true,
