@@ -5,6 +5,7 @@ mod dry_run;
 mod hub;
 mod output;
 mod registration;
+mod template;
 
 use clap::Parser;
 use extcluster_remote::failure::one_line;
@@ -144,7 +145,7 @@ mod tests {
     use crate::commands::Command;
     use crate::commands::list::ListArgs;
     use crate::commands::register::ProviderChoice;
-    use crate::output::Format;
+    use crate::output::{Format, Printing};
     use clap::CommandFactory;
     use extcluster_core::{Mode, Provider};
     use std::path::PathBuf;
@@ -223,9 +224,38 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::List(ListArgs {
-                output: Some(Format::Wide)
+                printing: Printing {
+                    output: Some(Format::Wide),
+                    ..
+                },
+                ..
             })
         ));
+        let cli = Cli::try_parse_from([
+            "kubectl-extcluster",
+            "list",
+            "-l",
+            "env=prod",
+            "-o",
+            "custom-columns=NAME:.metadata.name",
+            "--no-headers",
+            "--sort-by",
+            "{.metadata.name}",
+        ])
+        .unwrap();
+        let Command::List(list) = cli.command else {
+            panic!()
+        };
+        assert_eq!(list.selector.as_deref(), Some("env=prod"));
+        assert!(list.printing.no_headers);
+        assert_eq!(
+            list.printing.output,
+            Some(Format::CustomColumns(vec![(
+                "NAME".into(),
+                ".metadata.name".into()
+            )]))
+        );
+        assert!(Cli::try_parse_from(["kubectl-extcluster", "ls", "-o", "xml"]).is_err());
         assert!(Cli::try_parse_from(["kubectl-extcluster", "refresh"]).is_err());
         assert!(Cli::try_parse_from(["kubectl-extcluster", "refresh", "a", "--all"]).is_err());
         let bad = Cli::try_parse_from([

@@ -7,7 +7,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::fmt::Write as _;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// Adds SERVER and CLUSTER-ID to the table.
     Wide,
@@ -15,6 +15,42 @@ pub enum Format {
     Yaml,
     /// `externalcluster.extcluster.io/NAME`, one a line.
     Name,
+    /// `jsonpath=TEMPLATE`.
+    JsonPath(String),
+    /// `custom-columns=NAME:PATH,…`: (header, path) per column.
+    CustomColumns(Vec<(String, String)>),
+}
+
+/// `-o`'s value, as kubectl spells it.
+pub fn parse_format(s: &str) -> Result<Format, String> {
+    let (kind, arg) = s.split_once('=').unwrap_or((s, ""));
+    match (kind, arg) {
+        ("wide", "") => Ok(Format::Wide),
+        ("json", "") => Ok(Format::Json),
+        ("yaml", "") => Ok(Format::Yaml),
+        ("name", "") => Ok(Format::Name),
+        ("jsonpath", t) if !t.is_empty() => Ok(Format::JsonPath(t.to_owned())),
+        ("custom-columns", c) if !c.is_empty() => {
+            crate::template::parse_columns(c).map(Format::CustomColumns)
+        }
+        _ => Err(format!(
+            "unknown output format {s:?}; use wide, json, yaml, name, jsonpath=TEMPLATE or custom-columns=NAME:PATH,…"
+        )),
+    }
+}
+
+/// How `list` and `get` print, with kubectl's flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Printing {
+    /// Output format: wide, json, yaml, name, jsonpath=TEMPLATE, custom-columns=NAME:PATH,…
+    #[arg(short, long, value_name = "FORMAT", value_parser = parse_format)]
+    pub output: Option<Format>,
+    /// Print tables without their header line
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Order by what this JSONPath selects, as kubectl's --sort-by ('{.status.nodeCount}')
+    #[arg(long, value_name = "PATH")]
+    pub sort_by: Option<String>,
 }
 
 /// `text` with every control character written as an escape (`\n`, `\u{1b}`): text from a
@@ -194,23 +230,63 @@ fn phase_cell(status: &ExternalClusterStatus, now: Timestamp) -> String {
     }
 }
 
-/// Prints registrations in the requested format. `single` is a `get NAME`: the object itself
-/// rather than a List.
+/// Prints registrations as `printing` says. `single` is a `get NAME`: the object itself rather
+/// than a List.
 pub fn print_clusters(
     clusters: &[ExternalCluster],
-    format: Option<Format>,
+    printing: &Printing,
     single: bool,
     now: Timestamp,
 ) -> Result<String> {
+    let mut clusters = clusters.to_vec();
+    if let Some(path) = &printing.sort_by {
+        let mut keyed: Vec<(serde_json::Value, ExternalCluster)> = clusters
+            .into_iter()
+            .map(|c| Ok((serde_json::to_value(&c)?, c)))
+            .collect::<Result<_>>()?;
+        crate::template::sort_by(&mut keyed, path)
+            .map_err(|e| anyhow::anyhow!("--sort-by: {e}"))?;
+        clusters = keyed.into_iter().map(|(_, c)| c).collect();
+    }
+    let clusters = clusters.as_slice();
+    let format = printing.output.clone();
     let wide = format == Some(Format::Wide);
-    Ok(match format {
+    let headed = |text: String| {
+        if printing.no_headers {
+            text.split_once('\n')
+                .map_or(String::new(), |(_, rest)| rest.to_owned())
+        } else {
+            text
+        }
+    };
+    Ok(match &format {
         None | Some(Format::Wide) => {
             let mut header: Vec<&str> = HEADER.to_vec();
             if wide {
                 header.extend(WIDE_EXTRA);
             }
             let rows: Vec<Vec<String>> = clusters.iter().map(|c| row(c, now, wide)).collect();
-            table(&header, &rows)
+            headed(table(&header, &rows))
+        }
+        Some(Format::CustomColumns(columns)) => {
+            let header: Vec<&str> = columns.iter().map(|(h, _)| h.as_str()).collect();
+            let rows = clusters
+                .iter()
+                .map(|c| {
+                    crate::template::column_values(&serde_json::to_value(c)?, columns)
+                        .map_err(anyhow::Error::msg)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            headed(table(&header, &rows))
+        }
+        Some(Format::JsonPath(template)) => {
+            let value = if single && clusters.len() == 1 {
+                serde_json::to_value(&clusters[0])?
+            } else {
+                serde_json::to_value(list(clusters))?
+            };
+            crate::template::render(&value, template)
+                .map_err(|e| anyhow::anyhow!("-o jsonpath: {e}"))?
         }
         Some(Format::Name) => clusters
             .iter()

@@ -1,29 +1,51 @@
-//! `get NAME`: one registration, as a table row or in another format.
+//! `get NAME…`: registrations by name, as table rows or in another format.
 
 use crate::hub::{Global, Hub};
-use crate::output::{Format, print_clusters};
-use anyhow::Result;
+use crate::output::{Printing, print_clusters};
+use anyhow::{Result, bail};
 use clap::Args;
+use extcluster_remote::failure::Failure;
 use k8s_openapi::jiff::Timestamp;
 
-/// Show one registered cluster
+/// Show registered clusters by name
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:
   kubectl extcluster get prod-eu
-  kubectl extcluster get prod-eu -o yaml")]
+  kubectl extcluster get prod-eu prod-us -o wide
+  kubectl extcluster get prod-eu -o yaml
+  kubectl extcluster get prod-eu -o jsonpath='{.status.phase}'")]
 pub struct GetArgs {
-    pub name: String,
-    /// Output format: wide, json, yaml or name
-    #[arg(short, long, value_enum, value_name = "FORMAT")]
-    pub output: Option<Format>,
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub printing: Printing,
 }
 
 pub async fn run(global: &Global, args: &GetArgs) -> Result<()> {
     let hub = Hub::connect(global).await?;
-    let cluster = hub.registration(&args.name).await?;
-    print!(
-        "{}",
-        print_clusters(&[cluster], args.output, true, Timestamp::now())?
-    );
-    Ok(())
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.names {
+        match hub.clusters().get_opt(name).await {
+            Ok(Some(c)) => found.push(c),
+            Ok(None) => missing.push(name.as_str()),
+            Err(e) if Failure::of(&e).is_not_found() => missing.push(name.as_str()),
+            Err(e) => return Err(hub.err(&format!("get ExternalCluster {name:?}"), &e)),
+        }
+    }
+    if !found.is_empty() {
+        let single = args.names.len() == 1;
+        print!(
+            "{}",
+            print_clusters(&found, &args.printing, single, Timestamp::now())?
+        );
+    }
+    match missing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(crate::hub::not_found(one)),
+        many => bail!(
+            "no external clusters named {} are registered on the hub; `kubectl extcluster list` shows the registered ones",
+            many.join(", ")
+        ),
+    }
 }

@@ -1,0 +1,124 @@
+//! `list` and `get` print what kubectl prints for the same flags (-o jsonpath, -o
+//! custom-columns, --no-headers, --sort-by, -l, several names): real kubectl, on the same hub,
+//! is the control.
+
+use extcluster_tests::plugin::{extcluster, one_line_error};
+use extcluster_tests::webhook::create;
+use extcluster_tests::{ControlPlane, cluster_yaml, hub};
+use std::path::Path;
+
+/// Three registrations written with kubectl (no webhook), two of them labelled env=prod.
+async fn hub_with_three() -> ControlPlane {
+    let hub = hub::start().await.unwrap();
+    for (name, id, version) in [
+        ("b-eu", "id-b", "v1.29.3"),
+        ("a-us", "id-a", "v1.31.0"),
+        ("c-ap", "id-c", "v1.20.1"),
+    ] {
+        let out = create(&hub, &cluster_yaml(name, id, version, &[]));
+        assert!(out.ok(), "{}", out.stderr);
+    }
+    for name in ["a-us", "c-ap"] {
+        let out = hub.kubectl(&["label", "externalcluster", name, "env=prod"]);
+        assert!(out.ok(), "{}", out.stderr);
+    }
+    hub
+}
+
+#[track_caller]
+fn same_as_kubectl(hub: &ControlPlane, hk: &Path, ours: &[&str], kubectl: &[&str]) -> String {
+    let mine = extcluster(hk, ours).success().stdout;
+    let theirs = hub.kubectl(kubectl);
+    assert!(theirs.ok(), "kubectl {kubectl:?}: {}", theirs.stderr);
+    assert_eq!(mine, theirs.stdout, "ours: {ours:?}, kubectl: {kubectl:?}");
+    mine
+}
+
+#[tokio::test]
+async fn list_and_get_print_what_kubectl_prints_for_the_same_flags() {
+    let hub = hub_with_three().await;
+    let hk = hub.kubeconfig();
+    let names = "jsonpath={.items[*].metadata.name}";
+    let out = same_as_kubectl(
+        &hub,
+        &hk,
+        &["list", "-o", names],
+        &["get", "extc", "-o", names],
+    );
+    assert_eq!(out, "a-us b-eu c-ap");
+
+    let range =
+        r#"jsonpath={range .items[*]}{.metadata.name}{"\t"}{.spec.kubernetesVersion}{"\n"}{end}"#;
+    same_as_kubectl(
+        &hub,
+        &hk,
+        &["list", "-o", range],
+        &["get", "extc", "-o", range],
+    );
+    let one = "jsonpath={.spec.clusterID}";
+    let out = same_as_kubectl(
+        &hub,
+        &hk,
+        &["get", "b-eu", "-o", one],
+        &["get", "extc", "b-eu", "-o", one],
+    );
+    assert_eq!(out, "id-b");
+
+    let columns = "custom-columns=NAME:.metadata.name,VERSION:.spec.kubernetesVersion,ENV:.metadata.labels.env";
+    let out = same_as_kubectl(
+        &hub,
+        &hk,
+        &["list", "-o", columns],
+        &["get", "extc", "-o", columns],
+    );
+    assert!(out.contains("<none>"), "{out}");
+    same_as_kubectl(
+        &hub,
+        &hk,
+        &["list", "-o", columns, "--no-headers"],
+        &["get", "extc", "-o", columns, "--no-headers"],
+    );
+
+    let sort = "{.spec.kubernetesVersion}";
+    let out = same_as_kubectl(
+        &hub,
+        &hk,
+        &["list", "--sort-by", sort, "-o", "name"],
+        &["get", "extc", "--sort-by", sort, "-o", "name"],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "externalcluster.extcluster.io/c-ap",
+            "externalcluster.extcluster.io/b-eu",
+            "externalcluster.extcluster.io/a-us"
+        ]
+    );
+    let out = same_as_kubectl(
+        &hub,
+        &hk,
+        &["list", "-l", "env=prod", "-o", "name"],
+        &["get", "extc", "-l", "env=prod", "-o", "name"],
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let out = extcluster(&hk, &["list", "-l", "env=prod", "--no-headers"])
+        .success()
+        .stdout;
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(!out.contains("NAME"), "{out}");
+
+    // Several names; a missing one is reported after the ones found, with a failing exit.
+    same_as_kubectl(
+        &hub,
+        &hk,
+        &["get", "c-ap", "a-us", "-o", "name"],
+        &["get", "extc", "c-ap", "a-us", "-o", "name"],
+    );
+    let out = extcluster(&hk, &["get", "a-us", "nope", "-o", "name"]);
+    assert_eq!(out.stdout, "externalcluster.extcluster.io/a-us\n");
+    one_line_error(&out, &["\"nope\"", "kubectl extcluster list"]);
+    one_line_error(
+        extcluster(&hk, &["list", "-o", "jsonpath={.items["]),
+        &["jsonpath"],
+    );
+}
