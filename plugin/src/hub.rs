@@ -20,6 +20,33 @@ pub struct Global {
     /// The hub kubeconfig context to use
     #[arg(long, global = true, value_name = "CONTEXT")]
     pub context: Option<String>,
+    /// Act on the hub as this user (impersonation, as kubectl --as)
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Act on the hub in this group too (repeat for several; needs --as)
+    #[arg(
+        long = "as-group",
+        global = true,
+        value_name = "GROUP",
+        requires = "as_user"
+    )]
+    pub as_groups: Vec<String>,
+    /// How long to wait for each answer from the hub: 30s, 2m, or seconds as a bare number
+    /// (0: the default bounds)
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
+}
+
+/// kubectl's --request-timeout: a duration (`30s`, `1m`) or a bare number of seconds.
+fn parse_request_timeout(s: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    extcluster_core::duration::parse(s).map_err(|why| {
+        format!(
+            "{s:?} is not a request timeout ({why}); write it like kubectl does: 30s, 2m, or 30"
+        )
+    })
 }
 
 pub struct Hub {
@@ -38,6 +65,16 @@ impl Hub {
             })?,
         };
         extcluster_remote::client::bound(&mut config);
+        if let Some(user) = &global.as_user {
+            config.auth_info.impersonate = Some(user.clone());
+            config.auth_info.impersonate_groups =
+                (!global.as_groups.is_empty()).then(|| global.as_groups.clone());
+        }
+        if let Some(limit) = global.request_timeout.filter(|d| !d.is_zero()) {
+            config.connect_timeout = Some(limit);
+            config.read_timeout = Some(limit);
+            config.write_timeout = Some(limit);
+        }
         let server = config
             .cluster_url
             .to_string()

@@ -122,3 +122,45 @@ async fn list_and_get_print_what_kubectl_prints_for_the_same_flags() {
         &["jsonpath"],
     );
 }
+
+#[tokio::test]
+async fn impersonation_and_the_request_timeout_work_as_in_kubectl() {
+    let hub = hub::start().await.unwrap();
+    let hk = hub.kubeconfig();
+    // --as a user with no rights: refused as that user, as kubectl is.
+    let theirs = hub.kubectl(&["get", "extc", "--as", "nobody"]);
+    assert!(
+        !theirs.ok() && theirs.stderr.contains("\"nobody\""),
+        "{}",
+        theirs.stderr
+    );
+    one_line_error(
+        extcluster(&hk, &["list", "--as", "nobody"]),
+        &["forbidden", "\"nobody\""],
+    );
+    let out = extcluster(
+        &hk,
+        &["list", "--as", "someone", "--as-group", "system:masters"],
+    );
+    assert!(out.ok(), "{}", out.stderr);
+
+    // A hub that takes the connection and never answers: --request-timeout bounds the wait
+    // below the default bound (10 s to connect).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let text = std::fs::read_to_string(&hk)
+        .unwrap()
+        .replace(&hub.server(), &format!("https://127.0.0.1:{port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let silent_kc = dir.path().join("silent.kubeconfig");
+    std::fs::write(&silent_kc, text).unwrap();
+    let started = std::time::Instant::now();
+    let out = extcluster(&silent_kc, &["list", "--request-timeout", "1s"]);
+    let took = started.elapsed();
+    one_line_error(&out, &["did not answer in time"]);
+    assert!(took < std::time::Duration::from_secs(9), "{took:?}");
+    one_line_error(
+        extcluster(&hk, &["list", "--request-timeout", "soon"]),
+        &["request timeout"],
+    );
+}
