@@ -164,3 +164,57 @@ async fn impersonation_and_the_request_timeout_work_as_in_kubectl() {
         &["request timeout"],
     );
 }
+
+#[tokio::test]
+async fn list_watch_prints_each_change_as_it_happens() {
+    use std::io::BufRead;
+    let hub = hub_with_three().await;
+    let mut child = std::process::Command::new("kubectl")
+        .args([
+            "extcluster",
+            "list",
+            "-w",
+            "-o",
+            "custom-columns=NAME:.metadata.name,ENV:.metadata.labels.env",
+            "--kubeconfig",
+        ])
+        .arg(hub.kubeconfig())
+        .env("PATH", extcluster_tests::plugin::plugin_path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // A hang guard only: each line is expected within moments.
+    let next = || {
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a line from list -w")
+    };
+    let listed: Vec<String> = (0..4).map(|_| next()).collect();
+    assert!(listed[0].starts_with("NAME"), "{listed:?}");
+    assert!(listed[1].starts_with("a-us"), "{listed:?}");
+
+    let out = hub.kubectl(&["label", "externalcluster", "b-eu", "env=staging"]);
+    assert!(out.ok(), "{}", out.stderr);
+    let changed = next();
+    assert!(
+        changed.starts_with("b-eu") && changed.ends_with("staging"),
+        "{changed:?}"
+    );
+    let out = create(&hub, &cluster_yaml("d-new", "id-d", "v1.30.0", &[]));
+    assert!(out.ok(), "{}", out.stderr);
+    let added = next();
+    assert!(added.starts_with("d-new"), "{added:?}");
+    assert!(!added.contains("NAME"), "no header again: {added:?}");
+    child.kill().unwrap();
+    let _ = child.wait();
+}

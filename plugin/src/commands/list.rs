@@ -2,16 +2,17 @@
 
 use crate::hub::{Global, Hub};
 use crate::output::{Format, Printing, print_clusters};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::ListParams;
+use kube::api::{ListParams, WatchEvent, WatchParams};
 
 /// List the registered clusters
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:
   kubectl extcluster list
   kubectl extcluster ls -o wide
+  kubectl extcluster list -w
   kubectl extcluster list -l env=prod --sort-by '{.status.nodeCount}'
   kubectl extcluster list -o custom-columns=NAME:.metadata.name,PHASE:.status.phase --no-headers
   kubectl extcluster list -o jsonpath='{range .items[*]}{.metadata.name}{\"\\n\"}{end}'")]
@@ -21,6 +22,10 @@ pub struct ListArgs {
     /// Only registrations whose labels match (as kubectl's -l: env=prod,tier!=db)
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
+    /// After listing, print each registration again as it changes (its phase as the controller
+    /// records it, say), until interrupted
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 pub async fn run(global: &Global, args: &ListArgs) -> Result<()> {
@@ -32,12 +37,13 @@ pub async fn run(global: &Global, args: &ListArgs) -> Result<()> {
     if let Some(selector) = &args.selector {
         params = params.labels(selector);
     }
-    let mut items = hub
+    let listed = hub
         .clusters()
         .list(&params)
         .await
-        .map_err(|e| hub.err("list ExternalClusters", &e))?
-        .items;
+        .map_err(|e| hub.err("list ExternalClusters", &e))?;
+    let version = listed.metadata.resource_version.clone().unwrap_or_default();
+    let mut items = listed.items;
     items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let table = matches!(args.printing.output, None | Some(Format::Wide));
     if items.is_empty() && table {
@@ -45,11 +51,60 @@ pub async fn run(global: &Global, args: &ListArgs) -> Result<()> {
             Some(s) => eprintln!("No external clusters on the hub match {s:?}."),
             None => eprintln!("No external clusters are registered on the hub."),
         }
-        return Ok(());
+    } else {
+        print!(
+            "{}",
+            print_clusters(&items, &args.printing, false, Timestamp::now())?
+        );
     }
-    print!(
-        "{}",
-        print_clusters(&items, &args.printing, false, Timestamp::now())?
-    );
+    if args.watch {
+        watch(&hub, args, version).await?;
+    }
     Ok(())
+}
+
+/// Prints each change after `version`, one registration at a time (tables without a header, as
+/// kubectl -w prints them), picking the watch up again where the hub closed it.
+async fn watch(hub: &Hub, args: &ListArgs, mut version: String) -> Result<()> {
+    use futures::StreamExt;
+    use std::io::Write as _;
+    let mut params = WatchParams::default();
+    if let Some(selector) = &args.selector {
+        params = params.labels(selector);
+    }
+    let printing = Printing {
+        no_headers: true,
+        ..args.printing.clone()
+    };
+    loop {
+        let stream = hub
+            .clusters()
+            .watch(&params, &version)
+            .await
+            .map_err(|e| hub.err("watch ExternalClusters", &e))?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let cluster = match event.map_err(|e| hub.err("watch ExternalClusters", &e))? {
+                WatchEvent::Added(c) | WatchEvent::Modified(c) | WatchEvent::Deleted(c) => c,
+                WatchEvent::Bookmark(b) => {
+                    version = b.metadata.resource_version;
+                    continue;
+                }
+                WatchEvent::Error(e) if e.code == 410 => {
+                    bail!(
+                        "the hub no longer has the changes since the list ({}); run the command again",
+                        e.message
+                    )
+                }
+                WatchEvent::Error(e) => bail!("the hub ended the watch: {}", e.message),
+            };
+            version = cluster.metadata.resource_version.clone().unwrap_or(version);
+            print!(
+                "{}",
+                print_clusters(&[cluster], &printing, true, Timestamp::now())?
+            );
+            // A closed pipe shows at the next print, which ends the process quietly.
+            let _ = std::io::stdout().flush();
+        }
+    }
 }
