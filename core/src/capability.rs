@@ -181,6 +181,50 @@ pub fn from_name_or_key(s: &str) -> Result<Capability, CapabilityError> {
     from_key(s).unwrap_or_else(|| Capability::from_name(s))
 }
 
+/// A capability as a registration declares it: the value that counts, the key it came from, and
+/// any other key that also sets it (and is overridden).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared<'a> {
+    pub capability: Capability,
+    pub value: &'a str,
+    pub key: &'a str,
+    pub overridden: Vec<(&'a str, &'a str)>,
+}
+
+/// The capabilities `annotations` declare, one value each, by precedence: our key, then
+/// Rancher's `capabilities.cattle.io/`, then its newer `capabilities/`. Unknown names are left
+/// out (admission refuses them). In [`Capability::ALL`]'s order.
+pub fn declared<'a>(
+    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Vec<Declared<'a>> {
+    let rank = |key: &str| {
+        std::iter::once(PREFIX)
+            .chain(FOREIGN_PREFIXES.iter().copied())
+            .position(|p| key.starts_with(p))
+    };
+    let mut found: Vec<(Capability, usize, &'a str, &'a str)> = annotations
+        .into_iter()
+        .filter_map(|(k, v)| match (from_key(k), rank(k)) {
+            (Some(Ok(c)), Some(r)) => Some((c, r, k.as_str(), v.as_str())),
+            _ => None,
+        })
+        .collect();
+    found.sort_by_key(|(c, r, ..)| (Capability::ALL.iter().position(|a| a == c), *r));
+    let mut out: Vec<Declared<'a>> = Vec::new();
+    for (capability, _, key, value) in found {
+        match out.last_mut() {
+            Some(d) if d.capability == capability => d.overridden.push((key, value)),
+            _ => out.push(Declared {
+                capability,
+                value,
+                key,
+                overridden: Vec::new(),
+            }),
+        }
+    }
+    out
+}
+
 /// Validates one annotation; `Ok` for keys that are not capability keys.
 pub fn validate_annotation(key: &str, value: &str) -> Result<(), CapabilityError> {
     match from_key(key) {
@@ -378,5 +422,50 @@ mod tests {
     fn port_range_parse() {
         assert_eq!(parse_port_range("30000-32767"), Ok((30000, 32767)));
         assert_eq!(parse_port_range(" 1 - 2 "), Ok((1, 2)));
+    }
+
+    #[test]
+    fn ours_overrides_rancher_keys_and_each_capability_counts_once() {
+        let a: std::collections::BTreeMap<String, String> = [
+            ("capabilities.cattle.io/pspEnabled", "false"),
+            ("capabilities.extcluster.io/pspEnabled", "true"),
+            ("capabilities/pspEnabled", "false"),
+            ("capabilities/taintSupport", "true"),
+            ("capabilities.cattle.io/taintSupport", "false"),
+            ("capabilities.cattle.io/nodePortRange", "30000-32767"),
+            ("capabilities.extcluster.io/unknown", "x"),
+            ("team", "a"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let d = declared(&a);
+        let shown: Vec<(Capability, &str, &str, usize)> = d
+            .iter()
+            .map(|d| (d.capability, d.value, d.key, d.overridden.len()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    Capability::NodePortRange,
+                    "30000-32767",
+                    "capabilities.cattle.io/nodePortRange",
+                    0
+                ),
+                (
+                    Capability::PspEnabled,
+                    "true",
+                    "capabilities.extcluster.io/pspEnabled",
+                    2
+                ),
+                (
+                    Capability::TaintSupport,
+                    "false",
+                    "capabilities.cattle.io/taintSupport",
+                    1
+                ),
+            ]
+        );
     }
 }

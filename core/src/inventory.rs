@@ -393,10 +393,8 @@ fn properties(cluster: &ExternalCluster) -> Vec<Property> {
             }
         }
     }
-    for (key, value) in cluster.metadata.annotations.iter().flatten() {
-        if let Some(Ok(c)) = capability::from_key(key) {
-            pairs.push((c.key(), value.clone()));
-        }
+    for d in capability::declared(cluster.metadata.annotations.iter().flatten()) {
+        pairs.push((d.capability.key(), d.value.to_owned()));
     }
     pairs.sort();
     pairs.dedup_by(|a, b| a.0 == b.0);

@@ -5,7 +5,7 @@ use crate::hub::{Global, Hub};
 use crate::output::{age, escape_controls, escape_controls_in, human_duration, table};
 use anyhow::Result;
 use clap::Args;
-use extcluster_core::capability::{FOREIGN_PREFIXES, PREFIX};
+use extcluster_core::capability::{PREFIX, declared};
 use extcluster_core::facts::NodeInfo;
 use extcluster_core::health::is_stale;
 use extcluster_core::{ExternalCluster, ExternalClusterStatus};
@@ -274,23 +274,31 @@ fn conditions(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
 
 fn capabilities(out: &mut String, c: &ExternalCluster) {
     let _ = writeln!(out, "Capabilities:");
-    let caps: Vec<(String, String)> = c
-        .metadata
-        .annotations
-        .iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            std::iter::once(PREFIX)
-                .chain(FOREIGN_PREFIXES.iter().copied())
-                .find_map(|p| k.strip_prefix(p))
-                .map(|name| (name.to_owned(), v.clone()))
-        })
-        .collect();
+    let caps = declared(c.metadata.annotations.iter().flatten());
     if caps.is_empty() {
         let _ = writeln!(out, "  <none>");
     }
-    for (k, v) in caps {
-        let _ = writeln!(out, "  {:<25}{v}", format!("{k}:"));
+    for d in caps {
+        let mut notes: Vec<String> = Vec::new();
+        if !d.key.starts_with(PREFIX) {
+            notes.push(format!("from {}", d.key));
+        }
+        notes.extend(
+            d.overridden
+                .iter()
+                .map(|(k, v)| format!("overrides {k}={v}")),
+        );
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("   ({})", notes.join("; "))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<25}{}{notes}",
+            format!("{}:", d.capability),
+            d.value
+        );
     }
 }
 
@@ -485,5 +493,29 @@ mod tests {
         assert!(text.contains(r"prod\nPhase:"), "{text}");
         assert!(text.contains(r"\u{1b}]0;pwned\u{7}"), "{text}");
         assert!(text.contains(r"a\rb"), "{text}");
+    }
+
+    #[test]
+    fn one_value_per_capability_with_the_key_it_came_from() {
+        let now: Timestamp = "2025-01-01T00:05:00Z".parse().unwrap();
+        let mut c = cluster();
+        let annotations = c.metadata.annotations.get_or_insert_default();
+        annotations.insert("capabilities.cattle.io/pspEnabled".into(), "true".into());
+        annotations.insert("capabilities.cattle.io/taintSupport".into(), "true".into());
+        let text = render(&c, &Err("down".into()), now);
+        let caps: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "Capabilities:")
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .collect();
+        assert_eq!(
+            caps,
+            [
+                "  pspEnabled:              false   (overrides capabilities.cattle.io/pspEnabled=true)",
+                "  taintSupport:            true   (from capabilities.cattle.io/taintSupport)",
+            ],
+            "{text}"
+        );
     }
 }
