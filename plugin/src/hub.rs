@@ -35,6 +35,10 @@ pub struct Global {
     /// (0: the default bounds)
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
     pub request_timeout: Option<std::time::Duration>,
+    /// How long an exec credential plugin (the hub's, or a kubeconfig's being registered or
+    /// converted) may take to log in before the command gives up on it
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5m", value_parser = parse_request_timeout)]
+    pub exec_timeout: std::time::Duration,
 }
 
 /// kubectl's --request-timeout: a duration (`30s`, `1m`) or a bare number of seconds.
@@ -65,6 +69,9 @@ impl Hub {
             })?,
         };
         extcluster_remote::client::bound(&mut config);
+        extcluster_remote::exec::log_in(&mut config, global.exec_timeout)
+            .await
+            .map_err(|e| anyhow!("cannot log in to the hub at {}: {e}", config.cluster_url))?;
         if let Some(user) = &global.as_user {
             config.auth_info.impersonate = Some(user.clone());
             config.auth_info.impersonate_groups =

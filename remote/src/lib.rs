@@ -10,6 +10,7 @@ pub mod client;
 pub mod convert;
 pub mod credentials;
 pub mod detect;
+pub mod exec;
 pub mod explain;
 pub mod failure;
 pub mod hub;

@@ -22,18 +22,32 @@ pub struct Target {
 impl Target {
     /// A client for `resolved.context` of `kc`, authenticating as the file says: token,
     /// certificate, exec plugin (run now) or auth-provider.
-    pub async fn connect(kc: &Kubeconfig, path: &str, resolved: Resolved) -> Result<Self, Error> {
+    /// An exec plugin gets `exec_timeout` to log in.
+    pub async fn connect(
+        kc: &Kubeconfig,
+        path: &str,
+        resolved: Resolved,
+        exec_timeout: std::time::Duration,
+    ) -> Result<Self, Error> {
         let options = KubeConfigOptions {
             context: Some(resolved.context.clone()),
             ..Default::default()
         };
-        let config = kube::Config::from_custom_kubeconfig(kc.clone(), &options)
+        let mut config = kube::Config::from_custom_kubeconfig(kc.clone(), &options)
             .await
             .map_err(|e| {
                 Error::Cluster(format!(
                     "context {:?} in {path} is not usable: {}",
                     resolved.context,
                     chain(&e)
+                ))
+            })?;
+        crate::exec::log_in(&mut config, exec_timeout)
+            .await
+            .map_err(|e| {
+                Error::Cluster(format!(
+                    "user {:?} of context {:?} in {path} cannot log in: {e}",
+                    resolved.user_name, resolved.context
                 ))
             })?;
         let client = crate::client::build(config).map_err(|e| match e {

@@ -234,3 +234,40 @@ async fn a_kubeconfig_list_with_a_missing_file_works_as_it_does_for_kubectl() {
         ],
     );
 }
+
+#[tokio::test]
+async fn an_exec_plugin_that_hangs_is_given_up_on_with_its_name() {
+    use extcluster_tests::control_plane::User;
+    let hub = hub::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hanging = dir.path().join("hanging.kubeconfig");
+    let user = User::Exec {
+        command: "sleep".into(),
+        args: vec!["600".into()],
+    };
+    hub.write_kubeconfig(&hanging, &user).unwrap();
+    // The hub's own login.
+    let started = std::time::Instant::now();
+    let out = extcluster(&hanging, &["list", "--exec-timeout", "1s"]);
+    one_line_error(
+        &out,
+        &["sleep", "did not finish within 1s", "--exec-timeout"],
+    );
+    // A hang guard: without the bound this would not return at all.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // A kubeconfig being registered with --convert.
+    let out = extcluster(
+        &hub.kubeconfig(),
+        &[
+            "import",
+            "hanging",
+            "--from-kubeconfig",
+            path_str(&hanging),
+            "--convert",
+            "--exec-timeout",
+            "1s",
+        ],
+    );
+    extcluster_tests::plugin::final_error_line(&out, &["sleep", "did not finish within 1s"]);
+    assert!(extcluster_tests::hub::registrations(&hub).await.is_empty());
+}

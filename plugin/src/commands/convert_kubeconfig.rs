@@ -3,6 +3,7 @@
 //! works without a browser or a cloud CLI. Progress goes to stderr, so stdout can carry the
 //! kubeconfig.
 
+use crate::hub::Global;
 use crate::output::yaml;
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, ValueEnum};
@@ -113,7 +114,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
-pub async fn run(args: &ConvertArgs) -> Result<()> {
+pub async fn run(global: &Global, args: &ConvertArgs) -> Result<()> {
     let opts = options(args)?;
     let path = &args.from_kubeconfig;
     let shown = path.display().to_string();
@@ -137,7 +138,7 @@ pub async fn run(args: &ConvertArgs) -> Result<()> {
     let mut expiry = None;
     for r in resolved {
         eprintln!("Converting context {:?} ({}):", r.context, r.server);
-        let target = Target::connect(&kc, &shown, r).await?;
+        let target = Target::connect(&kc, &shown, r, global.exec_timeout).await?;
         let converted = convert::convert(&target, &opts, &mut |line| eprintln!("  {line}")).await?;
         entries.push(converted.entry);
         expiry = expiry.or(converted.expires);

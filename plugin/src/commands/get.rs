@@ -4,7 +4,6 @@ use crate::hub::{Global, Hub};
 use crate::output::{Printing, print_clusters};
 use anyhow::{Result, bail};
 use clap::Args;
-use extcluster_remote::failure::Failure;
 use k8s_openapi::jiff::Timestamp;
 
 /// Show registered clusters by name
@@ -29,7 +28,6 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<()> {
         match hub.clusters().get_opt(name).await {
             Ok(Some(c)) => found.push(c),
             Ok(None) => missing.push(name.as_str()),
-            Err(e) if Failure::of(&e).is_not_found() => missing.push(name.as_str()),
             Err(e) => return Err(hub.err(&format!("get ExternalCluster {name:?}"), &e)),
         }
     }

@@ -51,7 +51,7 @@ pub async fn run(global: &Global, command: Command) -> Result<()> {
         Command::Describe(a) => describe::run(g, &a).await,
         Command::Refresh(a) => refresh::run(g, &a).await,
         Command::Disconnect(a) => disconnect::run(g, &a).await,
-        Command::ConvertKubeconfig(a) => convert_kubeconfig::run(&a).await,
+        Command::ConvertKubeconfig(a) => convert_kubeconfig::run(g, &a).await,
         Command::Credential(a) => credential::run(g, &a).await,
         Command::Annotate(a) => annotate::run(g, &a).await,
         Command::Capabilities(a) => capabilities::run(&a),

@@ -158,7 +158,7 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
     check_name(name)?;
     let path = args.from_kubeconfig.display().to_string();
     // The external cluster first: it is only read, and nothing is written before it answered.
-    let seen = read_external(args, mode, &path).await?;
+    let seen = read_external(args, mode, &path, global.exec_timeout).await?;
     if seen.facts.cluster_id.is_empty() {
         bail!(
             "the external cluster at {} has no kube-system namespace UID to identify it by",
@@ -227,7 +227,12 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
 
 /// Reads the external cluster. With --convert and a plugin login, it is read with that login;
 /// the ServiceAccount token is made only once the hub has said it would accept the registration.
-async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Result<Seen> {
+async fn read_external(
+    args: &RegistrationArgs,
+    mode: Mode,
+    path: &str,
+    exec_timeout: std::time::Duration,
+) -> Result<Seen> {
     let kc = kubeconfig::read(&args.from_kubeconfig)?;
     let resolved = kubeconfig::resolve(&kc, path, args.from_context.as_deref())?;
     registration::refuse_unverified_tls(
@@ -239,7 +244,7 @@ async fn read_external(args: &RegistrationArgs, mode: Mode, path: &str) -> Resul
     )?;
     if args.convert && resolved.uses_plugin() {
         let (context, server) = (resolved.context.clone(), resolved.server.clone());
-        let target = Target::connect(&kc, path, resolved).await?;
+        let target = Target::connect(&kc, path, resolved, exec_timeout).await?;
         let from = FromFile {
             server: &server,
             context: &context,
