@@ -89,6 +89,9 @@ fn unreachable(file: FromFile<'_>, cluster: &str, ca: &str, t: &Transport) -> St
         Transport::Untrusted(_) => {
             format!("put {ca} in certificate-authority-data of that context in {path}")
         }
+        Transport::WrongName(_) => format!(
+            "set tls-server-name of that context's cluster in {path} to a name the certificate is for, or use that name in its server URL"
+        ),
         _ => format!("check that the cluster is running and that {path} has its address"),
     };
     format!("cannot reach {cluster} at {server} (context {context:?}): {t}; {next}")
@@ -117,6 +120,10 @@ mod tests {
         let untrusted = Failure::Transport(Transport::Untrusted("bad".into()));
         let msg = sentence(registering, "connect", &untrusted);
         assert!(msg.contains("the cluster's own CA"), "{msg}");
+        let wrong_name = Failure::Transport(Transport::WrongName("NotValidForName".into()));
+        let msg = sentence(registering, "connect", &wrong_name);
+        assert!(msg.contains("tls-server-name"), "{msg}");
+        assert!(!msg.contains("certificate-authority-data"), "{msg}");
         let forbidden = Failure::Status {
             code: 403,
             reason: "Forbidden".into(),

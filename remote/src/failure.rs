@@ -10,6 +10,8 @@ pub enum Transport {
     /// The server's certificate is not signed by the CA the kubeconfig trusts (or is for another
     /// name).
     Untrusted(String),
+    /// The server's certificate is trusted but not for the name the client asked for.
+    WrongName(String),
     Timeout,
     Dns(String),
     Other(String),
@@ -22,6 +24,10 @@ impl std::fmt::Display for Transport {
             Transport::Untrusted(why) => write!(
                 f,
                 "the server's certificate is not trusted by the kubeconfig's certificate authority ({why})"
+            ),
+            Transport::WrongName(why) => write!(
+                f,
+                "the server's certificate is not for the name in the server URL ({why})"
             ),
             Transport::Timeout => f.write_str("the server did not answer in time"),
             Transport::Dns(why) => write!(f, "the server's name does not resolve ({why})"),
@@ -192,8 +198,14 @@ fn next_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError +
 /// What one cause in a chain says, by its type.
 fn cause(e: &(dyn StdError + 'static)) -> Option<Transport> {
     if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return matches!(tls, rustls::Error::InvalidCertificate(_))
-            .then(|| Transport::Untrusted(tls.to_string()));
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        return match tls {
+            rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. }) => {
+                Some(Transport::WrongName(tls.to_string()))
+            }
+            rustls::Error::InvalidCertificate(_) => Some(Transport::Untrusted(tls.to_string())),
+            _ => None,
+        };
     }
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
         match io.kind() {
@@ -270,6 +282,14 @@ mod tests {
             ))),
         );
         assert!(matches!(transport(&tls), Transport::Untrusted(_)));
+        let wrong_name = Wrap(
+            "client error (Connect)",
+            Box::new(std::io::Error::other(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
+            ))),
+        );
+        assert!(matches!(transport(&wrong_name), Transport::WrongName(_)));
         assert!(
             Transport::Untrusted("x".into())
                 .to_string()
