@@ -153,17 +153,18 @@ fn identity(config: &Config) -> Result<Option<Arc<dyn ResolvesClientCert>>, Erro
             ));
         }
     };
+    // The key first, as kube read them: a file without one says so before anything else.
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        Error::Key(format!(
+            "{e} (use a PKCS#8, PKCS#1 RSA or SEC1 EC key in PEM)"
+        ))
+    })?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Certificate(e.to_string()))?;
     if chain.is_empty() {
         return Err(Error::Certificate("no PEM CERTIFICATE block".into()));
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        Error::Key(format!(
-            "{e} (use a PKCS#8, PKCS#1 RSA or SEC1 EC key in PEM)"
-        ))
-    })?;
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
