@@ -122,8 +122,8 @@ impl VersionRange {
         &self.text
     }
 
-    /// Whether `v` is past an upper bound: newer than the hub accepts, rather than older.
-    pub fn is_below(&self, v: KubeVersion) -> bool {
+    /// Whether `v` is past an upper bound of the range: newer than accepted, rather than older.
+    pub fn is_too_new(&self, v: KubeVersion) -> bool {
         let version = semver::Version::new(v.major, v.minor, v.patch);
         self.req
             .comparators

@@ -33,22 +33,23 @@ pub struct Global {
     pub as_groups: Vec<String>,
     /// How long to wait for each answer from the hub: 30s, 2m, or seconds as a bare number
     /// (0: the default bounds)
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
     pub request_timeout: Option<std::time::Duration>,
     /// How long an exec credential plugin (the hub's, or a kubeconfig's being registered or
     /// converted) may take to log in before the command gives up on it
-    #[arg(long, global = true, value_name = "DURATION", default_value = "5m", value_parser = parse_request_timeout)]
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
     pub exec_timeout: std::time::Duration,
 }
 
-/// kubectl's --request-timeout: a duration (`30s`, `1m`) or a bare number of seconds.
-fn parse_request_timeout(s: &str) -> Result<std::time::Duration, String> {
+/// A timeout as kubectl's --request-timeout takes one: a duration (`30s`, `1m`) or a bare number
+/// of seconds.
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(secs));
     }
     extcluster_core::duration::parse(s).map_err(|why| {
         format!(
-            "{s:?} is not a request timeout ({why}); write it like kubectl does: 30s, 2m, or 30"
+            "{s:?} is not a timeout ({why}); write it as kubectl writes a request timeout: 30s, 2m, or 30"
         )
     })
 }
@@ -164,9 +165,17 @@ impl Hub {
 
 /// The error for a registration that does not exist, with how to see the ones that do.
 pub fn not_found(name: &str) -> anyhow::Error {
-    anyhow!(
-        "no external cluster named {name:?} is registered on the hub; `kubectl extcluster list` shows the registered ones"
-    )
+    none_named(&[name])
+}
+
+/// The error for names no registration has (one or more), with how to see the ones there are.
+pub fn none_named(names: &[&str]) -> anyhow::Error {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let named = match quoted.as_slice() {
+        [one] => format!("no external cluster named {one} is"),
+        many => format!("no external clusters named {} are", many.join(", ")),
+    };
+    anyhow!("{named} registered on the hub; `kubectl extcluster list` shows the registered ones")
 }
 
 /// The hub's kubeconfig and where it was read from, as kubectl finds it; `None` means in-cluster.

@@ -238,19 +238,16 @@ pub fn print_clusters(
     single: bool,
     now: Timestamp,
 ) -> Result<String> {
-    let mut clusters = clusters.to_vec();
-    if let Some(path) = &printing.sort_by {
-        let mut keyed: Vec<(serde_json::Value, ExternalCluster)> = clusters
-            .into_iter()
-            .map(|c| Ok((serde_json::to_value(&c)?, c)))
-            .collect::<Result<_>>()?;
-        crate::template::sort_by(&mut keyed, path)
-            .map_err(|e| anyhow::anyhow!("--sort-by: {e}"))?;
-        clusters = keyed.into_iter().map(|(_, c)| c).collect();
-    }
-    let clusters = clusters.as_slice();
-    let format = printing.output.clone();
-    let wide = format == Some(Format::Wide);
+    let sorted: Vec<ExternalCluster>;
+    let clusters = match &printing.sort_by {
+        None => clusters,
+        Some(path) => {
+            sorted = sorted_by(clusters, path)?;
+            &sorted
+        }
+    };
+    let format = &printing.output;
+    let wide = *format == Some(Format::Wide);
     let headed = |text: String| {
         if printing.no_headers {
             text.split_once('\n')
@@ -259,7 +256,7 @@ pub fn print_clusters(
             text
         }
     };
-    Ok(match &format {
+    Ok(match format {
         None | Some(Format::Wide) => {
             let mut header: Vec<&str> = HEADER.to_vec();
             if wide {
@@ -303,7 +300,7 @@ pub fn print_clusters(
                 })
                 .collect();
             let one = single && shown.len() == 1;
-            if format == Some(Format::Json) {
+            if *format == Some(Format::Json) {
                 let mut s = if one {
                     serde_json::to_string_pretty(&shown[0])?
                 } else {
@@ -318,6 +315,16 @@ pub fn print_clusters(
             }
         }
     })
+}
+
+/// `clusters` in the order `--sort-by PATH` gives them.
+fn sorted_by(clusters: &[ExternalCluster], path: &str) -> Result<Vec<ExternalCluster>> {
+    let mut keyed = clusters
+        .iter()
+        .map(|c| Ok((serde_json::to_value(c)?, c)))
+        .collect::<Result<Vec<_>>>()?;
+    crate::template::sort_by(&mut keyed, path).map_err(|e| anyhow::anyhow!("--sort-by: {e}"))?;
+    Ok(keyed.into_iter().map(|(_, c)| c.clone()).collect())
 }
 
 #[derive(Serialize)]

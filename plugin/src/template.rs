@@ -164,27 +164,45 @@ pub fn column_values(value: &Value, columns: &[(String, String)]) -> Result<Vec<
 }
 
 /// Orders `items` by what `path` selects in each: numbers by value, the rest as text, items
-/// where it selects nothing last. Stable: equal keys keep their order.
+/// where it selects nothing last. Stable: equal keys keep their order. Each key is read once.
 pub fn sort_by<T>(items: &mut [(Value, T)], path: &str) -> Result<(), String> {
     query(&Value::Null, path)?;
-    items.sort_by(|(a, _), (b, _)| {
-        let key = |v: &Value| {
+    items.sort_by_cached_key(|(v, _)| {
+        SortKey(
             query(v, path)
                 .ok()
-                .and_then(|r| r.first().map(|v| (*v).clone()))
-        };
-        match (key(a), key(b)) {
+                .and_then(|r| r.first().map(|v| (*v).clone())),
+        )
+    });
+    Ok(())
+}
+
+/// What an item is sorted by; `None` (nothing selected) sorts last.
+#[derive(PartialEq)]
+struct SortKey(Option<Value>);
+
+impl Eq for SortKey {}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (&self.0, &other.0) {
+            // JSON numbers are finite: the order is total.
             (Some(Value::Number(x)), Some(Value::Number(y))) => x
                 .as_f64()
                 .partial_cmp(&y.as_f64())
                 .unwrap_or(Ordering::Equal),
-            (Some(x), Some(y)) => text(&x).cmp(&text(&y)),
+            (Some(x), Some(y)) => text(x).cmp(&text(y)),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
             (None, None) => Ordering::Equal,
         }
-    });
-    Ok(())
+    }
 }
 
 #[cfg(test)]

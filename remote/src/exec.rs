@@ -8,9 +8,6 @@ use secrecy::SecretString;
 use std::process::Stdio;
 use std::time::Duration;
 
-/// How long a login may take by default: long enough to finish one in a browser.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -33,6 +30,34 @@ pub enum Error {
         "the exec credential plugin {command} did not print an ExecCredential with a token or a client certificate; check that it is the right plugin for this kubeconfig"
     )]
     NoCredential { command: String },
+}
+
+/// What a plugin kube ran (to renew expiring credentials) failed with, in the same words; never
+/// its standard output, which may hold a token (kube's own message quotes it whole). `None` for
+/// failures that are not the plugin's.
+pub fn from_kube(e: &kube::client::AuthError) -> Option<Error> {
+    use kube::client::AuthError;
+    // kube names the command by its Debug form: `"/usr/bin/aws" "eks" …`.
+    let named = |cmd: &str| {
+        let first = cmd.split_whitespace().next().unwrap_or_default();
+        command_base(first.trim_matches('"'))
+    };
+    const UNNAMED: &str = "named in the kubeconfig";
+    Some(match e {
+        AuthError::AuthExecStart(io) => Error::Start {
+            command: UNNAMED.into(),
+            why: io_words(io),
+        },
+        AuthError::AuthExecRun { cmd, out } => Error::Failed {
+            command: named(cmd),
+            status: out.status.to_string(),
+            last: last_words(&out.stderr),
+        },
+        AuthError::AuthExecParse(_) | AuthError::ExecPluginFailed => Error::NoCredential {
+            command: UNNAMED.into(),
+        },
+        _ => return None,
+    })
 }
 
 /// Runs the exec plugin of `config` (if it has one) within `limit` and puts what it printed in

@@ -51,31 +51,6 @@ pub enum Failure {
     Other(String),
 }
 
-/// A failed login in words: an exec plugin's exit and last line of stderr, never its standard
-/// output, which may hold a token (kube's own message quotes it whole).
-fn auth_words(e: &kube::client::AuthError) -> String {
-    use kube::client::AuthError;
-    match e {
-        AuthError::AuthExecStart(io) => format!(
-            "cannot run the kubeconfig's exec credential plugin: {}; install it or fix the command in the kubeconfig",
-            io_words(io)
-        ),
-        AuthError::AuthExecRun { cmd, out } => {
-            let last = last_words(&out.stderr);
-            let command = cmd.split_whitespace().next().unwrap_or_default();
-            format!(
-                "the exec credential plugin {} failed ({}){last}; log in with it again and retry",
-                command_base(command),
-                out.status
-            )
-        }
-        AuthError::AuthExecParse(_) | AuthError::ExecPluginFailed => {
-            "the kubeconfig's exec credential plugin did not print an ExecCredential with a token; check that it is the right plugin for this kubeconfig".into()
-        }
-        other => format!("authentication failed: {}", chain(other)),
-    }
-}
-
 /// ": LINE", the last non-empty line of a plugin's stderr (shortened), or nothing.
 pub fn last_words(stderr: &[u8]) -> String {
     String::from_utf8_lossy(stderr)
@@ -126,7 +101,10 @@ impl Failure {
             kube::Error::HyperError(_) | kube::Error::Service(_) => {
                 Failure::Transport(transport(err))
             }
-            kube::Error::Auth(e) => Failure::Other(auth_words(e)),
+            kube::Error::Auth(e) => Failure::Other(crate::exec::from_kube(e).map_or_else(
+                || format!("authentication failed: {}", chain(e)),
+                |plugin| plugin.to_string(),
+            )),
             kube::Error::InferKubeconfig(e) => Failure::Other(chain(e)),
             kube::Error::RustlsTls(e) => Failure::Other(format!("TLS setup failed: {}", chain(e))),
             other => Failure::Other(chain(other)),
@@ -274,21 +252,18 @@ mod tests {
         );
         assert_eq!(transport(&refused), Transport::Refused);
         // As hyper-rustls reports it: an io::Error around tokio-rustls's io::Error around it.
-        let tls = Wrap(
-            "client error (Connect)",
-            Box::new(std::io::Error::other(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-            ))),
-        );
-        assert!(matches!(transport(&tls), Transport::Untrusted(_)));
-        let wrong_name = Wrap(
-            "client error (Connect)",
-            Box::new(std::io::Error::other(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
-            ))),
-        );
+        let tls = |problem: rustls::CertificateError| {
+            Wrap(
+                "client error (Connect)",
+                Box::new(std::io::Error::other(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    rustls::Error::InvalidCertificate(problem),
+                ))),
+            )
+        };
+        let untrusted = tls(rustls::CertificateError::UnknownIssuer);
+        assert!(matches!(transport(&untrusted), Transport::Untrusted(_)));
+        let wrong_name = tls(rustls::CertificateError::NotValidForName);
         assert!(matches!(transport(&wrong_name), Transport::WrongName(_)));
         assert!(
             Transport::Untrusted("x".into())

@@ -20,7 +20,7 @@ use kube::client::{Body, ConfigExt};
 use kube::{Client, Config};
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use tower::{BoxError, ServiceBuilder};
@@ -172,27 +172,10 @@ fn identity(config: &Config) -> Result<Option<Arc<dyn ResolvesClientCert>>, Erro
         .key_provider
         .load_private_key(key)
         .map_err(|e| Error::Key(e.to_string()))?;
-    Ok(Some(Arc::new(Identity(Arc::new(CertifiedKey::new(
+    // Sent whatever the server asks for, as client-go sends it.
+    Ok(Some(Arc::new(SingleCertAndKey::from(CertifiedKey::new(
         chain, signing,
-    ))))))
-}
-
-/// One client certificate and key, sent whatever the server asks for, as client-go does.
-#[derive(Debug)]
-struct Identity(Arc<CertifiedKey>);
-
-impl ResolvesClientCert for Identity {
-    fn resolve(
-        &self,
-        _root_hint_subjects: &[&[u8]],
-        _sigschemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
+    )))))
 }
 
 /// `*-data` fields hold base64 of PEM; some tools put the PEM itself there.

@@ -58,12 +58,32 @@ impl WebhookProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::start_full(hub, launch, HubKubeconfig::Admin, extra, env).await
+    }
+
+    /// [`WebhookProcess::start_with_env`], told where the hub is as `reads_hub` says.
+    pub async fn start_reading_hub(
+        hub: &ControlPlane,
+        reads_hub: HubKubeconfig,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::start_full(hub, Launch::Built, reads_hub, &[], env).await
+    }
+
+    async fn start_full(
+        hub: &ControlPlane,
+        launch: Launch,
+        reads_hub: HubKubeconfig,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let (dir, ca) = certificates(&launch)?;
         let env = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let mut w = Self::unstarted(dir, ca, env, launch);
+        w.reads_hub = reads_hub;
         w.start_on_free_ports(hub, extra).await?;
         Ok(w)
     }
@@ -85,23 +105,6 @@ impl WebhookProcess {
             launch,
             reads_hub: HubKubeconfig::Admin,
         }
-    }
-
-    /// [`WebhookProcess::start_with_env`], told where the hub is as `reads_hub` says.
-    pub async fn start_reading_hub(
-        hub: &ControlPlane,
-        reads_hub: HubKubeconfig,
-        env: &[(&str, &str)],
-    ) -> Result<Self> {
-        let (dir, ca) = certificates(&Launch::Built)?;
-        let env = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut w = Self::unstarted(dir, ca, env, Launch::Built);
-        w.reads_hub = reads_hub;
-        w.start_on_free_ports(hub, &[]).await?;
-        Ok(w)
     }
 
     /// A second replica: same certificate files and hub, its own ports.

@@ -77,7 +77,6 @@ impl Webhook {
         let start = Instant::now();
         let reply = match review::decode_crd_deletion(body) {
             Ok(asked) => {
-                let asked = &asked;
                 let decision = if asked.operation == Operation::Delete {
                     let imported = self.registry.imported();
                     let names = imported
@@ -88,7 +87,7 @@ impl Webhook {
                 } else {
                     Ok(())
                 };
-                self.respond(asked, &asked.name, decision.err().map(Refusal::from))
+                self.respond(&asked, &asked.name, decision.err().map(Refusal::from))
             }
             Err(rejection) => self.rejected(rejection),
         };

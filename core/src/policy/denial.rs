@@ -91,24 +91,21 @@ impl fmt::Display for Denial {
                 name,
                 version,
                 range,
-                too_new: true,
-            } => write!(
-                f,
-                "cluster {name:?} runs Kubernetes {version}, which is outside the accepted range \
-                 {range}: newer than the hub supports yet; ask the hub's administrator whether \
-                 the webhook's --accepted-versions can include it"
-            ),
-            Denial::VersionOutOfRange {
-                name,
-                version,
-                range,
-                too_new: false,
-            } => write!(
-                f,
-                "cluster {name:?} runs Kubernetes {version}, which is outside the accepted range \
-                 {range}: older than the hub supports; upgrade the cluster, or ask the hub's \
-                 administrator to change the webhook's --accepted-versions"
-            ),
+                too_new,
+            } => {
+                let why = if *too_new {
+                    "newer than the hub supports yet; ask the hub's administrator whether the \
+                     webhook's --accepted-versions can include it"
+                } else {
+                    "older than the hub supports; upgrade the cluster, or ask the hub's \
+                     administrator to change the webhook's --accepted-versions"
+                };
+                write!(
+                    f,
+                    "cluster {name:?} runs Kubernetes {version}, which is outside the accepted \
+                     range {range}: {why}"
+                )
+            }
             Denial::VersionUnreadable { name, error } => write!(
                 f,
                 "cluster {name:?} has an unreadable spec.kubernetesVersion: {error}; set it to the \

@@ -99,7 +99,7 @@ impl Policy {
                 name: r.name().to_owned(),
                 version: raw.trim().escape_debug().to_string(),
                 range: self.accepted_versions.to_string(),
-                too_new: self.accepted_versions.is_below(version),
+                too_new: self.accepted_versions.is_too_new(version),
             })
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::hub::{Global, Hub};
 use crate::output::{Printing, print_clusters};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
 use k8s_openapi::jiff::Timestamp;
 
@@ -38,12 +38,9 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<()> {
             print_clusters(&found, &args.printing, single, Timestamp::now())?
         );
     }
-    match missing.as_slice() {
-        [] => Ok(()),
-        [one] => Err(crate::hub::not_found(one)),
-        many => bail!(
-            "no external clusters named {} are registered on the hub; `kubectl extcluster list` shows the registered ones",
-            many.join(", ")
-        ),
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::hub::none_named(&missing))
     }
 }
