@@ -39,6 +39,11 @@ pub struct Flags {
           value_parser = accepted_versions)]
     pub accepted_versions: VersionRange,
 
+    /// Nodes on several kubelet versions that none moved between for this long are a stable
+    /// skew, `Running`, not an upgrade in progress (`Reconciling`) (a Go duration).
+    #[arg(long, env = "EXTCLUSTER_SKEW_SETTLES_AFTER", default_value = "30m", value_parser = go_duration)]
+    pub skew_settles_after: Duration,
+
     /// Where /healthz, /readyz and /metrics are served.
     #[arg(long, env = "EXTCLUSTER_PROBE_LISTEN", default_value = "0.0.0.0:8080")]
     pub probe_listen: SocketAddr,

@@ -79,6 +79,7 @@ fn context(
             expiry_warning: signed(flags.expiry_warning),
             accepted_versions: flags.accepted_versions.clone(),
             fresh_for: health::fresh_for(signed(flags.heartbeat), signed(flags.probe_interval)),
+            skew_settles_after: signed(flags.skew_settles_after),
         },
         cadence: schedule::Cadence {
             interval: flags.probe_interval,

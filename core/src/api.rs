@@ -216,9 +216,13 @@ impl From<crate::exports::Export> for ExportKind {
 pub struct NodeSummary {
     /// Nodes whose Ready condition is True.
     pub ready: u32,
-    /// The distinct kubelet versions the nodes report, sorted.
+    /// The kubelet versions the nodes report, sorted, each with how many nodes run it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub kubelet_versions: Vec<String>,
+    pub kubelets: Vec<KubeletVersion>,
+    /// When nodes last moved between kubelet versions: a version appeared or went, or fewer
+    /// nodes ran an older one. An upgrade is in progress while that is recent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelets_moved_at: Option<Time>,
     /// Total allocatable CPU, as a Kubernetes quantity (`12`, `11500m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocatable_cpu: Option<String>,
@@ -230,6 +234,21 @@ pub struct NodeSummary {
     pub regions: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
+}
+
+/// One kubelet version and the nodes that run it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletVersion {
+    pub version: String,
+    pub nodes: u32,
+}
+
+impl NodeSummary {
+    /// The distinct kubelet versions, sorted.
+    pub fn kubelet_versions(&self) -> impl Iterator<Item = &str> {
+        self.kubelets.iter().map(|k| k.version.as_str())
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

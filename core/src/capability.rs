@@ -194,9 +194,13 @@ pub struct Declared<'a> {
 /// The capabilities `annotations` declare, one value each, by precedence: our key, then
 /// Rancher's `capabilities.cattle.io/`, then its newer `capabilities/`. Unknown names are left
 /// out (admission refuses them). In [`Capability::ALL`]'s order.
-pub fn declared<'a>(
-    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
-) -> Vec<Declared<'a>> {
+pub fn declared<'a, K, V>(
+    annotations: impl IntoIterator<Item = (&'a K, &'a V)>,
+) -> Vec<Declared<'a>>
+where
+    K: AsRef<str> + ?Sized + 'a,
+    V: AsRef<str> + ?Sized + 'a,
+{
     let rank = |key: &str| {
         std::iter::once(PREFIX)
             .chain(FOREIGN_PREFIXES.iter().copied())
@@ -204,9 +208,12 @@ pub fn declared<'a>(
     };
     let mut found: Vec<(Capability, usize, &'a str, &'a str)> = annotations
         .into_iter()
-        .filter_map(|(k, v)| match (from_key(k), rank(k)) {
-            (Some(Ok(c)), Some(r)) => Some((c, r, k.as_str(), v.as_str())),
-            _ => None,
+        .filter_map(|(k, v)| {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            match (from_key(k), rank(k)) {
+                (Some(Ok(c)), Some(r)) => Some((c, r, k, v)),
+                _ => None,
+            }
         })
         .collect();
     found.sort_by_key(|(c, r, ..)| (Capability::ALL.iter().position(|a| a == c), *r));

@@ -2,7 +2,7 @@
 //! `extcluster_remote::probe`; what the status becomes is [`crate::health`].
 
 use crate::api::{NodeSummary, Provider};
-use crate::health::{Seen, distinct_versions};
+use crate::health::{Seen, kubelets};
 use crate::quantity;
 
 /// What one probe found.
@@ -45,7 +45,7 @@ impl Facts {
     }
 }
 
-/// Ready count, distinct kubelet versions and total allocatable CPU and memory. A total is left
+/// Ready count, kubelet versions with their node counts, and total allocatable CPU and memory. A total is left
 /// out when no node reports it.
 pub fn summarize(nodes: &[NodeInfo]) -> NodeSummary {
     let total = |quantity: fn(&NodeInfo) -> Option<&String>| {
@@ -62,11 +62,12 @@ pub fn summarize(nodes: &[NodeInfo]) -> NodeSummary {
             .count()
             .try_into()
             .unwrap_or(u32::MAX),
-        kubelet_versions: distinct_versions(nodes.iter().map(|n| n.kubelet_version.as_str())),
+        kubelets: kubelets(nodes.iter().map(|n| n.kubelet_version.as_str())),
         allocatable_cpu: total(|n| n.allocatable_cpu.as_ref()).map(quantity::cpu),
         allocatable_memory: total(|n| n.allocatable_memory.as_ref()).map(quantity::memory),
         regions: distinct(nodes.iter().filter_map(|n| n.region.as_deref())),
         zones: distinct(nodes.iter().filter_map(|n| n.zone.as_deref())),
+        kubelets_moved_at: None,
     }
 }
 
@@ -100,13 +101,18 @@ mod tests {
         ];
         let s = summarize(&nodes);
         assert_eq!(s.ready, 2);
-        assert_eq!(s.kubelet_versions, ["v1.29.6", "v1.30.2"]);
+        let counted: Vec<(&str, u32)> = s
+            .kubelets
+            .iter()
+            .map(|k| (k.version.as_str(), k.nodes))
+            .collect();
+        assert_eq!(counted, [("v1.29.6", 1), ("v1.30.2", 2)]);
         assert_eq!(s.allocatable_cpu.as_deref(), Some("9900m"));
         assert_eq!(s.allocatable_memory.as_deref(), Some("40Gi"));
         assert_eq!(s.regions, ["eu-west-1"]);
         assert_eq!(s.zones, ["eu-west-1f", "eu-west-1t"]);
         let bare = summarize(&[NodeInfo::default()]);
         assert_eq!((bare.ready, bare.allocatable_cpu), (0, None));
-        assert!(bare.kubelet_versions.is_empty());
+        assert!(bare.kubelets.is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! worth an event. Pure: the caller brings what the probe saw, the clock and the settings, so
 //! `kubectl extcluster refresh` and the controller derive status with the same rules.
 
-use crate::api::{CredentialsStatus, ExternalClusterStatus, NodeSummary, Phase};
+use crate::api::{CredentialsStatus, ExternalClusterStatus, KubeletVersion, NodeSummary, Phase};
 use crate::version::{KubeVersion, VersionRange};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -82,11 +82,16 @@ pub struct Settings {
     pub accepted_versions: VersionRange,
     /// How long a status holds without being written again: the heartbeat plus a few intervals.
     pub fresh_for: SignedDuration,
+    /// Nodes on several kubelet versions that none moved between for this long are a stable
+    /// skew (within the version-skew policy), not an upgrade in progress.
+    pub skew_settles_after: SignedDuration,
 }
 
 /// The controller's default probe interval and heartbeat.
 pub const DEFAULT_INTERVAL: SignedDuration = SignedDuration::from_secs(60);
 pub const DEFAULT_HEARTBEAT: SignedDuration = SignedDuration::from_hours(2);
+/// How long nodes may stay put on several kubelet versions before that counts as settled.
+pub const DEFAULT_SKEW_SETTLES_AFTER: SignedDuration = SignedDuration::from_mins(30);
 /// Missed probes, beyond the heartbeat, before a status counts as stale.
 pub const STALE_AFTER_INTERVALS: i32 = 3;
 
@@ -109,6 +114,7 @@ impl Settings {
             expiry_warning: SignedDuration::from_hours(7 * 24),
             accepted_versions: VersionRange::default(),
             fresh_for: fresh_for(DEFAULT_HEARTBEAT, DEFAULT_INTERVAL),
+            skew_settles_after: DEFAULT_SKEW_SETTLES_AFTER,
         }
     }
 
@@ -189,30 +195,32 @@ struct Next<'a> {
 
 impl Next<'_> {
     fn answered(&mut self, seen: &Seen, settings: &Settings) {
-        let versions_moved = self
-            .old
-            .nodes
-            .as_ref()
-            .is_some_and(|n| n.kubelet_versions != seen.nodes.kubelet_versions);
+        let mut nodes = seen.nodes.clone();
+        nodes.kubelets_moved_at = self.kubelets_moved_at(&nodes.kubelets);
+        let upgrading = nodes.kubelets.len() > 1
+            && nodes
+                .kubelets_moved_at
+                .as_ref()
+                .is_some_and(|at| self.now.duration_since(at.0) < settings.skew_settles_after);
         self.status.observed_version = Some(seen.git_version.clone());
         self.status.node_count = Some(seen.node_count);
-        self.status.nodes = Some(seen.nodes.clone());
         self.status.message = None;
 
         let same_cluster = seen.cluster_id == self.subject.cluster_id;
         let phase = if !same_cluster {
             self.status.message = Some(identity_message(self.subject.cluster_id, seen));
             Phase::IdentityMismatch
-        } else if upgrading(self.old.phase, versions_moved, &seen.nodes.kubelet_versions) {
+        } else if upgrading {
             self.status.message = Some(format!(
                 "nodes are moving between kubelet versions {} ({}): an upgrade is in progress",
-                minors(&seen.nodes.kubelet_versions),
-                seen.nodes.kubelet_versions.join(", ")
+                minors(&nodes.kubelets),
+                on_nodes(&nodes.kubelets)
             ));
             Phase::Reconciling
         } else {
             Phase::Running
         };
+        self.status.nodes = Some(nodes);
         self.status.phase = Some(phase);
         self.set(
             READY,
@@ -448,22 +456,63 @@ fn event_for(type_: &str, ok: bool, reason: &str) -> Option<(bool, &'static str)
     }
 }
 
-/// An upgrade is in progress while the nodes run more than one kubelet version and the set moved
-/// since the last probe, or moved before and has not settled on one version yet. A skew that was
-/// there from the start and never moves is a stable cluster within the version-skew policy.
-fn upgrading(old: Option<Phase>, moved: bool, versions: &[String]) -> bool {
-    versions.len() > 1 && (moved || old == Some(Phase::Reconciling))
+impl Next<'_> {
+    /// When nodes last moved between kubelet versions: now, if they moved since the last probe.
+    /// A skew seen at the first probe has not moved: it is how the cluster was found.
+    fn kubelets_moved_at(&self, now_running: &[KubeletVersion]) -> Option<Time> {
+        let old = self.old.nodes.as_ref()?;
+        if moved(&old.kubelets, now_running) {
+            Some(Time(self.now))
+        } else {
+            old.kubelets_moved_at.clone()
+        }
+    }
+}
+
+/// Nodes moved between kubelet versions when a version appeared or went, or fewer nodes run a
+/// version older than the newest. Nodes joining or leaving alone (autoscaling) are no move.
+fn moved(before: &[KubeletVersion], after: &[KubeletVersion]) -> bool {
+    let versions = |k: &[KubeletVersion]| k.iter().map(|k| k.version.clone()).collect::<Vec<_>>();
+    versions(before) != versions(after) || behind_newest(after) < behind_newest(before)
+}
+
+/// How many nodes run a kubelet older than the newest one running.
+fn behind_newest(kubelets: &[KubeletVersion]) -> u32 {
+    let parsed: Vec<(Option<KubeVersion>, u32)> = kubelets
+        .iter()
+        .map(|k| (KubeVersion::parse(&k.version).ok(), k.nodes))
+        .collect();
+    let newest = parsed.iter().filter_map(|(v, _)| *v).max();
+    parsed
+        .iter()
+        .filter(|(v, _)| v.is_some() && *v != newest)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// The distinct minor versions among kubelet versions, as `1.29, 1.30`.
-fn minors(versions: &[String]) -> String {
-    let minors: BTreeSet<(u64, u64)> = versions
+fn minors(kubelets: &[KubeletVersion]) -> String {
+    let minors: BTreeSet<(u64, u64)> = kubelets
         .iter()
-        .filter_map(|v| KubeVersion::parse(v).ok())
+        .filter_map(|k| KubeVersion::parse(&k.version).ok())
         .map(|v| (v.major, v.minor))
         .collect();
     let list: Vec<String> = minors.iter().map(|(a, b)| format!("{a}.{b}")).collect();
     list.join(", ")
+}
+
+/// Kubelet versions with their nodes, as `v1.29.3 on 2 nodes, v1.30.0 on 1`.
+fn on_nodes(kubelets: &[KubeletVersion]) -> String {
+    let mut words = Vec::with_capacity(kubelets.len());
+    for (i, k) in kubelets.iter().enumerate() {
+        let unit = match (i, k.nodes) {
+            (0, 1) => " node",
+            (0, _) => " nodes",
+            _ => "",
+        };
+        words.push(format!("{} on {}{unit}", k.version, k.nodes));
+    }
+    words.join(", ")
 }
 
 fn identity_message(registered: &str, seen: &Seen) -> String {
@@ -494,14 +543,18 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
     }
 }
 
-/// The distinct kubelet versions, sorted, as the status records them.
-pub fn distinct_versions<'v>(versions: impl IntoIterator<Item = &'v str>) -> Vec<String> {
-    versions
+/// The kubelet versions, sorted, each with the nodes that run it, as the status records them.
+pub fn kubelets<'v>(versions: impl IntoIterator<Item = &'v str>) -> Vec<KubeletVersion> {
+    let mut counted = std::collections::BTreeMap::<&str, u32>::new();
+    for version in versions.into_iter().filter(|v| !v.is_empty()) {
+        *counted.entry(version).or_default() += 1;
+    }
+    counted
         .into_iter()
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
+        .map(|(version, nodes)| KubeletVersion {
+            version: version.to_owned(),
+            nodes,
+        })
         .collect()
 }
 

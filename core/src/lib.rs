@@ -16,7 +16,8 @@ pub mod version;
 
 pub use api::{
     CredentialsStatus, ExportKind, ExportStatus, ExternalCluster, ExternalClusterSpec,
-    ExternalClusterStatus, Mode, NodeSummary, Origin, Phase, Provider, SecretKeyRef,
+    ExternalClusterStatus, KubeletVersion, Mode, NodeSummary, Origin, Phase, Provider,
+    SecretKeyRef,
 };
 pub use capability::{Capability, CapabilityError};
 pub use policy::{

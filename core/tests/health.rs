@@ -15,6 +15,7 @@ fn settings() -> Settings {
         expiry_warning: SignedDuration::from_hours(24 * 7),
         accepted_versions: VersionRange::default(),
         fresh_for: SignedDuration::from_secs(600),
+        skew_settles_after: SignedDuration::from_mins(30),
     }
 }
 
@@ -29,7 +30,7 @@ fn seen(version: &str, cluster_id: &str, kubelets: &[&str]) -> Seen {
         node_count: kubelets.len() as u32,
         nodes: NodeSummary {
             ready: kubelets.len() as u32,
-            kubelet_versions: extcluster_core::health::distinct_versions(kubelets.iter().copied()),
+            kubelets: extcluster_core::health::kubelets(kubelets.iter().copied()),
             allocatable_cpu: Some("4".into()),
             allocatable_memory: Some("16Gi".into()),
             ..NodeSummary::default()
@@ -315,7 +316,7 @@ fn reconciling_means_versions_moving_not_a_stable_skew() {
     assert_eq!(moving.status.phase, Some(Phase::Reconciling));
     let message = moving.status.message.as_deref().unwrap();
     assert!(
-        message.contains("1.29, 1.30 (v1.29.3, v1.30.0)"),
+        message.contains("1.29, 1.30 (v1.29.3 on 2 nodes, v1.30.0 on 1)"),
         "{message}"
     );
     let halfway = step(
@@ -339,6 +340,92 @@ fn reconciling_means_versions_moving_not_a_stable_skew() {
         done.status.phase,
         Some(Phase::Running),
         "one version is never an upgrade"
+    );
+}
+
+#[test]
+fn a_skew_nothing_moves_in_settles_and_autoscaling_is_no_upgrade() {
+    let start = step(
+        None,
+        &ok(seen("v1.29.3", ID, &["v1.29.3", "v1.29.3"])),
+        0,
+        0,
+    );
+    let begun = step(
+        Some(&start.status),
+        &ok(seen("v1.29.3", ID, &["v1.29.3", "v1.30.0"])),
+        0,
+        60,
+    );
+    assert_eq!(begun.status.phase, Some(Phase::Reconciling));
+    let moved_at = begun
+        .status
+        .nodes
+        .as_ref()
+        .unwrap()
+        .kubelets_moved_at
+        .clone();
+    assert!(moved_at.is_some(), "the move is recorded");
+
+    let scaled = step(
+        Some(&begun.status),
+        &ok(seen("v1.29.3", ID, &["v1.29.3", "v1.30.0", "v1.30.0"])),
+        0,
+        29 * 60,
+    );
+    assert_eq!(
+        scaled.status.phase,
+        Some(Phase::Reconciling),
+        "still recent"
+    );
+    assert_eq!(
+        scaled.status.nodes.as_ref().unwrap().kubelets_moved_at,
+        moved_at,
+        "a node joining on the newest version is no move"
+    );
+
+    let stalled = step(
+        Some(&scaled.status),
+        &ok(seen("v1.29.3", ID, &["v1.29.3", "v1.30.0", "v1.30.0"])),
+        0,
+        31 * 60 + 60,
+    );
+    assert_eq!(
+        stalled.status.phase,
+        Some(Phase::Running),
+        "nodes that stay on two versions within the skew policy are not an upgrade forever"
+    );
+    assert_eq!(stalled.status.message, None);
+
+    let resumed = step(
+        Some(&stalled.status),
+        &ok(seen(
+            "v1.30.0",
+            ID,
+            &["v1.30.0", "v1.30.0", "v1.30.0", "v1.29.3"],
+        )),
+        0,
+        40 * 60,
+    );
+    assert_eq!(
+        resumed.status.phase,
+        Some(Phase::Running),
+        "a node joining on the newest version does not restart an upgrade"
+    );
+    let upgraded_one = step(
+        Some(&resumed.status),
+        &ok(seen(
+            "v1.30.0",
+            ID,
+            &["v1.30.0", "v1.30.0", "v1.30.0", "v1.30.0", "v1.29.10"],
+        )),
+        0,
+        41 * 60,
+    );
+    assert_eq!(
+        upgraded_one.status.phase,
+        Some(Phase::Reconciling),
+        "a version that appears is a move"
     );
 }
 

@@ -1,7 +1,7 @@
 //! Table-driven tests of every admission rule.
 
 use extcluster_core::api::{CLUSTER_ID_LABEL, DISCONNECT_ANNOTATION};
-use extcluster_core::policy::{Decision, Denial, Operation, Policy, Registration};
+use extcluster_core::policy::{Decision, Denial, Operation, Policy, Registration, warning};
 use extcluster_core::version::VersionRange;
 use serde_json::{Value, json};
 
@@ -659,5 +659,50 @@ fn the_crd_goes_only_when_no_imported_registration_would_go_with_it() {
         ),
         "registrations_uncounted",
         &["retry"],
+    );
+}
+
+#[test]
+fn psp_declared_on_a_cluster_without_it_is_a_warning_not_a_denial() {
+    let warn = |version: &str, annotations: &[(&str, &str)]| {
+        let mut c = cluster("edge", "cluster-a", version);
+        for (k, v) in annotations {
+            c = annotate(c, k, v);
+        }
+        assert_eq!(decide(Operation::Create, Some(&c), None, &[]), Ok(()));
+        let text = serde_json::to_string(&c).unwrap();
+        warning(&parse(&text))
+    };
+    let ours = "capabilities.extcluster.io/pspEnabled";
+    let said = warn("v1.30.0", &[(ours, "true")]).expect("a warning");
+    assert_eq!(
+        said,
+        "edge says pspEnabled=true, but Kubernetes v1.30.0 has no PodSecurityPolicy (removed in 1.25): set it to false"
+    );
+    assert!(said.len() <= 120, "one short line: {}", said.len());
+    assert_eq!(
+        warn("v1.24.17", &[(ours, "true")]),
+        None,
+        "1.24 still has it"
+    );
+    assert_eq!(warn("v1.25.0", &[(ours, "false")]), None);
+    assert_eq!(warn("v1.25.0", &[]), None);
+    assert!(
+        warn(
+            "v1.25.0-eks-1",
+            &[("capabilities.cattle.io/pspEnabled", "true")]
+        )
+        .is_some()
+    );
+    assert_eq!(
+        warn(
+            "v1.29.3",
+            &[
+                (ours, "false"),
+                ("capabilities.cattle.io/pspEnabled", "true")
+            ]
+        ),
+        None,
+        "our key overrides Rancher's"
     );
 }

@@ -22,9 +22,18 @@ pub struct Observed {
     pub nodes: Reading<Vec<NodeView>>,
     /// Whether discovery lists policy/v1beta1 podsecuritypolicies.
     pub psp_served: Reading<bool>,
-    /// kube-apiserver Pods in kube-system (as kubeadm and similar run it): name and the value of
+    /// kube-apiserver Pods in kube-system (as kubeadm and similar run it).
+    pub apiservers: Reading<Vec<ApiServerPod>>,
+}
+
+/// A kube-apiserver Pod and the flags detection reads from its command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiServerPod {
+    pub name: String,
     /// `--service-node-port-range`, if set.
-    pub apiservers: Reading<Vec<(String, Option<String>)>>,
+    pub node_port_range: Option<String>,
+    /// `--enable-admission-plugins`, split at commas (empty when the flag is not set).
+    pub admission_plugins: Vec<String>,
 }
 
 /// A value read, or why it could not be.
@@ -98,10 +107,15 @@ pub async fn observe(client: &Client) -> Observed {
                         .flat_map(|c| c.command.iter().flatten().chain(c.args.iter().flatten()))
                         .cloned()
                         .collect();
-                    (
-                        p.metadata.name.clone().unwrap_or_default(),
-                        flag_value(&args, "--service-node-port-range"),
-                    )
+                    ApiServerPod {
+                        name: p.metadata.name.clone().unwrap_or_default(),
+                        node_port_range: flag_value(&args, "--service-node-port-range"),
+                        admission_plugins: flag_value(&args, "--enable-admission-plugins")
+                            .iter()
+                            .flat_map(|v| v.split(','))
+                            .map(str::to_owned)
+                            .collect(),
+                    }
                 })
                 .collect()
         });
@@ -256,7 +270,10 @@ fn node_port_range(o: &Observed) -> (Option<String>, String) {
         Ok(p) => p,
         Err(why) => return cannot("the kube-apiserver Pods in kube-system", why),
     };
-    if let Some((pod, Some(range))) = pods.iter().find(|(_, r)| r.is_some()) {
+    if let Some((pod, range)) = pods
+        .iter()
+        .find_map(|p| Some((&p.name, p.node_port_range.as_ref()?)))
+    {
         return (
             Some(range.clone()),
             format!(
@@ -265,32 +282,63 @@ fn node_port_range(o: &Observed) -> (Option<String>, String) {
         );
     }
     match pods.first() {
-        Some((pod, None)) => (
+        Some(pod) => (
             Some(DEFAULT_NODE_PORT_RANGE.into()),
             format!(
-                "Pod kube-system/{pod} runs kube-apiserver without --service-node-port-range, so the default applies"
+                "Pod kube-system/{} runs kube-apiserver without --service-node-port-range, so the default applies",
+                pod.name
             ),
         ),
-        _ => (
-            None,
-            "the API server's flags are not visible (no kube-apiserver Pod in kube-system, as on managed clusters)"
-                .into(),
-        ),
+        None => (None, FLAGS_NOT_VISIBLE.into()),
     }
 }
 
+const FLAGS_NOT_VISIBLE: &str = "the API server's flags are not visible (no kube-apiserver Pod in kube-system, as on managed clusters)";
+
+/// PodSecurityPolicy is enforced when its admission plugin is enabled, which needs the API served
+/// too; the API being served alone (every cluster before 1.25 serves it) is not enough.
 fn psp(o: &Observed) -> (Option<String>, String) {
     match &o.psp_served {
-        Ok(true) => (
+        Ok(true) => {}
+        Ok(false) => {
+            return (
+                Some("false".into()),
+                "the API server does not serve PodSecurityPolicy (policy/v1beta1 podsecuritypolicies), so nothing enforces it"
+                    .into(),
+            );
+        }
+        Err(why) => return cannot("the policy/v1beta1 API", why),
+    }
+    let pods = match &o.apiservers {
+        Ok(p) => p,
+        Err(why) => return cannot("the kube-apiserver Pods in kube-system", why),
+    };
+    let Some(pod) = pods.first() else {
+        return (
+            None,
+            format!(
+                "the API server serves podsecuritypolicies, which does not show whether the PodSecurityPolicy admission plugin enforces them: {FLAGS_NOT_VISIBLE}"
+            ),
+        );
+    };
+    let enabled = pods
+        .iter()
+        .find(|p| p.admission_plugins.iter().any(|a| a == "PodSecurityPolicy"));
+    match enabled {
+        Some(p) => (
             Some("true".into()),
-            "the API server serves policy/v1beta1 podsecuritypolicies".into(),
+            format!(
+                "Pod kube-system/{} runs kube-apiserver with the PodSecurityPolicy admission plugin in --enable-admission-plugins",
+                p.name
+            ),
         ),
-        Ok(false) => (
+        None => (
             Some("false".into()),
-            "the API server does not serve PodSecurityPolicy (policy/v1beta1 podsecuritypolicies)"
-                .into(),
+            format!(
+                "the API server serves podsecuritypolicies, but Pod kube-system/{} runs kube-apiserver without the PodSecurityPolicy admission plugin, so nothing enforces them",
+                pod.name
+            ),
         ),
-        Err(why) => cannot("the policy/v1beta1 API", why),
     }
 }
 
@@ -347,10 +395,11 @@ mod tests {
                 ),
             ]),
             psp_served: Ok(true),
-            apiservers: Ok(vec![(
-                "kube-apiserver-cp1".into(),
-                Some("30000-32000".into()),
-            )]),
+            apiservers: Ok(vec![ApiServerPod {
+                name: "kube-apiserver-cp1".into(),
+                node_port_range: Some("30000-32000".into()),
+                admission_plugins: vec!["NodeRestriction".into(), "PodSecurityPolicy".into()],
+            }]),
         };
         let ps = propose(&o);
         assert_eq!(ps.len(), Capability::ALL.len());
@@ -420,7 +469,10 @@ mod tests {
             ingress_classes: Err("no".into()),
             nodes: denied(),
             psp_served: Err("no".into()),
-            apiservers: Ok(vec![("kube-apiserver-x".into(), None)]),
+            apiservers: Ok(vec![ApiServerPod {
+                name: "kube-apiserver-x".into(),
+                ..ApiServerPod::default()
+            }]),
         };
         let ps = propose(&o);
         assert_eq!(find(&ps, Capability::TaintSupport).value, None);
@@ -433,6 +485,45 @@ mod tests {
         assert_eq!(
             find(&ps, Capability::NodePortRange).value.as_deref(),
             Some(DEFAULT_NODE_PORT_RANGE)
+        );
+    }
+
+    #[test]
+    fn psp_served_is_not_psp_enforced() {
+        let with = |apiservers: Reading<Vec<ApiServerPod>>| {
+            let o = Observed {
+                ingress_classes: Ok(vec![]),
+                nodes: Ok(vec![]),
+                psp_served: Ok(true),
+                apiservers,
+            };
+            find(&propose(&o), Capability::PspEnabled).clone()
+        };
+        let managed = with(Ok(vec![]));
+        assert_eq!(managed.value, None, "served, plugin unknown: nothing said");
+        assert!(
+            managed.why.contains("does not show whether"),
+            "{}",
+            managed.why
+        );
+        let off = with(Ok(vec![ApiServerPod {
+            name: "kube-apiserver-cp1".into(),
+            admission_plugins: vec!["NodeRestriction".into()],
+            ..ApiServerPod::default()
+        }]));
+        assert_eq!(off.value.as_deref(), Some("false"));
+        assert!(
+            off.why
+                .contains("without the PodSecurityPolicy admission plugin"),
+            "{}",
+            off.why
+        );
+        let unreadable = with(Err("the stored credentials may not read it".into()));
+        assert_eq!(unreadable.value, None);
+        assert!(
+            unreadable
+                .why
+                .starts_with("cannot read the kube-apiserver Pods")
         );
     }
 

@@ -163,7 +163,8 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
     assert_eq!(condition(&s, "CredentialsExpiring").0, "False");
     let nodes = s.nodes.clone().unwrap();
     assert_eq!((s.node_count, nodes.ready), (Some(2), 2));
-    assert_eq!(nodes.kubelet_versions, ["v1.33.1"]);
+    assert_eq!(nodes.kubelet_versions().collect::<Vec<_>>(), ["v1.33.1"]);
+    assert_eq!(nodes.kubelets[0].nodes, 2);
     assert_eq!(nodes.allocatable_cpu.as_deref(), Some("7840m"));
     assert_eq!(nodes.allocatable_memory.as_deref(), Some("30Gi"));
     let expires = s.credentials.clone().unwrap().expires_at.unwrap().0;
@@ -266,6 +267,76 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
         !controller.log().contains(key),
         "the client key is in the log"
     );
+}
+
+/// Sets a node's kubelet version, as a kubelet reports it after an upgrade.
+async fn set_kubelet(ext: &ControlPlane, name: &str, kubelet: &str) {
+    let api: Api<Node> = Api::all(ext.client().await.unwrap());
+    let status = json!({"status": {"nodeInfo": {"kubeletVersion": kubelet}}});
+    api.patch_status(name, &PatchParams::default(), &Patch::Strategic(status))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_node_upgrade_is_reconciling_and_a_skew_that_stays_settles_to_running() {
+    let (hub, ext) = hub_and_external(Options::default().name("skew")).await;
+    for name in ["node-1", "node-2", "node-3"] {
+        add_node(&ext, name, "v1.33.1").await;
+    }
+    let flags = [FAST, &["--skew-settles-after", "6s"]].concat();
+    let _controller = ControllerProcess::start(&hub, "replica-a", &flags)
+        .await
+        .unwrap();
+    let id = kube_system_uid(&ext).await;
+    apply_registration(&hub, "skew", &id, &ext.server(), &ext.kubeconfig());
+    wait_status(&hub, "skew", "Running", |s| s.phase == Some(Phase::Running)).await;
+
+    set_kubelet(&ext, "node-1", "v1.34.0").await;
+    let s = wait_status(&hub, "skew", "Reconciling", |s| {
+        s.phase == Some(Phase::Reconciling)
+    })
+    .await;
+    assert_contains(
+        s.message.as_deref().unwrap(),
+        "nodes are moving between kubelet versions 1.33, 1.34 (v1.33.1 on 2 nodes, v1.34.0 on 1): an upgrade is in progress",
+    );
+    assert!(s.nodes.unwrap().kubelets_moved_at.is_some());
+    let describe = extcluster(&hub.kubeconfig(), &["describe", "skew"]).success();
+    assert_contains(&describe.stdout, "kubelet v1.33.1 (2), v1.34.0 (1)");
+
+    // The upgrade stops halfway: two minors within the skew policy, nothing moving.
+    let s = wait_status(
+        &hub,
+        "skew",
+        "Running again once nothing moved for 6s",
+        |s| s.phase == Some(Phase::Running),
+    )
+    .await;
+    assert_eq!(s.message, None, "{s:#?}");
+    let versions: Vec<(String, u32)> = s
+        .nodes
+        .unwrap()
+        .kubelets
+        .into_iter()
+        .map(|k| (k.version, k.nodes))
+        .collect();
+    assert_eq!(
+        versions,
+        [("v1.33.1".to_owned(), 2), ("v1.34.0".to_owned(), 1)]
+    );
+
+    // A node joining on the newest version is scaling, not an upgrade.
+    add_node(&ext, "node-4", "v1.34.0").await;
+    let s = wait_status(&hub, "skew", "four nodes", |s| s.node_count == Some(4)).await;
+    assert_eq!(s.phase, Some(Phase::Running), "{s:#?}");
+
+    // The upgrade resumes: another node moves.
+    set_kubelet(&ext, "node-2", "v1.34.0").await;
+    wait_status(&hub, "skew", "Reconciling again", |s| {
+        s.phase == Some(Phase::Reconciling)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1141,14 +1141,16 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
         "{}",
         out.stdout
     );
-    // kube-apiserver 1.20 serves policy/v1beta1 PodSecurityPolicy.
+    // kube-apiserver 1.20 serves policy/v1beta1 PodSecurityPolicy; served is not enforced.
     assert!(
-        row(&out.stdout, "pspEnabled").contains("true"),
+        row(&out.stdout, "pspEnabled").contains("<unset>"),
         "{}",
         out.stdout
     );
     assert!(
-        row(&out.stdout, "pspEnabled").contains("serves policy/v1beta1 podsecuritypolicies"),
+        row(&out.stdout, "pspEnabled").contains(
+            "serves podsecuritypolicies, which does not show whether the PodSecurityPolicy admission plugin enforces them"
+        ),
         "{}",
         out.stdout
     );
@@ -1191,7 +1193,7 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
             "containers": [{
                 "name": "kube-apiserver",
                 "image": "registry.k8s.io/kube-apiserver:v1.20.2",
-                "command": ["kube-apiserver", "--secure-port=6443", "--service-node-port-range=30000-32000"]
+                "command": ["kube-apiserver", "--secure-port=6443", "--service-node-port-range=30000-32000", "--enable-admission-plugins=NodeRestriction,PodSecurityPolicy"]
             }]
         }
     }))
@@ -1233,6 +1235,10 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
         row(text, "nodePortRange").contains("kube-apiserver-cp-1"),
         "{text}"
     );
+    assert!(
+        row(text, "pspEnabled").contains("with the PodSecurityPolicy admission plugin"),
+        "{text}"
+    );
     assert_contains(text, "pspEnabled kept at false (detected true");
     assert_contains(text, "dry run");
     let a = annotations(&hub, "eks").await;
@@ -1256,8 +1262,13 @@ async fn detect_reads_taints_ingress_classes_psp_cloud_and_flags() {
     assert_eq!(a[&key("pspEnabled")], "false", "kept without --overwrite");
     assert!(!a.contains_key(&key("nodePoolScalingSupported")));
 
-    extcluster(&hk, &["annotate", "eks", "--detect", "--overwrite"]).success();
+    let overwritten = extcluster(&hk, &["annotate", "eks", "--detect", "--overwrite"]).success();
     assert_eq!(annotations(&hub, "eks").await[&key("pspEnabled")], "true");
+    assert!(
+        !overwritten.stderr.contains("Warning"),
+        "1.20 has PodSecurityPolicy: {}",
+        overwritten.stderr
+    );
     step.next("describe shows them");
     let text = extcluster(&hk, &["describe", "eks"]).success().stdout;
     assert_contains(&text, "taintSupport:");

@@ -1,6 +1,7 @@
 //! extcluster-webhook as a local process, registered by URL with a real kube-apiserver; every rule
 //! exercised with plain kubectl.
 
+use extcluster_tests::plugin::extcluster;
 use extcluster_tests::tls_client;
 use extcluster_tests::webhook::{WebhookProcess, assert_denied, create};
 use extcluster_tests::{ControlPlane, Wait, assert_contains, bins, cluster_yaml, free_port, hub};
@@ -172,14 +173,36 @@ async fn capability_annotations_are_checked_on_create_and_update() {
         "capabilities.extcluster.io/gpus=true",
     ]);
     assert_denied(&out, &["unknown capability", "ingressCapabilities"]);
-    hub.kubectl(&[
-        "annotate",
-        "extc",
-        "caps",
-        "capabilities.extcluster.io/pspEnabled=true",
-        "capabilities.extcluster.io/taintSupport=false",
-    ])
-    .success();
+    // Allowed, but a cluster on 1.25 or later has no PodSecurityPolicy: a warning, as kubectl
+    // shows the webhook's warnings.
+    let warned = hub
+        .kubectl(&[
+            "annotate",
+            "extc",
+            "caps",
+            "capabilities.extcluster.io/pspEnabled=true",
+            "capabilities.extcluster.io/taintSupport=false",
+        ])
+        .success();
+    assert_contains(
+        &warned.stderr,
+        "Warning: caps says pspEnabled=true, but Kubernetes v1.30.0 has no PodSecurityPolicy (removed in 1.25): set it to false",
+    );
+    // The plugin says the same, as kubectl does.
+    extcluster(&hub.kubeconfig(), &["annotate", "caps", "pspEnabled-"]).success();
+    let plugin = extcluster(&hub.kubeconfig(), &["annotate", "caps", "pspEnabled=true"]).success();
+    assert_contains(
+        &plugin.stderr,
+        "Warning: caps says pspEnabled=true, but Kubernetes v1.30.0 has no PodSecurityPolicy",
+    );
+    let older = cluster_yaml(
+        "caps-old",
+        "cluster-o",
+        "v1.24.9",
+        &[("capabilities.extcluster.io/pspEnabled", "true")],
+    );
+    let quiet = create(&hub, &older).success();
+    assert!(!quiet.stderr.contains("Warning"), "{}", quiet.stderr);
     // The exports annotation is checked the same way: known tools only.
     let out = hub.kubectl(&[
         "annotate",

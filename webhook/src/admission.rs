@@ -5,7 +5,9 @@
 use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
 use crate::registry::LiveRegistry;
 use crate::review::{self, Asked, Decoded, Rejection};
-use extcluster_core::policy::{Denial, Operation, Policy, RegistryUnavailable, decide_crd_delete};
+use extcluster_core::policy::{
+    self, Denial, Operation, Policy, RegistryUnavailable, decide_crd_delete,
+};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,21 @@ impl From<Denial> for Refusal {
     }
 }
 
+/// What a review is answered with.
+enum Answer {
+    Allowed { warning: Option<String> },
+    Refused(Refusal),
+}
+
+impl From<Result<(), Denial>> for Answer {
+    fn from(decision: Result<(), Denial>) -> Self {
+        match decision {
+            Ok(()) => Answer::Allowed { warning: None },
+            Err(denial) => Answer::Refused(denial.into()),
+        }
+    }
+}
+
 impl Webhook {
     pub fn new(policy: Policy, stale_after: Duration) -> Self {
         let metrics = Metrics::default();
@@ -64,8 +81,13 @@ impl Webhook {
     fn answer(&self, decoded: Result<Decoded<'_>, Rejection<'_>>) -> Reply {
         match decoded {
             Ok(request) => {
-                let refusal = self.decide(&request).err().map(Refusal::from);
-                self.respond(&request.asked, request.name(), refusal)
+                let answer = match self.decide(&request) {
+                    Ok(()) => Answer::Allowed {
+                        warning: request.new.as_ref().and_then(policy::warning),
+                    },
+                    Err(denial) => Answer::Refused(denial.into()),
+                };
+                self.respond(&request.asked, request.name(), answer)
             }
             Err(rejection) => self.rejected(rejection),
         }
@@ -87,7 +109,7 @@ impl Webhook {
                 } else {
                     Ok(())
                 };
-                self.respond(&asked, &asked.name, decision.err().map(Refusal::from))
+                self.respond(&asked, &asked.name, decision.into())
             }
             Err(rejection) => self.rejected(rejection),
         };
@@ -108,7 +130,7 @@ impl Webhook {
                     code: 400,
                     message,
                 };
-                self.respond(&asked, &asked.name, Some(refusal))
+                self.respond(&asked, &asked.name, Answer::Refused(refusal))
             }
             Rejection::Malformed(message) => self.bad_request(message),
         }
@@ -124,26 +146,38 @@ impl Webhook {
         })
     }
 
-    fn respond(&self, asked: &Asked<'_>, name: &str, refusal: Option<Refusal>) -> Reply {
+    fn respond(&self, asked: &Asked<'_>, name: &str, answer: Answer) -> Reply {
         let (uid, operation) = (&*asked.uid, asked.operation.as_str());
-        let verdict = refusal.as_ref().map_or(Verdict::Allowed, |r| r.verdict);
+        let verdict = match &answer {
+            Answer::Allowed { .. } => Verdict::Allowed,
+            Answer::Refused(r) => r.verdict,
+        };
         self.metrics
             .requests
             .get_or_create(&RequestLabels { operation, verdict })
             .inc();
-        let Some(Refusal {
+        let refusal = match answer {
+            Answer::Allowed { warning } => {
+                tracing::debug!(
+                    uid,
+                    operation,
+                    name,
+                    warning = warning.as_deref(),
+                    "allowed"
+                );
+                return Reply {
+                    status: http::StatusCode::OK,
+                    body: review::response(uid, None, warning.as_deref()),
+                };
+            }
+            Answer::Refused(refusal) => refusal,
+        };
+        let Refusal {
             reason,
             code,
             message,
             ..
-        }) = refusal
-        else {
-            tracing::debug!(uid, operation, name, "allowed");
-            return Reply {
-                status: http::StatusCode::OK,
-                body: review::response(uid, None),
-            };
-        };
+        } = refusal;
         tracing::info!(uid, operation, name, reason, message, "denied");
         self.metrics
             .denials
@@ -151,7 +185,7 @@ impl Webhook {
             .inc();
         Reply {
             status: http::StatusCode::OK,
-            body: review::response(uid, Some((code, &message))),
+            body: review::response(uid, Some((code, &message)), None),
         }
     }
 

@@ -237,6 +237,8 @@ struct ResponseOut<'a> {
     allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<[&'a str; 1]>,
 }
 
 #[derive(Serialize)]
@@ -246,8 +248,9 @@ struct StatusOut<'a> {
     message: &'a str,
 }
 
-/// The answer's body: allowed, or refused with an HTTP-like code and a message the user reads.
-pub(crate) fn response(uid: &str, refusal: Option<(u16, &str)>) -> Vec<u8> {
+/// The answer's body: allowed (perhaps with a warning the client shows), or refused with an
+/// HTTP-like code and a message the user reads.
+pub(crate) fn response(uid: &str, refusal: Option<(u16, &str)>, warning: Option<&str>) -> Vec<u8> {
     let status = refusal.map(|(code, message)| StatusOut {
         code,
         reason: if code == 403 {
@@ -264,9 +267,11 @@ pub(crate) fn response(uid: &str, refusal: Option<(u16, &str)>) -> Vec<u8> {
             uid,
             allowed: status.is_none(),
             status,
+            warnings: warning.map(|w| [w]),
         },
     };
-    let mut body = Vec::with_capacity(128 + refusal.map_or(0, |(_, m)| m.len()));
+    let said = refusal.map_or(0, |(_, m)| m.len()) + warning.map_or(0, str::len);
+    let mut body = Vec::with_capacity(128 + said);
     serde_json::to_writer(&mut body, &out).expect("serializing to a Vec cannot fail");
     body
 }

@@ -14,4 +14,4 @@ pub use denial::Denial;
 pub use operation::Operation;
 pub use registration::{Metadata, Registration, Relevant, SecretRef, Spec};
 pub use registry::{Registry, RegistryUnavailable};
-pub use rules::{Decision, Policy, decide_crd_delete};
+pub use rules::{Decision, Policy, decide_crd_delete, warning};

@@ -105,6 +105,33 @@ impl Policy {
     }
 }
 
+/// The first Kubernetes version without PodSecurityPolicy.
+const PSP_REMOVED: KubeVersion = KubeVersion::new(1, 25, 0);
+
+/// What admission allows but warns about: a declaration the cluster's version makes untrue.
+/// Kept short: the API server shows a warning as one line, and truncates long ones.
+pub fn warning(r: &Registration<'_>) -> Option<String> {
+    if !r
+        .metadata
+        .annotations
+        .iter()
+        .any(|(k, _)| k.ends_with("/pspEnabled"))
+    {
+        return None;
+    }
+    let version = KubeVersion::parse(&r.spec.kubernetes_version).ok()?;
+    let psp = capability::declared(r.metadata.annotations.iter())
+        .into_iter()
+        .find(|d| d.capability == capability::Capability::PspEnabled)?;
+    (version >= PSP_REMOVED && psp.value == "true").then(|| {
+        format!(
+            "{} says pspEnabled=true, but Kubernetes {} has no PodSecurityPolicy (removed in 1.25): set it to false",
+            r.name(),
+            r.spec.kubernetes_version.trim()
+        )
+    })
+}
+
 /// Which spec fields an update changed, grouped by the rule that governs them. The new spec is
 /// destructured without `..`: a field added to [`Spec`] does not compile until it is placed here.
 struct SpecChanges {

@@ -10,6 +10,7 @@ use clap::Args;
 use extcluster_core::api::MANAGER;
 use extcluster_core::capability::{self, Capability};
 use extcluster_core::exports::{self, Export};
+use extcluster_core::policy::{self, Registration};
 use extcluster_remote::detect::{self, Proposal};
 use extcluster_remote::failure::Failure;
 use extcluster_remote::stored;
@@ -459,7 +460,12 @@ pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
     };
     let patch: Patch<()> = Patch::Json(json_patch::Patch(plan.ops));
     match clusters.patch(name, &params, &patch).await {
-        Ok(_) => {}
+        // As kubectl shows the warnings the hub's webhook returns.
+        Ok(patched) => {
+            if let Some(warning) = policy::warning(&Registration::from(&patched)) {
+                eprintln!("Warning: {warning}");
+            }
+        }
         Err(e) if is_conflict(&e) => bail!(
             "the capabilities of {name:?} changed while this command ran (someone else annotated it, so the hub refused the patch's test of the values read before); nothing was changed: look at them with `kubectl extcluster describe {name}` and run the command again"
         ),

@@ -220,7 +220,8 @@ fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
     }
 }
 
-/// `3 (2 ready), kubelet v1.30.1, allocatable 12 CPU, 48Gi memory`.
+/// `3 (2 ready), kubelet v1.30.1, allocatable 12 CPU, 48Gi memory`; several kubelet versions
+/// each with their nodes: `kubelet v1.29.3 (2), v1.30.1 (1)`.
 fn nodes_text(st: &ExternalClusterStatus) -> String {
     let Some(count) = st.node_count else {
         return "<none>".into();
@@ -229,8 +230,18 @@ fn nodes_text(st: &ExternalClusterStatus) -> String {
         return count.to_string();
     };
     let mut text = format!("{count} ({} ready)", n.ready);
-    if !n.kubelet_versions.is_empty() {
-        let _ = write!(text, ", kubelet {}", n.kubelet_versions.join(", "));
+    match n.kubelets.as_slice() {
+        [] => {}
+        [one] => {
+            let _ = write!(text, ", kubelet {}", one.version);
+        }
+        several => {
+            let each: Vec<String> = several
+                .iter()
+                .map(|k| format!("{} ({})", k.version, k.nodes))
+                .collect();
+            let _ = write!(text, ", kubelet {}", each.join(", "));
+        }
     }
     if let (Some(cpu), Some(memory)) = (&n.allocatable_cpu, &n.allocatable_memory) {
         let _ = write!(text, ", allocatable {cpu} CPU, {memory} memory");
