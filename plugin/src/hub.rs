@@ -39,6 +39,16 @@ pub struct Global {
     /// converted) may take to log in before the command gives up on it
     #[arg(long, global = true, value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
     pub exec_timeout: std::time::Duration,
+    /// How much to log to stderr, as kubectl's -v: 6 each request with its status and time, 7
+    /// their headers too, credentials masked. Bodies are never logged (they carry credentials)
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        value_name = "LEVEL",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
 }
 
 /// A timeout as kubectl's --request-timeout takes one: a duration (`30s`, `1m`) or a bare number

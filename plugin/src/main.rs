@@ -89,6 +89,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    log_at(cli.global.verbosity);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,6 +107,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr what `-v LEVEL` asks for, as kubectl's levels: 6 the requests, 7 their headers.
+fn log_at(level: u8) {
+    use extcluster_remote::http_log::{HEADERS, REQUESTS};
+    if level == 0 {
+        return;
+    }
+    let mut directives = vec!["warn".to_owned()];
+    if level >= 6 {
+        directives.push(format!("{REQUESTS}=info"));
+    }
+    if level >= 7 {
+        directives.push(format!("{HEADERS}=info"));
+    }
+    let filter = tracing_subscriber::EnvFilter::new(directives.join(","));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }
 
 /// A command-line mistake on one line, with where to look next: clap's own message is several

@@ -13,6 +13,7 @@ pub mod detect;
 pub mod exec;
 pub mod explain;
 pub mod failure;
+pub mod http_log;
 pub mod hub;
 pub mod jwt;
 pub mod kubeconfig;

@@ -7,7 +7,8 @@
 //!   -req` makes without `-extfile`). rustls needs only the key to sign and the certificate's
 //!   bytes to send; the API server checks the certificate, as it does for kubectl;
 //! - `proxy-url` with `http`, `https` or `socks5` (user and password included);
-//! - the connect, read and write bounds of the `kube::Config`.
+//! - the connect, read and write bounds of the `kube::Config`;
+//! - each request logged when asked for (`-v`), credentials masked ([`crate::http_log`]).
 
 use crate::failure::Failure;
 use base64::Engine;
@@ -102,6 +103,7 @@ where
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(BoxError::from)
+        .layer(crate::http_log::Layer)
         .service(http_client);
     Ok(Client::new(service, config.default_namespace.clone()))
 }

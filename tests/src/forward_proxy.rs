@@ -1,5 +1,5 @@
-//! A real forward proxy on loopback (`proxy.py`, Python's standard library): HTTP CONNECT or
-//! SOCKS5, with or without a user and password, logging each tunnel it carries.
+//! A real forward proxy on loopback (`proxy.py`, Python's standard library): HTTP CONNECT (plain
+//! or over TLS) or SOCKS5, with or without a user and password, logging each tunnel it carries.
 
 use crate::process::Supervised;
 use crate::wait::Wait;
@@ -10,8 +10,13 @@ use std::time::Duration;
 const SCRIPT: &str = include_str!("proxy.py");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub enum Protocol<'a> {
     Connect,
+    /// CONNECT over TLS, serving this certificate and key (PEM files).
+    ConnectTls {
+        cert: &'a Path,
+        key: &'a Path,
+    },
     Socks5,
 }
 
@@ -23,14 +28,18 @@ pub struct ForwardProxy {
 
 impl ForwardProxy {
     /// Starts a proxy that asks for `credentials` (`USER:PASSWORD`) when given.
-    pub async fn start(protocol: Protocol, credentials: Option<&str>) -> Result<Self> {
+    pub async fn start(protocol: Protocol<'_>, credentials: Option<&str>) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("extc-proxy-").tempdir()?;
         let mode = match protocol {
             Protocol::Connect => "connect",
+            Protocol::ConnectTls { .. } => "https",
             Protocol::Socks5 => "socks5",
         };
         let mut args = vec!["-c".to_owned(), SCRIPT.to_owned(), mode.to_owned()];
-        args.extend(credentials.map(str::to_owned));
+        args.push(credentials.unwrap_or_default().to_owned());
+        if let Protocol::ConnectTls { cert, key } = protocol {
+            args.extend([cert, key].map(|p| p.display().to_string()));
+        }
         let log = dir.path().join("proxy.log");
         let process = Supervised::spawn("proxy.py", Path::new("python3"), &args, &log)?;
         let port = Wait::up_to(Duration::from_secs(30), "the proxy to listen")

@@ -208,6 +208,108 @@ async fn proxy_url_goes_through_real_connect_and_socks5_proxies_with_credentials
 }
 
 #[tokio::test]
+async fn proxy_url_over_https_is_verified_like_the_cluster_as_kubectl_does() {
+    let (hub, ext) = hub::and_external("behind-tls").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // As Go's transport does, the proxy's certificate is checked with the kubeconfig's TLS
+    // settings: here it is the external API server's own, signed by the cluster's CA.
+    let serving = |cp: &extcluster_tests::ControlPlane| {
+        (
+            cp.dir().join("apiserver.crt"),
+            cp.dir().join("apiserver.key"),
+        )
+    };
+    let (ext_cert, ext_key) = serving(&ext);
+    let (hub_cert, hub_key) = serving(&hub);
+    let ext_proxy = ForwardProxy::start(
+        Protocol::ConnectTls {
+            cert: &ext_cert,
+            key: &ext_key,
+        },
+        Some("bob:s3cret"),
+    );
+    let hub_proxy = ForwardProxy::start(
+        Protocol::ConnectTls {
+            cert: &hub_cert,
+            key: &hub_key,
+        },
+        None,
+    );
+    let (ext_proxy, hub_proxy) = tokio::join!(ext_proxy, hub_proxy);
+    let (ext_proxy, hub_proxy) = (ext_proxy.unwrap(), hub_proxy.unwrap());
+    let ext_address = ext.server().trim_start_matches("https://").to_owned();
+
+    let via_https = dir.path().join("via-https.kubeconfig");
+    with_proxy(
+        &ext.kubeconfig(),
+        &format!("https://bob:s3cret@127.0.0.1:{}", ext_proxy.port),
+        &via_https,
+    );
+    kubectl_accepts(&via_https);
+    let by_kubectl = ext_proxy.tunnels().len();
+    assert!(by_kubectl > 0, "kubectl went through the proxy");
+
+    let out = extcluster(
+        &hub.kubeconfig(),
+        &[
+            "connect",
+            "behind-tls",
+            "--from-kubeconfig",
+            path_str(&via_https),
+        ],
+    );
+    assert_contains(&out.success().stdout, "registered (Connect");
+    let ours = &ext_proxy.tunnels()[by_kubectl..];
+    assert!(
+        !ours.is_empty() && ours.iter().all(|t| *t == ext_address),
+        "{ours:?}"
+    );
+    let described = extcluster(&hub.kubeconfig(), &["describe", "behind-tls"])
+        .success()
+        .stdout;
+    assert_contains(
+        &described,
+        &format!(
+            "Through Proxy:       https://127.0.0.1:{}\n",
+            ext_proxy.port
+        ),
+    );
+    assert!(!described.contains("s3cret"), "{described}");
+
+    // A proxy whose certificate the kubeconfig's CA did not sign: refused, as kubectl refuses it,
+    // before any tunnel is made.
+    let untrusted = dir.path().join("untrusted.kubeconfig");
+    with_proxy(
+        &ext.kubeconfig(),
+        &format!("https://127.0.0.1:{}", hub_proxy.port),
+        &untrusted,
+    );
+    let theirs = kubectl(
+        &[
+            "--kubeconfig",
+            path_str(&untrusted),
+            "get",
+            "--raw",
+            "/version",
+        ],
+        &[],
+    );
+    assert!(!theirs.ok(), "kubectl refuses it too");
+    let out = extcluster(
+        &hub.kubeconfig(),
+        &[
+            "connect",
+            "other",
+            "--from-kubeconfig",
+            path_str(&untrusted),
+            "--dry-run",
+        ],
+    );
+    one_line_error(&out, &["certificate"]);
+    assert!(hub_proxy.tunnels().is_empty(), "{:?}", hub_proxy.tunnels());
+}
+
+#[tokio::test]
 async fn a_kubeconfig_list_with_a_missing_file_works_as_it_does_for_kubectl() {
     let hub = hub::start().await.unwrap();
     let list = format!("/nonexistent/kubeconfig:{}", path_str(&hub.kubeconfig()));

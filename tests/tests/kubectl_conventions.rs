@@ -2,9 +2,10 @@
 //! custom-columns, --no-headers, --sort-by, -l, several names): real kubectl, on the same hub,
 //! is the control.
 
+use extcluster_tests::control_plane::User;
 use extcluster_tests::plugin::{extcluster, one_line_error};
 use extcluster_tests::webhook::create;
-use extcluster_tests::{ControlPlane, cluster_yaml, hub};
+use extcluster_tests::{ControlPlane, assert_contains, cluster_yaml, hub};
 use std::path::Path;
 
 /// Three registrations written with kubectl (no webhook), two of them labelled env=prod.
@@ -217,4 +218,68 @@ async fn list_watch_prints_each_change_as_it_happens() {
     assert!(!added.contains("NAME"), "no header again: {added:?}");
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+#[tokio::test]
+async fn verbose_levels_log_requests_and_headers_and_never_a_credential() {
+    let (hub, ext) = hub::and_external("ext").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Token kubeconfigs, hub and external: a token is what a log could leak.
+    let hk = dir.path().join("hub-token");
+    hub.write_kubeconfig(&hk, &User::Token(hub.sso_token().to_owned()))
+        .unwrap();
+    let ek = dir.path().join("ext-token");
+    ext.write_kubeconfig(&ek, &User::Token(ext.sso_token().to_owned()))
+        .unwrap();
+    let never = |out: &extcluster_tests::Output| {
+        for token in [hub.sso_token(), ext.sso_token()] {
+            assert!(
+                !out.stderr.contains(token) && !out.stdout.contains(token),
+                "a token was logged:\n{}",
+                out.stderr
+            );
+        }
+    };
+
+    let quiet = extcluster(&hk, &["list"]).success();
+    assert_eq!(
+        quiet.stderr, "No external clusters are registered on the hub.\n",
+        "nothing logged without -v"
+    );
+
+    let six = extcluster(&hk, &["list", "-v=6"]).success();
+    let request = format!(
+        "GET {}/apis/extcluster.io/v1alpha1/externalclusters",
+        hub.server()
+    );
+    assert_contains(&six.stderr, &request);
+    assert_contains(&six.stderr, "200 OK in ");
+    assert!(!six.stderr.contains("header"), "{}", six.stderr);
+    never(&six);
+
+    let seven = extcluster(&hk, &["list", "--v", "7"]).success();
+    assert_contains(
+        &seven.stderr,
+        "request header authorization: Bearer <masked>",
+    );
+    never(&seven);
+
+    // The most a user can ask for, on the command that sends the most credentials: the
+    // external cluster's token goes into a Secret on the hub.
+    let nine = extcluster(
+        &hk,
+        &[
+            "register",
+            "ext",
+            "--from-kubeconfig",
+            extcluster_tests::path_str(&ek),
+            "-v",
+            "9",
+        ],
+    )
+    .success();
+    assert_contains(&nine.stderr, &format!("GET {}/version", ext.server()));
+    assert_contains(&nine.stderr, "/api/v1/namespaces/extcluster-system/secrets");
+    assert_contains(&nine.stderr, "201 Created");
+    never(&nine);
 }
