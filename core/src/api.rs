@@ -234,6 +234,10 @@ pub struct NodeSummary {
     pub regions: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
+    /// The distinct instance types the nodes' `node.kubernetes.io/instance-type` labels name
+    /// (or the legacy `beta.kubernetes.io/instance-type`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_types: Vec<String>,
 }
 
 /// One kubelet version and the nodes that run it.

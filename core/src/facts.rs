@@ -31,6 +31,8 @@ pub struct NodeInfo {
     /// `topology.kubernetes.io/region` and `zone` (or their `failure-domain.beta` forms).
     pub region: Option<String>,
     pub zone: Option<String>,
+    /// `node.kubernetes.io/instance-type` (or its `beta.kubernetes.io` form).
+    pub instance_type: Option<String>,
 }
 
 impl Facts {
@@ -67,6 +69,7 @@ pub fn summarize(nodes: &[NodeInfo]) -> NodeSummary {
         allocatable_memory: total(|n| n.allocatable_memory.as_ref()).map(quantity::memory),
         regions: distinct(nodes.iter().filter_map(|n| n.region.as_deref())),
         zones: distinct(nodes.iter().filter_map(|n| n.zone.as_deref())),
+        instance_types: distinct(nodes.iter().filter_map(|n| n.instance_type.as_deref())),
         kubelets_moved_at: None,
     }
 }
@@ -84,6 +87,7 @@ mod tests {
         NodeInfo {
             region: Some("eu-west-1".into()),
             zone: Some(format!("eu-west-1{}", &ready[..1].to_lowercase())),
+            instance_type: Some(if cpu == "4" { "m5.xlarge" } else { "m5.large" }.into()),
             kubelet_version: version.into(),
             ready: ready.into(),
             allocatable_cpu: Some(cpu.into()),
@@ -111,6 +115,7 @@ mod tests {
         assert_eq!(s.allocatable_memory.as_deref(), Some("40Gi"));
         assert_eq!(s.regions, ["eu-west-1"]);
         assert_eq!(s.zones, ["eu-west-1f", "eu-west-1t"]);
+        assert_eq!(s.instance_types, ["m5.large", "m5.xlarge"]);
         let bare = summarize(&[NodeInfo::default()]);
         assert_eq!((bare.ready, bare.allocatable_cpu), (0, None));
         assert!(bare.kubelets.is_empty());

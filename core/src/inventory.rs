@@ -368,8 +368,8 @@ fn conditions(cluster: &ExternalCluster) -> Vec<Condition> {
     vec![healthy, joined]
 }
 
-/// The cluster ID under both well-known names, then mode, provider, regions, zones and declared
-/// capabilities under this project's domain. Each carries the time of the probe that last
+/// The cluster ID under both well-known names, then mode, provider, regions, zones, instance
+/// types and declared capabilities under this project's domain. Each carries the time of the probe that last
 /// confirmed the registration's status, which moves only when the status is written.
 fn properties(cluster: &ExternalCluster) -> Vec<Property> {
     let status = cluster.status.as_ref();
@@ -387,7 +387,11 @@ fn properties(cluster: &ExternalCluster) -> Vec<Property> {
         cluster.spec.provider.to_string(),
     ));
     if let Some(nodes) = nodes {
-        for (name, values) in [("region", &nodes.regions), ("zones", &nodes.zones)] {
+        for (name, values) in [
+            ("region", &nodes.regions),
+            ("zones", &nodes.zones),
+            ("instance-types", &nodes.instance_types),
+        ] {
             if !values.is_empty() {
                 pairs.push((format!("extcluster.io/{name}"), values.join(",")));
             }

@@ -190,7 +190,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 pub const HEADER: [&str; 7] = [
     "NAME", "MODE", "PROVIDER", "VERSION", "PHASE", "NODES", "AGE",
 ];
-pub const WIDE_EXTRA: [&str; 2] = ["SERVER", "CLUSTER-ID"];
+pub const WIDE_EXTRA: [&str; 4] = ["SERVER", "CLUSTER-ID", "REGION", "INSTANCE-TYPE"];
 
 /// One table row: VERSION is what the cluster last reported, else what it reported at
 /// registration.
@@ -211,8 +211,18 @@ pub fn row(c: &ExternalCluster, now: Timestamp, wide: bool) -> Vec<String> {
         age(c.metadata.creation_timestamp.as_ref().map(|t| &t.0), now),
     ];
     if wide {
+        let nodes = status.nodes.unwrap_or_default();
+        let listed = |values: &[String]| {
+            if values.is_empty() {
+                "<none>".to_owned()
+            } else {
+                values.join(",")
+            }
+        };
         row.push(c.spec.server.clone());
         row.push(c.spec.cluster_id.clone());
+        row.push(listed(&nodes.regions));
+        row.push(listed(&nodes.instance_types));
     }
     row
 }

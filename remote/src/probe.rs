@@ -104,6 +104,10 @@ pub fn node_info(n: &Node) -> NodeInfo {
             "topology.kubernetes.io/zone",
             "failure-domain.beta.kubernetes.io/zone",
         ),
+        instance_type: topology(
+            "node.kubernetes.io/instance-type",
+            "beta.kubernetes.io/instance-type",
+        ),
     }
 }
 
@@ -184,6 +188,45 @@ pub async fn require_rights(client: &Client, mode: Mode, file: FromFile<'_>) -> 
         file.path,
         list.join(", ")
     )))
+}
+
+/// What one node uses now, as metrics.k8s.io reports it: cores and bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeUsage {
+    pub name: String,
+    pub cpu: Option<f64>,
+    pub memory: Option<f64>,
+}
+
+/// Current usage per node from `metrics.k8s.io` (metrics-server), or `None` when the cluster does
+/// not serve that API.
+pub async fn node_usage(client: &Client) -> Result<Option<Vec<NodeUsage>>, Failure> {
+    use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+    let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "NodeMetrics");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "nodes");
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let listed = match within(api.list(&ListParams::default())).await {
+        Ok(listed) => listed,
+        Err(failure) if failure.is_not_found() => return Ok(None),
+        Err(failure) => return Err(failure),
+    };
+    let usage = |o: &DynamicObject, resource: &str| {
+        o.data
+            .pointer(&format!("/usage/{resource}"))
+            .and_then(|q| q.as_str())
+            .and_then(extcluster_core::quantity::parse)
+    };
+    Ok(Some(
+        listed
+            .items
+            .iter()
+            .map(|o| NodeUsage {
+                name: o.metadata.name.clone().unwrap_or_default(),
+                cpu: usage(o, "cpu"),
+                memory: usage(o, "memory"),
+            })
+            .collect(),
+    ))
 }
 
 /// A recent Warning event, as describe shows it.

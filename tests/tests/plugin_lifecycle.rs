@@ -46,11 +46,29 @@ async fn start_external(name: &str, version: Option<&str>) -> ControlPlane {
     ControlPlane::start(opts).await.expect("external starts")
 }
 
+/// A node as an EKS kubelet registers it: role, topology and instance-type labels (the legacy
+/// `beta.kubernetes.io` form on names ending in 2), 2 CPUs and 8Gi allocatable.
 fn node_json(name: &str, kubelet: &str, roles: &[&str]) -> Value {
+    let instance_type = if name.ends_with('2') {
+        ("beta.kubernetes.io/instance-type", "m5.xlarge")
+    } else {
+        ("node.kubernetes.io/instance-type", "m5.large")
+    };
     let labels: serde_json::Map<String, Value> = roles
         .iter()
         .map(|r| (format!("node-role.kubernetes.io/{r}"), json!("")))
-        .chain([("kubernetes.io/hostname".to_owned(), json!(name))])
+        .chain([
+            ("kubernetes.io/hostname".to_owned(), json!(name)),
+            (
+                "topology.kubernetes.io/region".to_owned(),
+                json!("eu-west-1"),
+            ),
+            (
+                "topology.kubernetes.io/zone".to_owned(),
+                json!("eu-west-1a"),
+            ),
+            (instance_type.0.to_owned(), json!(instance_type.1)),
+        ])
         .collect();
     json!({
         "apiVersion": "v1",
@@ -68,7 +86,8 @@ fn node_json(name: &str, kubelet: &str, roles: &[&str]) -> Value {
                 "type": "Ready", "status": "True", "reason": "KubeletReady",
                 "message": "kubelet is posting ready status",
                 "lastHeartbeatTime": "2025-01-01T00:00:00Z", "lastTransitionTime": "2025-01-01T00:00:00Z"
-            }]
+            }],
+            "allocatable": {"cpu": "2", "memory": "8Gi"}
         }
     })
 }
@@ -303,6 +322,8 @@ async fn register_then_list_get_and_describe_show_the_real_cluster() {
     stored_kubeconfig_works_on_its_own(&r).await;
     step.next("describe reads nodes and warnings live");
     describe_reads_nodes_and_warnings_live(&r);
+    step.next("describe shows what the nodes use where metrics.k8s.io is served");
+    describe_shows_usage_where_metrics_are_served(&r);
     step.next("the same cluster or the same name again is refused");
     the_same_cluster_or_name_again_is_refused(&r).await;
 }
@@ -384,7 +405,12 @@ fn list_shows_the_real_cluster(r: &Registration<'_>) {
     let wide = table_row(&ls, "eks-prod");
     assert_eq!(
         &wide[7..],
-        [r.ext.server().as_str(), r.uid.as_str()],
+        [
+            r.ext.server().as_str(),
+            r.uid.as_str(),
+            "eu-west-1",
+            "m5.large,m5.xlarge"
+        ],
         "{ls}"
     );
     let names = extcluster(&r.hk, &["list", "-o", "name"]).success().stdout;
@@ -472,11 +498,29 @@ fn describe_reads_nodes_and_warnings_live(r: &Registration<'_>) {
     let node_a = table_row(&text, "ip-10-0-0-1");
     assert_eq!(
         node_a,
-        ["ip-10-0-0-1", "control-plane", EKS, "True"],
+        [
+            "ip-10-0-0-1",
+            "control-plane",
+            EKS,
+            "True",
+            "m5.large",
+            "eu-west-1a",
+            "2",
+            "8Gi"
+        ],
         "{text}"
     );
+    assert_eq!(table_row(&text, "ip-10-0-0-2")[4], "m5.xlarge", "{text}");
     let node_c = table_row(&text, "ip-10-0-0-3");
     assert_eq!(node_c[1], "<none>", "{text}");
+    for want in [
+        "Regions:             eu-west-1\n",
+        "Zones:               eu-west-1a\n",
+        "Instance Types:      m5.large, m5.xlarge\n",
+        "Usage: not shown: the cluster does not serve metrics.k8s.io (metrics-server provides it)",
+    ] {
+        assert_contains(&text, want);
+    }
     assert_contains(&text, "taintSupport:");
     let warning = text
         .lines()
@@ -487,6 +531,73 @@ fn describe_reads_nodes_and_warnings_live(r: &Registration<'_>) {
         "{warning}"
     );
     assert!(!text.contains("Pulled"), "only warnings:\n{text}");
+}
+
+/// metrics.k8s.io served by the external API server itself (a CustomResourceDefinition of
+/// metrics-server's NodeMetrics shape, in its group and version), with the usage metrics-server
+/// reports, in its units.
+const NODE_METRICS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: nodes.metrics.k8s.io
+  annotations:
+    api-approved.kubernetes.io: "unapproved, metrics-server's NodeMetrics for a test"
+spec:
+  group: metrics.k8s.io
+  scope: Cluster
+  names: {plural: nodes, singular: node, kind: NodeMetrics, listKind: NodeMetricsList}
+  versions:
+  - name: v1beta1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+fn describe_shows_usage_where_metrics_are_served(r: &Registration<'_>) {
+    r.ext
+        .kubectl_stdin(&["apply", "-f", "-"], NODE_METRICS)
+        .success();
+    r.ext
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/nodes.metrics.k8s.io",
+            "--timeout=60s",
+        ])
+        .success();
+    let usage = |name: &str, cpu: &str, memory: &str| {
+        format!(
+            "apiVersion: metrics.k8s.io/v1beta1\nkind: NodeMetrics\nmetadata: {{name: {name}}}\ntimestamp: \"2025-01-01T00:00:00Z\"\nwindow: 20s\nusage: {{cpu: {cpu}, memory: {memory}}}\n"
+        )
+    };
+    for (name, cpu, memory) in [
+        ("ip-10-0-0-1", "500000000n", "2097152Ki"),
+        ("ip-10-0-0-2", "\"1\"", "3Gi"),
+    ] {
+        r.ext
+            .kubectl_stdin(&["apply", "-f", "-"], &usage(name, cpu, memory))
+            .success();
+    }
+    let text = extcluster(&r.hk, &["describe", "eks-prod"])
+        .success()
+        .stdout;
+    assert_contains(&text, "CPU USED");
+    assert_eq!(
+        &table_row(&text, "ip-10-0-0-1")[8..],
+        ["500m", "(25%)", "2Gi", "(25%)"],
+        "{text}"
+    );
+    assert_eq!(
+        &table_row(&text, "ip-10-0-0-3")[8..],
+        ["<unknown>", "<unknown>"],
+        "no metrics for that node: {text}"
+    );
+    assert_contains(
+        &text,
+        "Usage: 1500m (25%) of 6 CPU, 5Gi (21%) of 24Gi memory",
+    );
 }
 
 async fn the_same_cluster_or_name_again_is_refused(r: &Registration<'_>) {

@@ -8,9 +8,10 @@ use clap::Args;
 use extcluster_core::capability::{PREFIX, declared};
 use extcluster_core::facts::NodeInfo;
 use extcluster_core::health::is_stale;
-use extcluster_core::{ExternalCluster, ExternalClusterStatus};
+use extcluster_core::quantity;
+use extcluster_core::{ExternalCluster, ExternalClusterStatus, NodeSummary};
 use extcluster_remote::failure::one_line;
-use extcluster_remote::probe::{self, Warning};
+use extcluster_remote::probe::{self, NodeUsage, Warning};
 use extcluster_remote::stored;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -28,6 +29,8 @@ pub struct DescribeArgs {
 #[derive(Debug, Clone)]
 pub struct Live {
     pub nodes: Vec<NodeInfo>,
+    /// Current use per node (metrics.k8s.io); `None` when the cluster does not serve it.
+    pub usage: Result<Option<Vec<NodeUsage>>, String>,
     /// Warning events, or why they could not be read.
     pub warnings: Result<Vec<Warning>, String>,
 }
@@ -52,8 +55,10 @@ async fn live(hub: &Hub, cluster: &ExternalCluster) -> Result<Live, String> {
     let warnings = probe::warnings(&client, WARNINGS_SHOWN)
         .await
         .map_err(|f| f.to_string());
+    let usage = probe::node_usage(&client).await.map_err(|f| f.to_string());
     Ok(Live {
         nodes: facts.nodes,
+        usage,
         warnings,
     })
 }
@@ -109,7 +114,7 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
     exports(&mut out, c, &st);
     match live {
         Ok(live) => {
-            nodes(&mut out, &live.nodes);
+            nodes(&mut out, &live.nodes, &live.usage);
             warnings(&mut out, &live.warnings);
         }
         Err(why) => {
@@ -176,6 +181,9 @@ fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {
                 .unwrap_or_else(|| "<none>".into()),
         ),
         ("Nodes:", nodes_text(st)),
+        ("Regions:", listed(st, |n| &n.regions)),
+        ("Zones:", listed(st, |n| &n.zones)),
+        ("Instance Types:", listed(st, |n| &n.instance_types)),
         (
             "Credentials Of:",
             st.credentials
@@ -247,6 +255,14 @@ fn nodes_text(st: &ExternalClusterStatus) -> String {
         let _ = write!(text, ", allocatable {cpu} CPU, {memory} memory");
     }
     text
+}
+
+/// What the nodes' labels name (regions, zones, instance types), or `<none>`.
+fn listed(st: &ExternalClusterStatus, field: fn(&NodeSummary) -> &Vec<String>) -> String {
+    match st.nodes.as_ref().map(field) {
+        Some(values) if !values.is_empty() => values.join(", "),
+        _ => "<none>".into(),
+    }
 }
 
 /// A time to come, with how long until it (or how long ago it passed).
@@ -346,16 +362,30 @@ fn exports(out: &mut String, c: &ExternalCluster, st: &ExternalClusterStatus) {
     }
 }
 
-fn nodes(out: &mut String, nodes: &[NodeInfo]) {
+fn nodes(out: &mut String, nodes: &[NodeInfo], usage: &Result<Option<Vec<NodeUsage>>, String>) {
     let _ = writeln!(out, "Nodes (live, {}):", nodes.len());
     if nodes.is_empty() {
         let _ = writeln!(out, "  <none>");
         return;
     }
+    let used = usage.as_ref().ok().and_then(Option::as_ref);
+    let mut header = vec![
+        "NAME",
+        "ROLES",
+        "VERSION",
+        "READY",
+        "INSTANCE-TYPE",
+        "ZONE",
+        "CPU",
+        "MEMORY",
+    ];
+    if used.is_some() {
+        header.extend(["CPU USED", "MEMORY USED"]);
+    }
     let rows: Vec<Vec<String>> = nodes
         .iter()
         .map(|n| {
-            vec![
+            let mut row = vec![
                 n.name.clone(),
                 if n.roles.is_empty() {
                     "<none>".into()
@@ -364,13 +394,86 @@ fn nodes(out: &mut String, nodes: &[NodeInfo]) {
                 },
                 none_if_empty(&n.kubelet_version).to_owned(),
                 n.ready.clone(),
-            ]
+                n.instance_type.clone().unwrap_or_else(|| "<none>".into()),
+                n.zone.clone().unwrap_or_else(|| "<none>".into()),
+                shown(quantity_of(n.allocatable_cpu.as_deref()), quantity::cpu),
+                shown(
+                    quantity_of(n.allocatable_memory.as_deref()),
+                    quantity::memory,
+                ),
+            ];
+            if let Some(used) = used {
+                let u = used.iter().find(|u| u.name == n.name);
+                row.push(share(
+                    u.and_then(|u| u.cpu),
+                    quantity_of(n.allocatable_cpu.as_deref()),
+                    quantity::cpu,
+                ));
+                row.push(share(
+                    u.and_then(|u| u.memory),
+                    quantity_of(n.allocatable_memory.as_deref()),
+                    in_mebibytes,
+                ));
+            }
+            row
         })
         .collect();
-    out.push_str(&indent(
-        &table(&["NAME", "ROLES", "VERSION", "READY"], &rows),
-        "  ",
-    ));
+    out.push_str(&indent(&table(&header, &rows), "  "));
+    let _ = writeln!(out, "  {}", usage_line(nodes, usage));
+}
+
+/// Memory in use, to the mebibyte: usage is never a whole gibibyte, and bytes are unreadable.
+fn in_mebibytes(bytes: f64) -> String {
+    const MI: f64 = 1024.0 * 1024.0;
+    quantity::memory((bytes / MI).round() * MI)
+}
+
+fn quantity_of(raw: Option<&str>) -> Option<f64> {
+    raw.and_then(quantity::parse)
+}
+
+fn shown(value: Option<f64>, format: fn(f64) -> String) -> String {
+    value.map_or_else(|| "<unknown>".into(), format)
+}
+
+/// `250m (6%)`: what is used, and its share of what is allocatable.
+fn share(used: Option<f64>, of: Option<f64>, format: fn(f64) -> String) -> String {
+    match (used, of) {
+        (Some(u), Some(of)) if of > 0.0 => format!("{} ({:.0}%)", format(u), u / of * 100.0),
+        (Some(u), _) => format(u),
+        (None, _) => "<unknown>".into(),
+    }
+}
+
+/// The cluster's total use, or why there is none to show.
+fn usage_line(nodes: &[NodeInfo], usage: &Result<Option<Vec<NodeUsage>>, String>) -> String {
+    let used = match usage {
+        Ok(Some(used)) => used,
+        Ok(None) => {
+            return "Usage: not shown: the cluster does not serve metrics.k8s.io (metrics-server provides it)".into();
+        }
+        Err(why) => return format!("Usage: unavailable: {why}"),
+    };
+    let total = |of: fn(&NodeInfo) -> Option<&str>| -> Option<f64> {
+        let values: Vec<f64> = nodes.iter().filter_map(|n| quantity_of(of(n))).collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    };
+    let sum = |of: fn(&NodeUsage) -> Option<f64>| -> Option<f64> {
+        let values: Vec<f64> = used.iter().filter_map(of).collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    };
+    let cpu = (sum(|u| u.cpu), total(|n| n.allocatable_cpu.as_deref()));
+    let memory = (
+        sum(|u| u.memory),
+        total(|n| n.allocatable_memory.as_deref()),
+    );
+    format!(
+        "Usage: {} of {} CPU, {} of {} memory",
+        share(cpu.0, cpu.1, quantity::cpu),
+        shown(cpu.1, quantity::cpu),
+        share(memory.0, memory.1, in_mebibytes),
+        shown(memory.1, quantity::memory),
+    )
 }
 
 fn warnings(out: &mut String, warnings: &Result<Vec<Warning>, String>) {
@@ -441,8 +544,15 @@ mod tests {
                 roles: vec!["control-plane".into()],
                 kubelet_version: "v1.29.3".into(),
                 ready: "True".into(),
+                allocatable_cpu: Some("4".into()),
+                allocatable_memory: Some("16Gi".into()),
                 ..NodeInfo::default()
             }],
+            usage: Ok(Some(vec![NodeUsage {
+                name: "node-a".into(),
+                cpu: Some(1.0),
+                memory: Some(1.5 * 1024.0 * 1024.0 * 1024.0 + 12345.0),
+            }])),
             warnings: Ok(vec![Warning {
                 age_seconds: Some(30),
                 object: "default/pod/web".into(),
@@ -459,7 +569,8 @@ mod tests {
             "Ready   True",
             "pspEnabled:",
             "Nodes (live, 1):",
-            "node-a   control-plane   v1.29.3   True",
+            "node-a   control-plane   v1.29.3   True    <none>          <none>   4     16Gi     1 (25%)    1536Mi (9%)",
+            "Usage: 1 (25%) of 4 CPU, 1536Mi (9%) of 16Gi memory",
             "BackOff",
             "2025-01-01T00:00:00Z (5m ago)",
         ] {
@@ -484,6 +595,7 @@ mod tests {
             .insert("note".into(), "a\rb".into());
         let live = Ok(Live {
             nodes: Vec::new(),
+            usage: Ok(None),
             warnings: Ok(vec![Warning {
                 age_seconds: Some(1),
                 object: "default/pod/x".into(),
