@@ -8,6 +8,7 @@ pub mod exports;
 pub mod facts;
 pub mod health;
 pub mod inventory;
+pub mod label;
 pub mod policy;
 pub mod provider;
 pub mod quantity;

@@ -74,6 +74,8 @@ pub struct Described {
     pub display_name: Option<String>,
     /// Where the hub's controller should export it besides the ClusterProfile.
     pub exports: std::collections::BTreeSet<extcluster_core::exports::Export>,
+    /// Labels given at registration (`--label`, `--datacenter`), checked already.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The ExternalCluster for a cluster registered as `name`.
@@ -95,10 +97,12 @@ pub fn build_cluster(name: &str, described: &Described, facts: &Facts) -> Extern
             display_name: described.display_name.clone(),
         },
     );
-    cluster.metadata.labels = Some(BTreeMap::from([
+    let mut labels = described.labels.clone();
+    labels.extend([
         (CLUSTER_ID_LABEL.to_owned(), facts.cluster_id.clone()),
         (MANAGED_BY_LABEL.to_owned(), MANAGER.to_owned()),
-    ]));
+    ]);
+    cluster.metadata.labels = Some(labels);
     if !described.exports.is_empty() {
         cluster.metadata.annotations = Some(BTreeMap::from([(
             extcluster_core::exports::ANNOTATION.to_owned(),
@@ -448,6 +452,7 @@ mod tests {
             provider: Provider::Generic,
         };
         let described = Described {
+            labels: BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
             mode: Mode::Import,
             provider: facts.provider,
             server: "https://x".into(),
@@ -462,6 +467,8 @@ mod tests {
         assert!(text.contains("kind: ExternalCluster"), "{text}");
         assert!(text.contains("clusterID: uid-1"), "{text}");
         assert!(text.contains("name: prod-kubeconfig"), "{text}");
-        assert_eq!(cluster.metadata.labels.unwrap()[CLUSTER_ID_LABEL], "uid-1");
+        let labels = cluster.metadata.labels.unwrap();
+        assert_eq!(labels[CLUSTER_ID_LABEL], "uid-1");
+        assert_eq!(labels["team"], "payments");
     }
 }

@@ -5,7 +5,7 @@
 use extcluster_tests::control_plane::User;
 use extcluster_tests::plugin::{extcluster, one_line_error};
 use extcluster_tests::webhook::create;
-use extcluster_tests::{ControlPlane, assert_contains, cluster_yaml, hub};
+use extcluster_tests::{ControlPlane, Options, assert_contains, cluster_yaml, hub, path_str};
 use std::path::Path;
 
 /// Three registrations written with kubectl (no webhook), two of them labelled env=prod.
@@ -282,4 +282,67 @@ async fn verbose_levels_log_requests_and_headers_and_never_a_credential() {
     assert_contains(&nine.stderr, "/api/v1/namespaces/extcluster-system/secrets");
     assert_contains(&nine.stderr, "201 Created");
     never(&nine);
+}
+
+#[tokio::test]
+async fn datacenters_and_labels_given_at_registration_select_in_list() {
+    let (hub, (east, west)) = tokio::join!(hub::start(), async {
+        tokio::join!(
+            ControlPlane::start(Options::default().name("east")),
+            ControlPlane::start(Options::default().name("west"))
+        )
+    });
+    let (hub, east, west) = (hub.unwrap(), east.unwrap(), west.unwrap());
+    let hk = hub.kubeconfig();
+    let connect = |name: &str, kubeconfig: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["connect", name, "--from-kubeconfig", path_str(kubeconfig)];
+        args.extend(extra);
+        extcluster(&hk, &args)
+    };
+
+    // Bad labels are refused before anything is read or written.
+    let spaced = connect("east", &east.kubeconfig(), &["--datacenter", "AWS US-East"]);
+    one_line_error(&spaced, &["\"AWS US-East\"", "aws-us-east-1"]);
+    let forged = ["--label", "extcluster.io/cluster-id=forged"];
+    one_line_error(
+        connect("east", &east.kubeconfig(), &forged),
+        &["extcluster.io/", "--datacenter"],
+    );
+    assert!(hub::registrations(&hub).await.is_empty());
+
+    let payments = ["--datacenter", "aws-us-east-1", "--label", "team=payments"];
+    connect("east", &east.kubeconfig(), &payments).success();
+    connect(
+        "west",
+        &west.kubeconfig(),
+        &["--datacenter", "gcp-europe-west1"],
+    )
+    .success();
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list", "-o", "name"];
+        all.extend(args);
+        extcluster(&hk, &all)
+            .success()
+            .stdout
+            .lines()
+            .map(|l| l.rsplit('/').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&["--datacenter", "aws-us-east-1"]), ["east"]);
+    assert_eq!(names(&["--datacenter", "gcp-europe-west1"]), ["west"]);
+    assert_eq!(names(&["-l", "team=payments"]), ["east"]);
+    assert!(names(&["-l", "team=payments", "--datacenter", "gcp-europe-west1"]).is_empty());
+    let none = extcluster(&hk, &["list", "--datacenter", "azure-westeurope"]).success();
+    assert_contains(&none.stderr, "extcluster.io/datacenter=azure-westeurope");
+
+    // Moved later, the kubectl way.
+    hub.kubectl(&[
+        "label",
+        "externalcluster",
+        "west",
+        "extcluster.io/datacenter=aws-us-east-1",
+        "--overwrite",
+    ])
+    .success();
+    assert_eq!(names(&["--datacenter", "aws-us-east-1"]), ["east", "west"]);
 }

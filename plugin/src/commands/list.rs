@@ -4,6 +4,7 @@ use crate::hub::{Global, Hub};
 use crate::output::{Format, Printing, print_clusters};
 use anyhow::{Result, bail};
 use clap::Args;
+use extcluster_core::label::DATACENTER_LABEL;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, WatchEvent, WatchParams};
 
@@ -22,10 +23,30 @@ pub struct ListArgs {
     /// Only registrations whose labels match (as kubectl's -l: env=prod,tier!=db)
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
+    /// Only registrations in this datacenter (their extcluster.io/datacenter label)
+    #[arg(long, value_name = "NAME")]
+    pub datacenter: Option<String>,
     /// After listing, print each registration again as it changes (its phase as the controller
     /// records it, say), until interrupted
     #[arg(short = 'w', long)]
     pub watch: bool,
+}
+
+impl ListArgs {
+    /// The label selector `-l` and `--datacenter` make together.
+    fn selector(&self) -> Option<String> {
+        let datacenter = self
+            .datacenter
+            .as_ref()
+            .map(|dc| format!("{DATACENTER_LABEL}={dc}"));
+        let parts: Vec<&str> = self
+            .selector
+            .iter()
+            .chain(&datacenter)
+            .map(String::as_str)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(","))
+    }
 }
 
 pub async fn run(global: &Global, args: &ListArgs) -> Result<()> {
@@ -34,7 +55,8 @@ pub async fn run(global: &Global, args: &ListArgs) -> Result<()> {
     // three times faster with many registrations, at the price of a view that may be a few
     // milliseconds behind the last write.
     let mut params = ListParams::default().match_any();
-    if let Some(selector) = &args.selector {
+    let selector = args.selector();
+    if let Some(selector) = &selector {
         params = params.labels(selector);
     }
     let listed = hub
@@ -47,7 +69,7 @@ pub async fn run(global: &Global, args: &ListArgs) -> Result<()> {
     items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let table = matches!(args.printing.output, None | Some(Format::Wide));
     if items.is_empty() && table {
-        match &args.selector {
+        match &selector {
             Some(s) => eprintln!("No external clusters on the hub match {s:?}."),
             None => eprintln!("No external clusters are registered on the hub."),
         }
@@ -69,7 +91,7 @@ async fn watch(hub: &Hub, args: &ListArgs, mut version: String) -> Result<()> {
     use futures::StreamExt;
     use std::io::Write as _;
     let mut params = WatchParams::default();
-    if let Some(selector) = &args.selector {
+    if let Some(selector) = &args.selector() {
         params = params.labels(selector);
     }
     let printing = Printing {

@@ -10,6 +10,7 @@ use clap::Args;
 use extcluster_core::api::{MANAGER, SYSTEM_NAMESPACE};
 use extcluster_core::exports::Export;
 use extcluster_core::facts::Facts;
+use extcluster_core::label::{self, DATACENTER_LABEL};
 use extcluster_core::policy::Policy;
 use extcluster_core::version::DEFAULT_ACCEPTED_VERSIONS;
 use extcluster_core::{ExternalCluster, Mode, Operation, Provider, Registration, VersionRange};
@@ -78,6 +79,13 @@ pub struct RegistrationArgs {
     /// A human-friendly name, shown by describe
     #[arg(long, value_name = "TEXT")]
     pub display_name: Option<String>,
+    /// The datacenter it belongs to, as a label value (such as aws-us-east-1): `list --datacenter`
+    /// selects by it; change it later with kubectl label (extcluster.io/datacenter)
+    #[arg(long, value_name = "NAME", value_parser = datacenter)]
+    pub datacenter: Option<String>,
+    /// A label for the registration, as kubectl label takes one; repeat for several
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label_pair)]
+    pub labels: Vec<(String, String)>,
     /// Also export it to a GitOps tool (argocd, flux), when the hub's controller exports there;
     /// repeat for both
     #[arg(long = "export", value_name = "TOOL", value_parser = extcluster_core::exports::parse_tool)]
@@ -122,6 +130,16 @@ fn parse_provider(s: &str) -> Result<ProviderChoice, String> {
     s.parse::<Provider>()
         .map(ProviderChoice::Fixed)
         .map_err(|e| format!("{e}, or auto"))
+}
+
+fn datacenter(s: &str) -> Result<String, String> {
+    label::check_value(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn label_pair(s: &str) -> Result<(String, String), String> {
+    label::parse_pair(s).map_err(|e| e.to_string())
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -174,6 +192,16 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
         server: seen.server.clone(),
         display_name: args.display_name.clone(),
         exports: args.exports.iter().copied().collect(),
+        labels: args
+            .labels
+            .iter()
+            .cloned()
+            .chain(
+                args.datacenter
+                    .iter()
+                    .map(|dc| (DATACENTER_LABEL.to_owned(), dc.clone())),
+            )
+            .collect(),
     };
     let cluster = registration::build_cluster(name, &described, &seen.facts);
     // With --convert the kubeconfig does not exist yet: the checks below run with an empty one.
