@@ -16,6 +16,8 @@ pub const SYSTEM_NAMESPACE: &str = "extcluster-system";
 pub const INVENTORY_NAMESPACE: &str = "extcluster-inventory";
 /// Set to `"true"` before deleting an imported registration: the intent to disconnect.
 pub const DISCONNECT_ANNOTATION: &str = "extcluster.io/disconnect";
+/// The last change of mode: from, to, when and by whom (`set-mode` writes it with the change).
+pub const MODE_CHANGED_ANNOTATION: &str = "extcluster.io/mode-changed";
 /// Carries `spec.clusterID`, so registrations of one cluster can be selected.
 pub const CLUSTER_ID_LABEL: &str = "extcluster.io/cluster-id";
 /// Names the registration a kubeconfig Secret belongs to.

@@ -67,12 +67,25 @@ fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
 pub struct Hub {
     pub client: Client,
     pub server: String,
+    /// Whom the hub credentials act as, where they say (`user alice`, `serviceaccount ns/name`),
+    /// or whom `--as` names: what a recorded change says was done by.
+    pub acting_as: Option<String>,
 }
 
 impl Hub {
     pub async fn connect(global: &Global) -> Result<Self> {
+        let mut acting_as = global.as_user.as_ref().map(|u| format!("user {u}"));
         let mut config = match read_kubeconfig(global)? {
-            Some((kc, source)) => config_from(kc, global.context.clone(), &source).await?,
+            Some((kc, source)) => {
+                if acting_as.is_none() {
+                    let mut chosen = kc.clone();
+                    if global.context.is_some() {
+                        chosen.current_context.clone_from(&global.context);
+                    }
+                    acting_as = extcluster_remote::credentials::identity(&chosen);
+                }
+                config_from(kc, global.context.clone(), &source).await?
+            }
             None => kube::Config::incluster().map_err(|_| {
                 anyhow!(
                     "no hub configured: no kubeconfig at ~/.kube/config and not running in a cluster; pass --kubeconfig or set KUBECONFIG"
@@ -104,7 +117,11 @@ impl Hub {
                 e.failure()
             )
         })?;
-        Ok(Self { client, server })
+        Ok(Self {
+            client,
+            server,
+            acting_as,
+        })
     }
 
     pub fn clusters(&self) -> Api<ExternalCluster> {

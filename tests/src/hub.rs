@@ -59,3 +59,34 @@ pub async fn registrations(hub: &ControlPlane) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A hub kubeconfig for user `operator` with exactly the operator role of manifests/roles.yaml
+/// (cluster-wide, and in the system namespace for the kubeconfig Secrets).
+pub fn operator_kubeconfig(hub: &ControlPlane, dir: &std::path::Path) -> std::path::PathBuf {
+    use extcluster_core::api::SYSTEM_NAMESPACE;
+    let roles = repo_root().join("manifests/roles.yaml");
+    let roles = roles.to_str().unwrap_or_default();
+    hub.kubectl(&["apply", "-f", roles]).success();
+    let cluster_wide = [
+        "create",
+        "clusterrolebinding",
+        "operator",
+        "--clusterrole=extcluster-operator",
+        "--user=operator",
+    ];
+    hub.kubectl(&cluster_wide).success();
+    let secrets = [
+        "create",
+        "rolebinding",
+        "operator",
+        "-n",
+        SYSTEM_NAMESPACE,
+        "--role=extcluster-operator",
+        "--user=operator",
+    ];
+    hub.kubectl(&secrets).success();
+    let kubeconfig = dir.join("operator-hub");
+    hub.write_client_kubeconfig(&kubeconfig, "operator", &[], time::Duration::days(1))
+        .expect("an operator kubeconfig");
+    kubeconfig
+}

@@ -194,3 +194,96 @@ async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted()
         .unwrap();
     assert!(!secret_text.contains(token), "the token is never printed");
 }
+
+/// Read access to everything, as a read-only team has it.
+const READ_ALL: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: read-all}
+rules:
+- {apiGroups: ["*"], resources: ["*"], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: reader-reads-all}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: read-all}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: reader}
+"#;
+
+#[tokio::test]
+async fn set_mode_moves_to_import_only_with_credentials_that_can_write_and_records_who() {
+    let (hub, ext) = hub::and_external("staging").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let operator = hub::operator_kubeconfig(&hub, dir.path());
+    ext.kubectl_stdin(&["apply", "-f", "-"], READ_ALL).success();
+    let reader = dir.path().join("reader");
+    ext.write_client_kubeconfig(&reader, "reader", &[], time::Duration::days(1))
+        .unwrap();
+    let mode = || {
+        hub.kubectl(&["get", "extc", "staging", "-o", "jsonpath={.spec.mode}"])
+            .success()
+            .stdout
+    };
+    extcluster(
+        &operator,
+        &["connect", "staging", "--from-kubeconfig", path(&reader)],
+    )
+    .success();
+
+    let mut step = Steps::start("read-only credentials cannot be moved to import");
+    one_line_error(
+        extcluster(&operator, &["set-mode", "staging", "import"]),
+        &[
+            "lack rights that Import mode needs",
+            "convert-kubeconfig",
+            "set-credentials staging",
+        ],
+    );
+    assert_eq!(mode(), "Connect", "nothing was changed");
+
+    step.next("with full-access credentials stored, the dry run writes nothing, then it moves");
+    extcluster(
+        &operator,
+        &[
+            "set-credentials",
+            "staging",
+            "--from-kubeconfig",
+            path(&ext.kubeconfig()),
+        ],
+    )
+    .success();
+    for dry in ["--dry-run", "--dry-run=server"] {
+        let out = extcluster(&operator, &["set-mode", "staging", "import", dry]).success();
+        assert_contains(&out.stdout, "mode Import (was Connect)");
+        assert_contains(&out.stdout, "dry run)");
+        assert_eq!(mode(), "Connect", "{dry} wrote nothing");
+    }
+    let out = extcluster(&operator, &["set-mode", "staging", "import"]).success();
+    assert_eq!(
+        out.stdout,
+        "externalcluster.extcluster.io/staging mode Import (was Connect)\n"
+    );
+    assert_eq!(mode(), "Import");
+    let record = hub
+        .kubectl(&[
+            "get",
+            "extc",
+            "staging",
+            "-o",
+            "jsonpath={.metadata.annotations.extcluster\\.io/mode-changed}",
+        ])
+        .success()
+        .stdout;
+    assert!(
+        record.starts_with("Connect to Import at 20") && record.ends_with(" by user operator"),
+        "{record}"
+    );
+    let again = extcluster(&operator, &["set-mode", "staging", "import"]).success();
+    assert_contains(&again.stdout, "unchanged: already Import");
+
+    step.next("back to read-only: allowed, with a warning that the credentials can still write");
+    let back = extcluster(&operator, &["set-mode", "staging", "connect"]).success();
+    assert_contains(&back.stderr, "can still write to the whole cluster");
+    assert_eq!(mode(), "Connect");
+}

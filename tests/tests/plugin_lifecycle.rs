@@ -1249,34 +1249,6 @@ fn a_closed_pipe_ends_the_plugin_quietly_as_kubectl() {
     assert_eq!(out.status.code(), Some(141));
 }
 
-/// A hub kubeconfig for user `operator` with exactly the operator role of manifests/roles.yaml.
-fn operator_kubeconfig(hub: &ControlPlane, dir: &Path) -> PathBuf {
-    let roles = extcluster_tests::repo_root().join("manifests/roles.yaml");
-    hub.kubectl(&["apply", "-f", path(&roles)]).success();
-    let cluster_wide = [
-        "create",
-        "clusterrolebinding",
-        "operator",
-        "--clusterrole=extcluster-operator",
-        "--user=operator",
-    ];
-    hub.kubectl(&cluster_wide).success();
-    let secrets = [
-        "create",
-        "rolebinding",
-        "operator",
-        "-n",
-        SYSTEM_NAMESPACE,
-        "--role=extcluster-operator",
-        "--user=operator",
-    ];
-    hub.kubectl(&secrets).success();
-    let kubeconfig = dir.join("operator-hub");
-    hub.write_client_kubeconfig(&kubeconfig, "operator", &[], time::Duration::days(1))
-        .unwrap();
-    kubeconfig
-}
-
 /// An Imported registration and its kubeconfig Secret, as GitOps applies them.
 fn apply_registration(hub: &ControlPlane, name: &str, ext: &ControlPlane, finalizer: Option<&str>) {
     let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
@@ -1304,7 +1276,7 @@ async fn disconnect_as_an_operator_finishes_for_any_name_and_names_a_foreign_fin
     let (hub, ext) = tokio::join!(hub::start(), start_external("ops", None));
     let hub = hub.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let op = operator_kubeconfig(&hub, dir.path());
+    let op = hub::operator_kubeconfig(&hub, dir.path());
 
     // Registered and disconnected by an operator, who may not list Secrets.
     extcluster(

@@ -374,7 +374,7 @@ fn describe(cap: Capability, o: &Outcome) -> String {
 /// answers 422 Invalid; depending on its version with a generic message and no causes, or with the
 /// JSON Patch error ("testing value ... failed") in the message or a cause. A 422 from schema
 /// validation names the fields in its causes, and is not a conflict.
-fn is_conflict(e: &kube::Error) -> bool {
+pub(crate) fn is_conflict(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) if s.code == 409 => true,
         kube::Error::Api(s) if s.code == 422 => {

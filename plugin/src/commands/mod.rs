@@ -13,6 +13,7 @@ pub mod list;
 pub mod refresh;
 pub mod register;
 pub mod set_credentials;
+pub mod set_mode;
 pub mod version;
 
 use crate::hub::Global;
@@ -31,6 +32,7 @@ pub enum Command {
     Refresh(refresh::RefreshArgs),
     Disconnect(disconnect::DisconnectArgs),
     SetCredentials(set_credentials::SetCredentialsArgs),
+    SetMode(set_mode::SetModeArgs),
     ConvertKubeconfig(convert_kubeconfig::ConvertArgs),
     Credential(credential::CredentialArgs),
     Annotate(annotate::AnnotateArgs),
@@ -56,6 +58,7 @@ pub async fn run(global: &Global, command: Command) -> Result<()> {
         Command::Annotate(a) => annotate::run(g, &a).await,
         Command::Capabilities(a) => capabilities::run(&a),
         Command::SetCredentials(a) => set_credentials::run(g, &a).await,
+        Command::SetMode(a) => set_mode::run(g, &a).await,
         Command::Delete(a) => delete::run(g, &a).await,
         Command::Version(a) => version::run(&a),
         Command::Completion(a) => completion::run(&a),
