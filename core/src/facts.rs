@@ -33,6 +33,8 @@ pub struct NodeInfo {
     pub zone: Option<String>,
     /// `node.kubernetes.io/instance-type` (or its `beta.kubernetes.io` form).
     pub instance_type: Option<String>,
+    /// How K3s or RKE2 started the node, secrets masked; `None` on other nodes.
+    pub config: Option<crate::node_config::NodeConfig>,
 }
 
 impl Facts {

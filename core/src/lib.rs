@@ -9,6 +9,7 @@ pub mod facts;
 pub mod health;
 pub mod inventory;
 pub mod label;
+pub mod node_config;
 pub mod policy;
 pub mod provider;
 pub mod quantity;

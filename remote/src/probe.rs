@@ -108,6 +108,11 @@ pub fn node_info(n: &Node) -> NodeInfo {
             "node.kubernetes.io/instance-type",
             "beta.kubernetes.io/instance-type",
         ),
+        config: n
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(extcluster_core::node_config::from_annotations),
     }
 }
 

@@ -1325,3 +1325,53 @@ async fn disconnect_as_an_operator_finishes_for_any_name_and_names_a_foreign_fin
     assert_contains(&again.stdout, "not registered");
     assert!(registrations(&hub).await.is_empty());
 }
+
+#[tokio::test]
+async fn describe_shows_how_k3s_started_each_node_with_secrets_masked() {
+    let (hub, ext) = tokio::join!(hub::start(), start_external("edge", None));
+    let hub = hub.unwrap();
+    // A K3s server node as K3s records how it started; an older or modified K3s that did not
+    // mask the token, the datastore password or the AWS key.
+    let node = json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": "edge-1",
+            "labels": {"node-role.kubernetes.io/control-plane": "true", "node.kubernetes.io/instance-type": "k3s"},
+            "annotations": {
+                "k3s.io/node-args": r#"["server","--token","K10abc::server:s3cret-token","--disable","traefik","--datastore-endpoint=postgres://k3s:db-pa55@db/k3s"]"#,
+                "k3s.io/node-env": r#"{"K3S_NODE_NAME":"edge-1","K3S_TOKEN":"K10abc::server:s3cret-token","AWS_SECRET_ACCESS_KEY":"wJalrXUtnFEMI"}"#,
+                "k3s.io/node-config-hash": "OJ3SK2E4TAJZ6Z5UD2PB4XQX"
+            }
+        }
+    });
+    ext.kubectl_stdin(&["create", "-f", "-"], &node.to_string())
+        .success();
+    let hk = hub.kubeconfig();
+    extcluster(
+        &hk,
+        &[
+            "connect",
+            "edge",
+            "--from-kubeconfig",
+            path(&ext.kubeconfig()),
+        ],
+    )
+    .success();
+    let out = extcluster(&hk, &["describe", "edge"]).success();
+    for want in [
+        "Node Configuration (live, as k3s records it; secrets shown as ********):",
+        "  edge-1 (config hash OJ3SK2E4TAJZ6Z5UD2PB4XQX):",
+        "    Arguments:    server --token ******** --disable traefik --datastore-endpoint=********",
+        "    Environment:  AWS_SECRET_ACCESS_KEY=******** K3S_NODE_NAME=edge-1 K3S_TOKEN=********",
+    ] {
+        assert_contains(&out.stdout, want);
+    }
+    for secret in ["s3cret-token", "db-pa55", "wJalrXUtnFEMI"] {
+        assert!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "{secret} shown:\n{}",
+            out.stdout
+        );
+    }
+}

@@ -8,6 +8,7 @@ use clap::Args;
 use extcluster_core::capability::{PREFIX, declared};
 use extcluster_core::facts::NodeInfo;
 use extcluster_core::health::is_stale;
+use extcluster_core::node_config::{MASKED, NodeConfig};
 use extcluster_core::quantity;
 use extcluster_core::{ExternalCluster, ExternalClusterStatus, NodeSummary};
 use extcluster_remote::failure::one_line;
@@ -115,6 +116,7 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
     match live {
         Ok(live) => {
             nodes(&mut out, &live.nodes, &live.usage);
+            node_configs(&mut out, &live.nodes);
             warnings(&mut out, &live.warnings);
         }
         Err(why) => {
@@ -426,6 +428,47 @@ fn nodes(out: &mut String, nodes: &[NodeInfo], usage: &Result<Option<Vec<NodeUsa
 fn in_mebibytes(bytes: f64) -> String {
     const MI: f64 = 1024.0 * 1024.0;
     quantity::memory((bytes / MI).round() * MI)
+}
+
+/// How K3s or RKE2 started each node, as the nodes record it, secrets masked.
+fn node_configs(out: &mut String, nodes: &[NodeInfo]) {
+    let configured: Vec<(&str, &NodeConfig)> = nodes
+        .iter()
+        .filter_map(|n| Some((n.name.as_str(), n.config.as_ref()?)))
+        .collect();
+    let Some((_, first)) = configured.first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "Node Configuration (live, as {} records it; secrets shown as {MASKED}):",
+        first.program
+    );
+    for (name, config) in configured {
+        let hash = config.hash.as_deref().unwrap_or("<none>");
+        let _ = writeln!(
+            out,
+            "  {} (config hash {}):",
+            escape_controls(name),
+            escape_controls(hash)
+        );
+        let args = match &config.args {
+            Ok(args) if args.is_empty() => "<none>".to_owned(),
+            Ok(args) => args.join(" "),
+            Err(why) => format!("unreadable: {why}"),
+        };
+        let env = match &config.env {
+            Ok(env) if env.is_empty() => "<none>".to_owned(),
+            Ok(env) => env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Err(why) => format!("unreadable: {why}"),
+        };
+        let _ = writeln!(out, "    Arguments:    {}", escape_controls(&args));
+        let _ = writeln!(out, "    Environment:  {}", escape_controls(&env));
+    }
 }
 
 fn quantity_of(raw: Option<&str>) -> Option<f64> {
