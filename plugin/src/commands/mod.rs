@@ -14,6 +14,7 @@ pub mod refresh;
 pub mod register;
 pub mod set_credentials;
 pub mod set_mode;
+pub mod upgrade;
 pub mod version;
 
 use crate::hub::Global;
@@ -33,6 +34,7 @@ pub enum Command {
     Disconnect(disconnect::DisconnectArgs),
     SetCredentials(set_credentials::SetCredentialsArgs),
     SetMode(set_mode::SetModeArgs),
+    Upgrade(upgrade::UpgradeArgs),
     ConvertKubeconfig(convert_kubeconfig::ConvertArgs),
     Credential(credential::CredentialArgs),
     Annotate(annotate::AnnotateArgs),
@@ -59,6 +61,7 @@ pub async fn run(global: &Global, command: Command) -> Result<()> {
         Command::Capabilities(a) => capabilities::run(&a),
         Command::SetCredentials(a) => set_credentials::run(g, &a).await,
         Command::SetMode(a) => set_mode::run(g, &a).await,
+        Command::Upgrade(a) => upgrade::run(g, &a).await,
         Command::Delete(a) => delete::run(g, &a).await,
         Command::Version(a) => version::run(&a),
         Command::Completion(a) => completion::run(&a),

@@ -1,0 +1,225 @@
+//! `kubectl extcluster upgrade` on real control planes: a K3s cluster's nodes as K3s registers
+//! them (its role labels, its kubelet versions), and system-upgrade-controller's Plan API served
+//! by the external API server from a CustomResourceDefinition written from the controller's
+//! published `upgrade.cattle.io/v1` Plan type. No node is upgraded here: no controller carries the
+//! Plans out, so progress is set on the Plan and the nodes the way the controller sets it.
+
+use extcluster_tests::plugin::{extcluster, one_line_error};
+use extcluster_tests::{ControlPlane, Steps, assert_contains, hub, path_str};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// system-upgrade-controller's Plan API: namespaced, v1, with a status subresource.
+const PLAN_API: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: plans.upgrade.cattle.io}
+spec:
+  group: upgrade.cattle.io
+  scope: Namespaced
+  names: {plural: plans, singular: plan, kind: Plan, listKind: PlanList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [concurrency, serviceAccountName, upgrade]
+            properties:
+              concurrency: {type: integer, format: int64}
+              cordon: {type: boolean}
+              drain: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              nodeSelector: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              prepare: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              serviceAccountName: {type: string}
+              upgrade: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              version: {type: string}
+              channel: {type: string}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: system-upgrade}
+"#;
+
+const FROM: &str = "v1.20.2+k3s1";
+const TO: &str = "v1.21.14+k3s1";
+
+/// A node as K3s registers it: servers carry the control-plane and master roles as `true`.
+async fn k3s_node(ext: &ControlPlane, name: &str, server: bool) {
+    let api: Api<Node> = Api::all(ext.client().await.unwrap());
+    let mut labels =
+        json!({"kubernetes.io/hostname": name, "node.kubernetes.io/instance-type": "k3s"});
+    if server {
+        labels["node-role.kubernetes.io/control-plane"] = json!("true");
+        labels["node-role.kubernetes.io/master"] = json!("true");
+    }
+    let node: Node =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+    api.create(&PostParams::default(), &node).await.unwrap();
+    set_kubelet(&api, name, FROM).await;
+}
+
+async fn set_kubelet(api: &Api<Node>, name: &str, version: &str) {
+    let status = json!({"status": {"nodeInfo": {
+        "kubeletVersion": version, "kubeProxyVersion": version, "architecture": "amd64", "bootID": "",
+        "containerRuntimeVersion": "containerd://1.7.11-k3s2", "kernelVersion": "6.1.0", "machineID": "",
+        "operatingSystem": "linux", "osImage": "K3s", "systemUUID": ""
+    }}});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap();
+}
+
+fn plan(ext: &ControlPlane, name: &str) -> Value {
+    let out = ext
+        .kubectl(&["get", "plan", "-n", "system-upgrade", name, "-o", "json"])
+        .success();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The `--status` table's row for `node`.
+fn row(text: &str, node: &str) -> Vec<String> {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(node))
+        .unwrap_or_else(|| panic!("no {node} in:\n{text}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn servers_then_agents_through_plans_and_every_refusal_first() {
+    let (hub, ext) = hub::and_external("edge").await.unwrap();
+    k3s_node(&ext, "server-1", true).await;
+    k3s_node(&ext, "agent-1", false).await;
+    k3s_node(&ext, "agent-2", false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let op = hub::operator_kubeconfig(&hub, dir.path());
+    let upgrade = |extra: &[&str]| {
+        let mut args = vec!["upgrade", "edge"];
+        args.extend(extra);
+        extcluster(&op, &args)
+    };
+    let ext_kubeconfig = ext.kubeconfig();
+    let register = [
+        "connect",
+        "edge",
+        "--from-kubeconfig",
+        path_str(&ext_kubeconfig),
+        "--provider",
+        "K3s",
+    ];
+    extcluster(&op, &register).success();
+
+    let mut step =
+        Steps::start("refused while read-only, and for each version that is not a next step");
+    one_line_error(
+        upgrade(&["--to", TO]),
+        &["read-only", "set-mode edge import"],
+    );
+    extcluster(&op, &["set-mode", "edge", "import"]).success();
+    for (to, says) in [
+        ("v1.21.14", "such as v1.30.4+k3s1"),
+        ("v1.19.16+k3s1", "not downgraded"),
+        ("v1.22.17+k3s1", "one minor at a time"),
+    ] {
+        one_line_error(upgrade(&["--to", to]), &[says, "nothing was changed"]);
+    }
+    one_line_error(
+        upgrade(&["--to", TO, "--accepted-versions", ">=1.19.0, <1.21.0"]),
+        &["outside the versions the hub accepts"],
+    );
+
+    step.next("refused without system-upgrade-controller, saying how to install it");
+    one_line_error(
+        upgrade(&["--to", TO]),
+        &[
+            "system-upgrade-controller",
+            "crd.yaml",
+            "nothing was changed",
+        ],
+    );
+
+    step.next("with the Plan API: a dry run writes nothing, then the two Plans");
+    ext.kubectl_stdin(&["apply", "-f", "-"], PLAN_API).success();
+    ext.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/plans.upgrade.cattle.io",
+        "--timeout=60s",
+    ])
+    .success();
+    for dry in ["--dry-run", "--dry-run=server"] {
+        let out = upgrade(&["--to", TO, "--worker-concurrency", "2", dry]).success();
+        assert_contains(&out.stdout, "dry run)");
+    }
+    let none = ext
+        .kubectl(&["get", "plans", "-n", "system-upgrade", "-o", "name"])
+        .success();
+    assert_eq!(none.stdout, "", "dry runs wrote nothing");
+    let out = upgrade(&["--to", TO, "--worker-concurrency", "2", "--drain"]).success();
+    assert_contains(
+        &out.stdout,
+        &format!(
+            "plan system-upgrade/k3s-agent: {TO} on agent nodes once the servers are done, 2 at a time, drained"
+        ),
+    );
+    let server = plan(&ext, "k3s-server");
+    assert_eq!(server["spec"]["version"], TO);
+    assert_eq!(server["spec"]["concurrency"], 1);
+    assert_eq!(server["spec"]["cordon"], true);
+    assert_eq!(server["spec"]["upgrade"]["image"], "rancher/k3s-upgrade");
+    assert_eq!(
+        server["spec"]["nodeSelector"]["matchExpressions"],
+        json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "In", "values": ["true"]}])
+    );
+    let agent = plan(&ext, "k3s-agent");
+    assert_eq!(agent["spec"]["concurrency"], 2);
+    assert_eq!(agent["spec"]["drain"]["force"], true);
+    assert_eq!(
+        agent["spec"]["prepare"]["args"],
+        json!(["prepare", "k3s-server"])
+    );
+    assert_eq!(
+        agent["spec"]["nodeSelector"]["matchExpressions"],
+        json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"}])
+    );
+
+    step.next("--status follows each node as the controller moves it");
+    let status = upgrade(&["--status"]).success().stdout;
+    assert_eq!(
+        row(&status, "server-1"),
+        ["server-1", "k3s-server", TO, FROM, "waiting"]
+    );
+    assert_eq!(
+        row(&status, "agent-2"),
+        ["agent-2", "k3s-agent", TO, FROM, "waiting"]
+    );
+    let applying = json!({"status": {"applying": ["server-1"]}}).to_string();
+    ext.kubectl(&[
+        "patch",
+        "plan",
+        "k3s-server",
+        "-n",
+        "system-upgrade",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &applying,
+    ])
+    .success();
+    let status = upgrade(&["--status"]).success().stdout;
+    assert_eq!(row(&status, "server-1")[4], "upgrading", "{status}");
+    let nodes: Api<Node> = Api::all(ext.client().await.unwrap());
+    set_kubelet(&nodes, "server-1", TO).await;
+    let status = upgrade(&["--status"]).success().stdout;
+    assert_eq!(row(&status, "server-1")[4], "upgraded", "{status}");
+    assert_eq!(row(&status, "agent-1")[4], "waiting", "{status}");
+}
