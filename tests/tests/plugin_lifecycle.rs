@@ -781,6 +781,29 @@ async fn disconnect_removes_the_registration_and_leaves_the_cluster_untouched() 
     let out = extcluster(&hk, &["delete", "lab-01"]).success();
     assert_contains(&out.stdout, "lab-01 deleted");
     assert_eq!(registrations(&hub).await, ["onprem"]);
+    // One whose cluster still has nodes: they are listed, and it takes --yes.
+    let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "lab-02-kubeconfig", "namespace": SYSTEM_NAMESPACE},
+        "stringData": {"kubeconfig": kubeconfig}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(hub.client().await.unwrap(), SYSTEM_NAMESPACE)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let attached = PROVISIONED.replace("lab-01", "lab-02")
+        + "  kubeconfigSecretRef: {namespace: extcluster-system, name: lab-02-kubeconfig, key: kubeconfig}\n";
+    hub.kubectl_stdin(&["create", "-f", "-"], &attached)
+        .success();
+    let out = extcluster(&hk, &["delete", "lab-02"]);
+    assert_contains(&out.stdout, "lab-02 still has 1 node(s):");
+    assert_contains(&out.stdout, "worker-1");
+    one_line_error(out, &["keep running", "--yes"]);
+    assert_eq!(registrations(&hub).await, ["lab-02", "onprem"]);
+    let out = extcluster(&hk, &["delete", "lab-02", "--yes"]).success();
+    assert_contains(&out.stdout, "lab-02 deleted");
+    assert_eq!(registrations(&hub).await, ["onprem"]);
 
     // Without a terminal and without --yes, disconnect asks for --yes and changes nothing.
     let out = extcluster(&hk, &["disconnect", "onprem"]);
