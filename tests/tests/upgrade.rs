@@ -222,4 +222,18 @@ async fn servers_then_agents_through_plans_and_every_refusal_first() {
     let status = upgrade(&["--status"]).success().stdout;
     assert_eq!(row(&status, "server-1")[4], "upgraded", "{status}");
     assert_eq!(row(&status, "agent-1")[4], "waiting", "{status}");
+    let describe = extcluster(&op, &["describe", "edge"]).success().stdout;
+    assert_contains(
+        &describe,
+        "Upgrade (live, system-upgrade-controller Plans):",
+    );
+    let upgrade_rows: Vec<&str> = describe
+        .lines()
+        .filter(|l| l.trim_start().starts_with("server-1") && l.contains("k3s-server"))
+        .collect();
+    assert_eq!(upgrade_rows.len(), 1, "{describe}");
+    assert!(
+        upgrade_rows[0].trim_end().ends_with("upgraded"),
+        "{describe}"
+    );
 }

@@ -34,6 +34,9 @@ pub struct Live {
     pub usage: Result<Option<Vec<NodeUsage>>, String>,
     /// Warning events, or why they could not be read.
     pub warnings: Result<Vec<Warning>, String>,
+    /// Where a K3s or RKE2 upgrade is, node by node (`upgrade --status`); `Ok(None)` when none
+    /// was started or the cluster is neither.
+    pub upgrade: Result<Option<String>, String>,
 }
 
 const WARNINGS_SHOWN: usize = 10;
@@ -57,10 +60,17 @@ async fn live(hub: &Hub, cluster: &ExternalCluster) -> Result<Live, String> {
         .await
         .map_err(|f| f.to_string());
     let usage = probe::node_usage(&client).await.map_err(|f| f.to_string());
+    let upgrade = match extcluster_core::upgrade::distribution(cluster.spec.provider) {
+        Some(d) => super::upgrade::progress(&client, d)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    };
     Ok(Live {
         nodes: facts.nodes,
         usage,
         warnings,
+        upgrade,
     })
 }
 
@@ -117,6 +127,7 @@ pub fn render(c: &ExternalCluster, live: &Result<Live, String>, now: Timestamp) 
         Ok(live) => {
             nodes(&mut out, &live.nodes, &live.usage);
             node_configs(&mut out, &live.nodes);
+            upgrade(&mut out, &live.upgrade);
             warnings(&mut out, &live.warnings);
         }
         Err(why) => {
@@ -430,6 +441,20 @@ fn in_mebibytes(bytes: f64) -> String {
     quantity::memory((bytes / MI).round() * MI)
 }
 
+/// The upgrade in progress, as `upgrade --status` shows it.
+fn upgrade(out: &mut String, upgrade: &Result<Option<String>, String>) {
+    match upgrade {
+        Ok(None) => {}
+        Ok(Some(table)) => {
+            let _ = writeln!(out, "Upgrade (live, system-upgrade-controller Plans):");
+            out.push_str(&indent(table, "  "));
+        }
+        Err(why) => {
+            let _ = writeln!(out, "Upgrade (live): unavailable: {why}");
+        }
+    }
+}
+
 /// How K3s or RKE2 started each node, as the nodes record it, secrets masked.
 fn node_configs(out: &mut String, nodes: &[NodeInfo]) {
     let configured: Vec<(&str, &NodeConfig)> = nodes
@@ -596,6 +621,7 @@ mod tests {
                 cpu: Some(1.0),
                 memory: Some(1.5 * 1024.0 * 1024.0 * 1024.0 + 12345.0),
             }])),
+            upgrade: Ok(None),
             warnings: Ok(vec![Warning {
                 age_seconds: Some(30),
                 object: "default/pod/web".into(),
@@ -639,6 +665,7 @@ mod tests {
         let live = Ok(Live {
             nodes: Vec::new(),
             usage: Ok(None),
+            upgrade: Ok(None),
             warnings: Ok(vec![Warning {
                 age_seconds: Some(1),
                 object: "default/pod/x".into(),

@@ -4,7 +4,7 @@
 
 use crate::dry_run::{DryRun, DryRunArg};
 use crate::hub::{Global, Hub};
-use crate::output::table;
+use crate::output::{escape_controls, table};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use extcluster_core::api::MANAGER;
@@ -182,14 +182,22 @@ async fn apply(client: &Client, plans: &[serde_json::Value], dry_run: bool) -> R
 /// Each node with the Plan that upgrades it and where it is: upgraded (its kubelet runs the
 /// Plan's version), upgrading (the controller is applying the Plan to it), or waiting.
 async fn status(client: &Client, d: Distribution) -> Result<()> {
+    match progress(client, d).await? {
+        Some(table) => print!("{table}"),
+        None => println!("No upgrade Plans of ours in {PLAN_NAMESPACE}: no upgrade was started."),
+    }
+    Ok(())
+}
+
+/// The table of nodes and where each is in the upgrade; `None` when no upgrade was started.
+pub async fn progress(client: &Client, d: Distribution) -> Result<Option<String>> {
     let api = plan_api(client);
     let [server_name, agent_name] = upgrade::plan_names(d);
     let read = |e: kube::Error| anyhow!("cannot read the upgrade Plans: {}", Failure::of(&e));
     let server = api.get_opt(&server_name).await.map_err(read)?;
     let agent = api.get_opt(&agent_name).await.map_err(read)?;
     if server.is_none() && agent.is_none() {
-        println!("No upgrade Plans of ours in {PLAN_NAMESPACE}: no upgrade was started.");
-        return Ok(());
+        return Ok(None);
     }
     let nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
@@ -210,11 +218,15 @@ async fn status(client: &Client, d: Distribution) -> Result<()> {
         };
         rows.push(node_row(node, plan.as_ref(), name));
     }
-    print!(
-        "{}",
-        table(&["NODE", "PLAN", "TARGET", "KUBELET", "STATE"], &rows)
-    );
-    Ok(())
+    // What the cluster says is shown on a terminal: no control characters.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape_controls(c).into_owned()).collect())
+        .collect();
+    Ok(Some(table(
+        &["NODE", "PLAN", "TARGET", "KUBELET", "STATE"],
+        &rows,
+    )))
 }
 
 fn node_row(node: &Node, plan: Option<&DynamicObject>, plan_name: &str) -> Vec<String> {
