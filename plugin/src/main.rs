@@ -117,10 +117,10 @@ fn log_at(level: u8) {
     }
     let mut directives = vec!["warn".to_owned()];
     if level >= 6 {
-        directives.push(format!("{REQUESTS}=info"));
+        directives.push(format!("{REQUESTS}=debug"));
     }
     if level >= 7 {
-        directives.push(format!("{HEADERS}=info"));
+        directives.push(format!("{HEADERS}=debug"));
     }
     let filter = tracing_subscriber::EnvFilter::new(directives.join(","));
     tracing_subscriber::fmt()

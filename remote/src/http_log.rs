@@ -2,7 +2,9 @@
 //! status and time under [`REQUESTS`]; the headers under [`HEADERS`], with credentials masked.
 //! Bodies are never logged: they carry kubeconfigs, tokens and Secrets.
 //!
-//! Off by default: with no subscriber interested, a request costs one `enabled!` check.
+//! At debug level, so only a subscriber that asks for these targets sees them (the plugin's `-v`),
+//! never a default `info` filter such as the controller's, which would log every probe; with no
+//! subscriber interested, a request costs one `enabled!` check.
 
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
@@ -45,7 +47,7 @@ where
     }
 
     fn call(&mut self, request: Request<In>) -> Self::Future {
-        if !tracing::enabled!(target: REQUESTS, tracing::Level::INFO) {
+        if !tracing::enabled!(target: REQUESTS, tracing::Level::DEBUG) {
             return Box::pin(self.0.call(request));
         }
         let line = format!("{} {}", request.method(), request.uri());
@@ -57,10 +59,10 @@ where
             let ms = started.elapsed().as_millis();
             match &answer {
                 Ok(response) => {
-                    tracing::info!(target: REQUESTS, "{line} {} in {ms} ms", response.status());
+                    tracing::debug!(target: REQUESTS, "{line} {} in {ms} ms", response.status());
                     log_headers("response", response.headers());
                 }
-                Err(e) => tracing::info!(target: REQUESTS, "{line} failed in {ms} ms: {e}"),
+                Err(e) => tracing::debug!(target: REQUESTS, "{line} failed in {ms} ms: {e}"),
             }
             answer
         })
@@ -68,11 +70,11 @@ where
 }
 
 fn log_headers(which: &str, headers: &HeaderMap) {
-    if !tracing::enabled!(target: HEADERS, tracing::Level::INFO) {
+    if !tracing::enabled!(target: HEADERS, tracing::Level::DEBUG) {
         return;
     }
     for (name, value) in headers {
-        tracing::info!(target: HEADERS, "{which} header {name}: {}", shown(name, value));
+        tracing::debug!(target: HEADERS, "{which} header {name}: {}", shown(name, value));
     }
 }
 

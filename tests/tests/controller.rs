@@ -285,7 +285,7 @@ async fn a_node_upgrade_is_reconciling_and_a_skew_that_stays_settles_to_running(
         add_node(&ext, name, "v1.33.1").await;
     }
     let flags = [FAST, &["--skew-settles-after", "6s"]].concat();
-    let _controller = ControllerProcess::start(&hub, "replica-a", &flags)
+    let controller = ControllerProcess::start(&hub, "replica-a", &flags)
         .await
         .unwrap();
     let id = kube_system_uid(&ext).await;
@@ -337,6 +337,10 @@ async fn a_node_upgrade_is_reconciling_and_a_skew_that_stays_settles_to_running(
         s.phase == Some(Phase::Reconciling)
     })
     .await;
+    // The request log the plugin's -v shows is not in the controller's default log: it would
+    // be a line per request of every probe.
+    let log = controller.log();
+    assert!(!log.contains(&format!("GET {}", ext.server())), "{log}");
 }
 
 #[tokio::test]
