@@ -51,9 +51,11 @@ crd:
 
 TOOLS := $(or $(EXTCLUSTER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/extcluster)/tools
 
-## Benchmarks: the webhook pinned to one core, wrk/oha on the other; prints a table.
+## Benchmarks: the webhook pinned to one core, wrk/oha on the other, instructions per review
+## counted by callgrind; prints a table.
 bench: deps
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
 	@command -v oha >/dev/null || test -x $(TOOLS)/bin/oha || $(CARGO) install oha --locked --root $(TOOLS)
 	$(CARGO) run --release -q -p extcluster-tools --bin bench -- $(BENCH_ARGS)
 

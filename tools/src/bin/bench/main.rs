@@ -6,6 +6,7 @@
 
 mod controller;
 mod hub_load;
+mod instructions;
 mod load_generators;
 mod plugin;
 mod release;
@@ -77,6 +78,7 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
     if std::env::args().any(|a| a == "controller") {
         return controller::rows(&bins.controller, quick).await;
     }
+    let counted = instructions::rows(&bins.review_cost)?;
     let tools = LoadGenerators::find()?;
     let hub = hub::start().await?;
     // CPU 0 is the webhook's alone: the hub, the bench and the load generators use CPU 1.
@@ -100,7 +102,8 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
             bench.webhook.log_tail(20)
         );
     }
-    let mut rows = result?;
+    let mut rows = counted;
+    rows.extend(result?);
     let controller = bench.bins.controller.clone();
     drop(bench);
     rows.extend(controller::rows(&controller, quick).await?);

@@ -9,15 +9,19 @@ pub struct ReleaseBins {
     pub webhook: PathBuf,
     pub plugin: PathBuf,
     pub controller: PathBuf,
+    /// One review body answered in process (`review-cost`), for callgrind.
+    pub review_cost: PathBuf,
 }
 
 impl ReleaseBins {
-    /// Builds the webhook, the plugin and the controller with `--release`; `make build` builds debug only.
+    /// Builds the webhook, the plugin, the controller and `review-cost` with `--release`; `make
+    /// build` builds debug only.
     pub fn build() -> Result<Self> {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--release", "-q"])
             .args(["-p", "extcluster-webhook", "-p", "kubectl-extcluster"])
             .args(["-p", "extcluster-controller"])
+            .args(["-p", "extcluster-tools", "--bin", "review-cost"])
             .current_dir(repo_root())
             .status()?;
         if !status.success() {
@@ -28,6 +32,7 @@ impl ReleaseBins {
             webhook: release.join("extcluster-webhook"),
             plugin: release.join("kubectl-extcluster"),
             controller: release.join("extcluster-controller"),
+            review_cost: release.join("review-cost"),
         })
     }
 }
