@@ -6,7 +6,7 @@
 //! never a default `info` filter such as the controller's, which would log every probe; with no
 //! subscriber interested, a request costs one `enabled!` check.
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -40,7 +40,9 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Out>, S::Error>>;
+    /// The inner future as it is when nothing logs (no allocation on the controller's probes);
+    /// boxed with the timing around it when something does.
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response<Out>, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.0.poll_ready(cx)
@@ -48,13 +50,13 @@ where
 
     fn call(&mut self, request: Request<In>) -> Self::Future {
         if !tracing::enabled!(target: REQUESTS, tracing::Level::DEBUG) {
-            return Box::pin(self.0.call(request));
+            return Either::Left(self.0.call(request));
         }
         let line = format!("{} {}", request.method(), request.uri());
         log_headers("request", request.headers());
         let started = Instant::now();
         let answer = self.0.call(request);
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let answer = answer.await;
             let ms = started.elapsed().as_millis();
             match &answer {
@@ -65,7 +67,7 @@ where
                 Err(e) => tracing::debug!(target: REQUESTS, "{line} failed in {ms} ms: {e}"),
             }
             answer
-        })
+        }))
     }
 }
 

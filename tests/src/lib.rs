@@ -93,3 +93,14 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
         .to_owned();
     Ok((code, body))
 }
+
+/// The row of a kubectl-style table whose first column is `name`, split at whitespace.
+#[track_caller]
+pub fn table_row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no row {name} in:\n{table}"))
+        .split_whitespace()
+        .collect()
+}

@@ -8,7 +8,7 @@ use extcluster_tests::control_plane::User;
 use extcluster_tests::hub::registrations;
 use extcluster_tests::plugin::{extcluster, one_line_error, plugin_path};
 use extcluster_tests::{ControlPlane, Options, Steps, assert_contains, hub, kubectl};
-use extcluster_tests::{b64, path_str as path};
+use extcluster_tests::{b64, path_str as path, table_row};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Secret, ServiceAccount};
 use kube::Client;
@@ -252,15 +252,6 @@ async fn kube_system_uid(ext: &ControlPlane) -> String {
 
 fn temp_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
-}
-
-fn table_row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
-    table
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .unwrap_or_else(|| panic!("no row {name} in:\n{table}"))
-        .split_whitespace()
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

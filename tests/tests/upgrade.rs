@@ -5,7 +5,7 @@
 //! Plans out, so progress is set on the Plan and the nodes the way the controller sets it.
 
 use extcluster_tests::plugin::{extcluster, one_line_error};
-use extcluster_tests::{ControlPlane, Steps, assert_contains, hub, path_str};
+use extcluster_tests::{ControlPlane, Steps, assert_contains, hub, path_str, table_row};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -82,16 +82,6 @@ fn plan(ext: &ControlPlane, name: &str) -> Value {
         .kubectl(&["get", "plan", "-n", "system-upgrade", name, "-o", "json"])
         .success();
     serde_json::from_str(&out.stdout).unwrap()
-}
-
-/// The `--status` table's row for `node`.
-fn row(text: &str, node: &str) -> Vec<String> {
-    text.lines()
-        .find(|l| l.split_whitespace().next() == Some(node))
-        .unwrap_or_else(|| panic!("no {node} in:\n{text}"))
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
 }
 
 #[tokio::test]
@@ -195,11 +185,11 @@ async fn servers_then_agents_through_plans_and_every_refusal_first() {
     step.next("--status follows each node as the controller moves it");
     let status = upgrade(&["--status"]).success().stdout;
     assert_eq!(
-        row(&status, "server-1"),
+        table_row(&status, "server-1"),
         ["server-1", "k3s-server", TO, FROM, "waiting"]
     );
     assert_eq!(
-        row(&status, "agent-2"),
+        table_row(&status, "agent-2"),
         ["agent-2", "k3s-agent", TO, FROM, "waiting"]
     );
     let applying = json!({"status": {"applying": ["server-1"]}}).to_string();
@@ -216,12 +206,12 @@ async fn servers_then_agents_through_plans_and_every_refusal_first() {
     ])
     .success();
     let status = upgrade(&["--status"]).success().stdout;
-    assert_eq!(row(&status, "server-1")[4], "upgrading", "{status}");
+    assert_eq!(table_row(&status, "server-1")[4], "upgrading", "{status}");
     let nodes: Api<Node> = Api::all(ext.client().await.unwrap());
     set_kubelet(&nodes, "server-1", TO).await;
     let status = upgrade(&["--status"]).success().stdout;
-    assert_eq!(row(&status, "server-1")[4], "upgraded", "{status}");
-    assert_eq!(row(&status, "agent-1")[4], "waiting", "{status}");
+    assert_eq!(table_row(&status, "server-1")[4], "upgraded", "{status}");
+    assert_eq!(table_row(&status, "agent-1")[4], "waiting", "{status}");
     let describe = extcluster(&op, &["describe", "edge"]).success().stdout;
     assert_contains(
         &describe,

@@ -522,18 +522,19 @@ fn usage_line(nodes: &[NodeInfo], usage: &Result<Option<Vec<NodeUsage>>, String>
         }
         Err(why) => return format!("Usage: unavailable: {why}"),
     };
-    let total = |of: fn(&NodeInfo) -> Option<&str>| -> Option<f64> {
-        let values: Vec<f64> = nodes.iter().filter_map(|n| quantity_of(of(n))).collect();
-        (!values.is_empty()).then(|| values.iter().sum())
-    };
+    // Allocatable totals as the status records them: one summing, in core.
+    let allocatable = extcluster_core::facts::summarize(nodes);
     let sum = |of: fn(&NodeUsage) -> Option<f64>| -> Option<f64> {
         let values: Vec<f64> = used.iter().filter_map(of).collect();
         (!values.is_empty()).then(|| values.iter().sum())
     };
-    let cpu = (sum(|u| u.cpu), total(|n| n.allocatable_cpu.as_deref()));
+    let cpu = (
+        sum(|u| u.cpu),
+        quantity_of(allocatable.allocatable_cpu.as_deref()),
+    );
     let memory = (
         sum(|u| u.memory),
-        total(|n| n.allocatable_memory.as_deref()),
+        quantity_of(allocatable.allocatable_memory.as_deref()),
     );
     format!(
         "Usage: {} of {} CPU, {} of {} memory",
