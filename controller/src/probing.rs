@@ -4,7 +4,7 @@
 use crate::registrations::Registrations;
 use crate::schedule::{Cadence, Schedule};
 use crate::serve::Health;
-use crate::status::{self, Outcome, Writer};
+use crate::status::{self, Outcome, Writer, Written};
 use extcluster_core::health::Settings;
 use extcluster_core::{ExternalCluster, Phase};
 use extcluster_remote::observe::Limits;
@@ -44,6 +44,8 @@ struct Known {
     failures: u32,
     rights_checked: Option<Instant>,
     phase: Option<Phase>,
+    /// What the last probe wrote, until the store shows a newer version than it was written over.
+    written: Option<Written>,
     busy: bool,
     /// Changed while a probe was in flight: probe again as soon as it ends.
     again: bool,
@@ -172,6 +174,7 @@ fn start(
     else {
         return;
     };
+    let cluster = with_own_write(cluster, &mut k.written);
     let at = stored::secret_ref(&cluster);
     let secret: Option<Arc<Secret>> = ctx.registrations.secret(&at.namespace, &at.name);
     let check_rights = k
@@ -187,6 +190,26 @@ fn start(
             .expect("the semaphore is never closed");
         status::probe_and_record(&ctx, &cluster, secret.as_deref(), failures, check_rights).await
     });
+}
+
+/// The registration as the probe should see it: the store's copy, or, while the store has not
+/// caught up with this controller's last write, that copy with the status written.
+fn with_own_write(
+    cluster: Arc<ExternalCluster>,
+    written: &mut Option<Written>,
+) -> Arc<ExternalCluster> {
+    match written {
+        Some(w) if cluster.metadata.resource_version.as_ref() == Some(&w.over) => {
+            let mut caught_up = (*cluster).clone();
+            caught_up.status = Some(w.status.clone());
+            Arc::new(caught_up)
+        }
+        Some(_) => {
+            *written = None;
+            cluster
+        }
+        None => cluster,
+    }
 }
 
 fn finish(
@@ -205,6 +228,9 @@ fn finish(
     }
     ctx.health.metrics.count_phase(k.phase, outcome.phase);
     k.phase = outcome.phase;
+    if outcome.written.is_some() {
+        k.written = outcome.written;
+    }
     let next = if std::mem::take(&mut k.again) {
         Duration::ZERO
     } else {
@@ -220,8 +246,54 @@ impl Known {
             failures: 0,
             rights_checked: None,
             phase: None,
+            written: None,
             busy: false,
             again: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use extcluster_core::ExternalClusterStatus;
+
+    fn at_version(version: &str, phase: Phase) -> Arc<ExternalCluster> {
+        let mut cluster: ExternalCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "extcluster.io/v1alpha1", "kind": "ExternalCluster",
+            "metadata": {"name": "a", "resourceVersion": version},
+            "spec": {"clusterID": "id", "server": "https://x", "mode": "Connect", "kubernetesVersion": "v1.30.1"}
+        }))
+        .unwrap();
+        cluster.status = Some(ExternalClusterStatus {
+            phase: Some(phase),
+            ..ExternalClusterStatus::default()
+        });
+        Arc::new(cluster)
+    }
+
+    fn phase(c: &ExternalCluster) -> Option<Phase> {
+        c.status.as_ref().and_then(|s| s.phase)
+    }
+
+    #[test]
+    fn a_probe_reads_its_own_write_until_the_store_shows_a_newer_version() {
+        let mut written = Some(Written {
+            over: "5".into(),
+            status: ExternalClusterStatus {
+                phase: Some(Phase::Unreachable),
+                ..ExternalClusterStatus::default()
+            },
+        });
+        let lagging = with_own_write(at_version("5", Phase::Running), &mut written);
+        assert_eq!(phase(&lagging), Some(Phase::Unreachable));
+        assert!(written.is_some(), "kept while the store lags");
+        let caught_up = with_own_write(at_version("6", Phase::Pending), &mut written);
+        assert_eq!(
+            phase(&caught_up),
+            Some(Phase::Pending),
+            "the store's, once newer"
+        );
+        assert!(written.is_none());
     }
 }

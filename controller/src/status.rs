@@ -33,6 +33,19 @@ pub struct Outcome {
     pub failures: u32,
     pub rights_checked: bool,
     pub phase: Option<Phase>,
+    /// The status this probe wrote, if it wrote one.
+    pub written: Option<Written>,
+}
+
+/// A status the controller wrote, until the hub's watch brings it back: a probe that starts
+/// before then reads it here rather than the older copy in the store, so a slow watch costs no
+/// second write and no repeated event.
+#[derive(Debug)]
+pub struct Written {
+    /// The resource version the write was made over: the store still holding it has not seen
+    /// the write (nor anyone's later one).
+    pub over: String,
+    pub status: extcluster_core::ExternalClusterStatus,
 }
 
 /// Writes status and events to the hub.
@@ -71,8 +84,16 @@ pub async fn probe_and_record(
     };
     let old = cluster.status.as_ref();
     let derived = health::derive(old, subject, &observation, failures, &ctx.settings, now);
+    let mut written = None;
     if health::changed(old, &derived.status) || ctx.writer.heartbeat_due(old, now) {
-        ctx.writer.write(&name, old, &derived.status, metrics).await;
+        let wrote = ctx.writer.write(&name, old, &derived.status, metrics).await;
+        written = wrote
+            .then(|| cluster.metadata.resource_version.clone())
+            .flatten()
+            .map(|over| Written {
+                over,
+                status: derived.status.clone(),
+            });
     }
     for transition in &derived.transitions {
         ctx.writer.event(cluster, transition, metrics).await;
@@ -86,6 +107,7 @@ pub async fn probe_and_record(
         },
         rights_checked: check_rights && observation.outcome.is_ok(),
         phase: derived.status.phase,
+        written,
     }
 }
 
@@ -105,7 +127,7 @@ impl Writer {
         old: Option<&extcluster_core::ExternalClusterStatus>,
         new: &extcluster_core::ExternalClusterStatus,
         metrics: &crate::metrics::Metrics,
-    ) {
+    ) -> bool {
         let api: Api<ExternalCluster> = Api::all(self.client.clone());
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
@@ -115,10 +137,14 @@ impl Writer {
         match api.patch_status(name, &params, &Patch::Merge(&body)).await {
             Ok(_) => {
                 metrics.hub_writes.inc();
+                true
             }
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => tracing::warn!(registration = name, error = %e, "cannot write the status"),
-        };
+            Err(kube::Error::Api(e)) if e.code == 404 => false,
+            Err(e) => {
+                tracing::warn!(registration = name, error = %e, "cannot write the status");
+                false
+            }
+        }
     }
 
     async fn event(

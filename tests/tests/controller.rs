@@ -668,6 +668,15 @@ async fn hundreds_of_registrations_half_dead_keep_to_the_interval() {
         .metric("extcluster_controller_hub_writes_total")
         .await
         .unwrap();
+    let versions = |all: Vec<ExternalCluster>| -> std::collections::BTreeMap<String, (String, Option<String>)> {
+        all.into_iter()
+            .map(|c| {
+                let message = c.status.and_then(|s| s.message);
+                (c.metadata.name.unwrap_or_default(), (c.metadata.resource_version.unwrap_or_default(), message))
+            })
+            .collect()
+    };
+    let before = versions(api.list(&ListParams::default()).await.unwrap().items);
     let (ok0, failed0) = probes().await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     let (ok1, failed1) = probes().await;
@@ -685,6 +694,28 @@ async fn hundreds_of_registrations_half_dead_keep_to_the_interval() {
         failed1 - failed0 <= (DEAD * 2) as f64,
         "dead ones backed off: {}",
         failed1 - failed0
+    );
+    let after = versions(api.list(&ListParams::default()).await.unwrap().items);
+    let written: Vec<String> = after
+        .iter()
+        .filter(|(name, (version, _))| before.get(*name).map(|b| &b.0) != Some(version))
+        .map(|(name, (_, message))| {
+            format!(
+                "{name}: {:?} -> {message:?}",
+                before.get(name).and_then(|b| b.1.as_ref())
+            )
+        })
+        .collect();
+    let reasons = controller.probe("/metrics").await.unwrap().1;
+    assert!(
+        written.is_empty(),
+        "no hub write when nothing changed, but these were written:\n{}\nfailures: {}",
+        written.join("\n"),
+        reasons
+            .lines()
+            .filter(|l| l.starts_with("extcluster_controller_probe_failures_total"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     assert_eq!(
         controller
