@@ -15,8 +15,8 @@ pub mod registry;
 mod review;
 pub mod routes;
 mod serve;
-mod serving_cert;
-mod tls_server;
+pub mod serving_cert;
+pub mod tls_server;
 mod watch;
 
 pub use serve::serve;

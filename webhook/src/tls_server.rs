@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 /// How long a client may take to finish its TLS handshake or send its request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) async fn serve_tls(
+pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,

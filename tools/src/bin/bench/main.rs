@@ -5,6 +5,7 @@
 //! crates.io) run pinned to CPU 1. The registry comes from a real hub's watch.
 
 mod controller;
+mod controls;
 mod hub_load;
 mod instructions;
 mod load_generators;
@@ -43,6 +44,19 @@ pub fn row(what: &str, value: String, target: &str) -> Row {
         what: what.to_owned(),
         value,
         target: target.to_owned(),
+    }
+}
+
+impl Bench {
+    /// A control on the measured core, with the webhook's certificate.
+    pub async fn control(&self, control: controls::Control) -> Result<controls::PinnedControl> {
+        controls::PinnedControl::start(
+            &self.bins.tls_control,
+            control,
+            &self.webhook.certs,
+            &self.webhook.dir,
+        )
+        .await
     }
 }
 
@@ -114,20 +128,59 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
 async fn measure(bench: &Bench) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     bench.webhook.wait_registrations(10).await?;
-    rows.push(webhook::idle_rss(bench, "10 registrations", "<= 12 MB").await?);
-    rows.extend(webhook::saturation(bench)?);
+    let (idle, rss_at_10) = webhook::idle_rss(bench, "10 registrations", "<= 12 MB").await?;
+    rows.push(idle);
+    rows.extend(webhook::saturation(bench).await?);
     let (latency_rows, p99_at_10) = webhook::latency_at_fixed_rate(bench).await?;
     rows.extend(latency_rows);
-    rows.push(webhook::handshakes(bench)?);
+    rows.extend(webhook::handshakes(bench).await?);
 
     // The plugin, against the same hub with 1,000 registrations.
     hub_load::seed(&bench.hub, 10, 1_000).await?;
     rows.extend(plugin::rows(bench).await?);
 
     hub_load::seed(&bench.hub, 1_000, 10_000).await?;
+    rows.extend(plugin::list_beside_kubectl(bench, "10,000", 0.3)?);
+    rows.extend(at_scale(bench, 10_000, "10,000", p99_at_10, "<= 25 MB").await?);
+
+    let (big, label) = if bench.quick {
+        (20_000, "20,000")
+    } else {
+        (100_000, "100,000")
+    };
+    hub_load::seed(&bench.hub, 10_000, big).await?;
+    rows.extend(at_scale(bench, big, label, p99_at_10, "<= 60 MB").await?);
+    let on_hub = hub_load::count(&bench.hub).await? as f64;
+    let (_, rss) = webhook::idle_rss(bench, label, "").await?;
+    rows.push(row(
+        "webhook memory per registration",
+        format!(
+            "{:.0} bytes",
+            (rss - rss_at_10) * 1024.0 * 1024.0 / (on_hub - 10.0)
+        ),
+        "",
+    ));
+    rows.extend(webhook::start_to_ready(bench, label, &bench.bins.webhook).await?);
+    Ok(rows)
+}
+
+/// The webhook with `count` registrations indexed: idle memory, and latency against 10.
+async fn at_scale(
+    bench: &Bench,
+    count: usize,
+    label: &str,
+    p99_at_10: f64,
+    rss_target: &str,
+) -> Result<Vec<Row>> {
     let on_hub = hub_load::count(&bench.hub).await?;
+    if on_hub < count {
+        anyhow::bail!("the hub holds {on_hub} registrations, not {count}");
+    }
     bench.webhook.wait_registrations(on_hub).await?;
-    rows.push(webhook::idle_rss(bench, "10,000 registrations", "<= 25 MB").await?);
-    rows.extend(webhook::at_ten_thousand_registrations(bench, p99_at_10)?);
+    let (idle, _) = webhook::idle_rss(bench, &format!("{label} registrations"), rss_target).await?;
+    let mut rows = vec![idle];
+    rows.extend(webhook::at_registrations(
+        bench, label, p99_at_10, rss_target,
+    )?);
     Ok(rows)
 }

@@ -1,8 +1,10 @@
 //! The plugin measured: cold start, `list` beside `kubectl get`, `register` end to end, and the
 //! hub API calls each command makes.
 
+use crate::controls::ratio;
 use crate::{Bench, Row, hub_load, row};
 use anyhow::{Result, bail};
+use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::{ControlPlane, Options};
 use std::path::Path;
 use std::process::Command;
@@ -10,22 +12,47 @@ use std::time::Instant;
 
 pub async fn rows(bench: &Bench) -> Result<Vec<Row>> {
     let mut rows = cold_start(bench)?;
+    rows.extend(list_beside_kubectl(bench, "1,000", 0.5)?);
     let kubeconfig = bench.hub.kubeconfig().display().to_string();
-    let list_args = ["list", "--kubeconfig", &kubeconfig];
-    // kubectl as users run it: with its discovery cache warm (one run first fills it).
     let cache = tempfile::tempdir()?;
-    let cache_dir = format!("--cache-dir={}", cache.path().display());
-    let get_args = [
-        "get",
-        "externalclusters",
-        "--kubeconfig",
-        &kubeconfig,
-        &cache_dir,
-    ];
-    rows.extend(list_beside_kubectl(bench, &list_args, &get_args)?);
-    rows.extend(api_calls(bench, &list_args, &get_args).await?);
-    rows.extend(register(bench, &kubeconfig).await?);
+    let kubectl = Kubectl::new(&kubeconfig, cache.path());
+    let list_args = ["list", "--kubeconfig", &kubeconfig];
+    rows.extend(
+        api_calls(
+            bench,
+            &list_args,
+            &kubectl.args(&["get", "externalclusters"]),
+        )
+        .await?,
+    );
+    rows.extend(register_and_describe(bench, &kubeconfig).await?);
     Ok(rows)
+}
+
+/// kubectl as users run it: with a discovery cache (warm after its first run).
+struct Kubectl {
+    kubeconfig: String,
+    cache_dir: String,
+}
+
+impl Kubectl {
+    fn new(kubeconfig: &str, cache: &Path) -> Self {
+        Self {
+            kubeconfig: format!("--kubeconfig={kubeconfig}"),
+            cache_dir: format!("--cache-dir={}", cache.display()),
+        }
+    }
+
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend([self.kubeconfig.as_str(), self.cache_dir.as_str()]);
+        all
+    }
+
+    /// Wall time of one run; fails when kubectl does.
+    fn run(&self, args: &[&str]) -> Result<f64> {
+        Ok(timed(Path::new("kubectl"), &self.args(args), 1)?.0)
+    }
 }
 
 /// Wall time and memory of commands that do not reach a cluster.
@@ -43,21 +70,30 @@ fn cold_start(bench: &Bench) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn list_beside_kubectl(bench: &Bench, list_args: &[&str], get_args: &[&str]) -> Result<Vec<Row>> {
+/// `list` beside `kubectl get externalclusters` with `count` registrations on the hub.
+pub fn list_beside_kubectl(bench: &Bench, count: &str, target: f64) -> Result<Vec<Row>> {
     let runs = if bench.quick { 3 } else { 10 };
-    let (plugin_list, _) = timed(&bench.bins.plugin, list_args, runs)?;
-    timed(Path::new("kubectl"), get_args, 1)?;
-    let (kubectl_get, _) = timed(Path::new("kubectl"), get_args, runs)?;
+    let kubeconfig = bench.hub.kubeconfig().display().to_string();
+    let cache = tempfile::tempdir()?;
+    let kubectl = Kubectl::new(&kubeconfig, cache.path());
+    let get = kubectl.args(&["get", "externalclusters"]);
+    let (plugin_list, _) = timed(
+        &bench.bins.plugin,
+        &["list", "--kubeconfig", &kubeconfig],
+        runs,
+    )?;
+    timed(Path::new("kubectl"), &get, 1)?;
+    let (kubectl_get, _) = timed(Path::new("kubectl"), &get, runs)?;
     Ok(vec![
         row(
-            "list 1,000 registrations: plugin / kubectl get",
+            &format!("list {count} registrations: plugin / kubectl get"),
             format!("{:.0} / {:.0} ms", plugin_list * 1e3, kubectl_get * 1e3),
-            "plugin <= 0.5x kubectl",
+            "",
         ),
         row(
-            "  ratio plugin / kubectl",
-            format!("{:.2}", plugin_list / kubectl_get),
-            "<= 0.50",
+            &format!("  list ÷ kubectl get, {count}"),
+            ratio(plugin_list, kubectl_get, |r| r <= target),
+            &format!("<= {target:.2}×"),
         ),
     ])
 }
@@ -84,8 +120,9 @@ async fn api_calls(bench: &Bench, list_args: &[&str], get_args: &[&str]) -> Resu
     ])
 }
 
-/// `import` of a real external cluster and `disconnect` again, `n` times.
-async fn register(bench: &Bench, kubeconfig: &str) -> Result<Vec<Row>> {
+/// `import` and `describe` of a real external cluster, `n` times each, beside the kubectl calls a
+/// user would make for the same (`register_by_hand`, `describe_by_hand`).
+async fn register_and_describe(bench: &Bench, kubeconfig: &str) -> Result<Vec<Row>> {
     let external = ControlPlane::start(
         Options::default()
             .name("bench-ext")
@@ -95,9 +132,18 @@ async fn register(bench: &Bench, kubeconfig: &str) -> Result<Vec<Row>> {
     hub_load::pin_to_load_core(external.dir())?;
     let client = bench.hub.client().await?;
     let ext = external.kubeconfig().display().to_string();
+    let cache = tempfile::tempdir()?;
+    let (hub_kubectl, ext_kubectl) = (
+        Kubectl::new(kubeconfig, cache.path()),
+        Kubectl::new(&ext, cache.path()),
+    );
     let plugin = &bench.bins.plugin;
-    let (mut total, mut calls) = (0.0, 0.0);
     let n = if bench.quick { 3 } else { 10 };
+    let (mut register, mut describe, mut calls) = (0.0, 0.0, 0.0);
+    let (mut register_kubectl, mut describe_kubectl) = (0.0, 0.0);
+    // Warm kubectl's discovery cache for both servers.
+    hub_kubectl.run(&["get", "externalclusters"])?;
+    ext_kubectl.run(&["get", "nodes"])?;
     for i in 0..n {
         let name = format!("bench-register-{i}");
         let before = request_count(&client).await?;
@@ -109,24 +155,123 @@ async fn register(bench: &Bench, kubeconfig: &str) -> Result<Vec<Row>> {
             "--kubeconfig",
             kubeconfig,
         ];
-        let (t, _) = timed(plugin, &import, 1)?;
+        register += timed(plugin, &import, 1)?.0;
         calls += request_count(&client).await? - before;
-        total += t;
-        let disconnect = ["disconnect", &name, "--yes", "--kubeconfig", kubeconfig];
-        timed(plugin, &disconnect, 1)?;
+        describe += timed(plugin, &["describe", &name, "--kubeconfig", kubeconfig], 1)?.0;
+        describe_kubectl += describe_by_hand(&hub_kubectl, &ext_kubectl, &name)?;
+        timed(
+            plugin,
+            &["disconnect", &name, "--yes", "--kubeconfig", kubeconfig],
+            1,
+        )?;
+        let by_hand = format!("bench-by-hand-{i}");
+        register_kubectl += register_by_hand(&hub_kubectl, &ext_kubectl, &ext, &by_hand)?;
+        hub_kubectl.run(&["delete", "externalcluster", &by_hand])?;
+        hub_kubectl.run(&[
+            "delete",
+            "secret",
+            "-n",
+            SYSTEM_NAMESPACE,
+            &format!("{by_hand}-kubeconfig"),
+        ])?;
     }
+    let n = n as f64;
     Ok(vec![
         row(
             "plugin `register` end to end on loopback (mean)",
-            format!("{:.0} ms", total / n as f64 * 1e3),
+            format!("{:.0} ms", register / n * 1e3),
             "<= 300 ms",
         ),
         row(
             "  hub API calls per `register`",
-            format!("{:.0}", calls / n as f64),
+            format!("{:.0}", calls / n),
             "",
         ),
+        row(
+            "  the same by hand: 4 kubectl calls to the cluster, 2 to the hub",
+            format!("{:.0} ms", register_kubectl / n * 1e3),
+            "",
+        ),
+        row(
+            "register ÷ kubectl by hand",
+            ratio(register, register_kubectl, |r| r <= 0.5),
+            "<= 0.50×",
+        ),
+        row(
+            "plugin `describe` (mean)",
+            format!("{:.0} ms", describe / n * 1e3),
+            "",
+        ),
+        row(
+            "  the same by hand: 2 kubectl calls to the hub, 4 to the cluster",
+            format!("{:.0} ms", describe_kubectl / n * 1e3),
+            "",
+        ),
+        row(
+            "describe ÷ kubectl by hand",
+            ratio(describe, describe_kubectl, |r| r <= 0.5),
+            "<= 0.50×",
+        ),
     ])
+}
+
+/// What `import` does, by hand: the cluster's identity, version, rights and nodes, then the
+/// kubeconfig Secret and the registration on the hub. Returns the wall time of the calls.
+fn register_by_hand(hub: &Kubectl, ext: &Kubectl, ext_path: &str, name: &str) -> Result<f64> {
+    let mut t = ext.run(&[
+        "get",
+        "namespace",
+        "kube-system",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ])?;
+    t += ext.run(&["version", "-o", "json"])?;
+    t += ext.run(&["auth", "can-i", "*", "*", "--all-namespaces"])?;
+    t += ext.run(&["get", "nodes", "-o", "name"])?;
+    let from_file = format!("--from-file=kubeconfig={ext_path}");
+    let secret = [
+        "create",
+        "secret",
+        "generic",
+        &format!("{name}-kubeconfig"),
+        "-n",
+        SYSTEM_NAMESPACE,
+        &from_file,
+    ];
+    t += hub.run(&secret)?;
+    let manifest = tempfile::NamedTempFile::new()?;
+    let yaml =
+        extcluster_tests::cluster_yaml(name, &format!("{name}-id"), "v1.29.3-eks-adc7111", &[]);
+    std::fs::write(manifest.path(), yaml)?;
+    t += hub.run(&["create", "-f", &manifest.path().display().to_string()])?;
+    Ok(t)
+}
+
+/// What `describe` shows, by hand: the registration and its Secret from the hub, then the
+/// cluster's version, identity, nodes and warning events.
+fn describe_by_hand(hub: &Kubectl, ext: &Kubectl, name: &str) -> Result<f64> {
+    let mut t = hub.run(&["get", "externalcluster", name, "-o", "yaml"])?;
+    let secret = format!("{name}-kubeconfig");
+    t += hub.run(&[
+        "get",
+        "secret",
+        &secret,
+        "-n",
+        SYSTEM_NAMESPACE,
+        "-o",
+        "jsonpath={.data.kubeconfig}",
+    ])?;
+    t += ext.run(&["version", "-o", "json"])?;
+    t += ext.run(&[
+        "get",
+        "namespace",
+        "kube-system",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ])?;
+    t += ext.run(&["get", "nodes", "-o", "wide"])?;
+    t += ext.run(&["get", "events", "-A", "--field-selector", "type=Warning"])?;
+    Ok(t)
 }
 
 /// Mean wall time (s) of `runs` runs, and the largest max RSS (MB), measured by GNU time.

@@ -11,10 +11,12 @@ pub struct ReleaseBins {
     pub controller: PathBuf,
     /// One review body answered in process (`review-cost`), for callgrind.
     pub review_cost: PathBuf,
+    /// The servers the webhook is compared with (`tls-control`).
+    pub tls_control: PathBuf,
 }
 
 impl ReleaseBins {
-    /// Builds the webhook, the plugin, the controller and `review-cost` with `--release`; `make
+    /// Builds the webhook, the plugin, the controller, `review-cost` and `tls-control` with `--release`; `make
     /// build` builds debug only.
     pub fn build() -> Result<Self> {
         let status = Command::new(env!("CARGO"))
@@ -22,6 +24,7 @@ impl ReleaseBins {
             .args(["-p", "extcluster-webhook", "-p", "kubectl-extcluster"])
             .args(["-p", "extcluster-controller"])
             .args(["-p", "extcluster-tools", "--bin", "review-cost"])
+            .args(["--bin", "tls-control"])
             .current_dir(repo_root())
             .status()?;
         if !status.success() {
@@ -33,6 +36,7 @@ impl ReleaseBins {
             plugin: release.join("kubectl-extcluster"),
             controller: release.join("extcluster-controller"),
             review_cost: release.join("review-cost"),
+            tls_control: release.join("tls-control"),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The release webhook under measurement, pinned to CPU 0: starting it, its memory, its own
 //! metrics, and the rows measured against it.
 
+use crate::controls::{Control, ratio};
 use crate::hub_load::HubPaused;
 use crate::load_generators::OhaResult;
 use crate::{Bench, Row, row};
@@ -17,6 +18,10 @@ use std::time::Duration;
 pub struct PinnedWebhook {
     pub port: u16,
     pub probe: u16,
+    /// Its serving certificate (`tls.crt`, `tls.key`), which the controls serve too.
+    pub certs: PathBuf,
+    /// Where its log and the controls' logs go.
+    pub dir: PathBuf,
     log: PathBuf,
     _process: Supervised,
 }
@@ -43,6 +48,8 @@ impl PinnedWebhook {
         Ok(Self {
             port,
             probe,
+            certs,
+            dir: dir.to_owned(),
             log,
             _process: process,
         })
@@ -71,7 +78,7 @@ impl PinnedWebhook {
         let want = format!("extcluster_webhook_registrations {n}");
         let mut last = String::new();
         Wait::up_to(
-            Duration::from_secs(60),
+            Duration::from_secs(60 + n as u64 / 500),
             format!("the webhook to index {n} registrations"),
         )
         .until(async || {
@@ -86,6 +93,17 @@ impl PinnedWebhook {
         })
         .await
         .with_context(|| format!("last: {last:?}"))
+    }
+
+    /// Waits until `/readyz` answers 200: the initial list of the registry is in.
+    pub async fn wait_ready(&self) -> Result<()> {
+        Wait::up_to(Duration::from_secs(600), "the webhook to be ready")
+            .every(Duration::from_millis(20))
+            .until(async || {
+                let (code, _) = http_get(self.probe, "/readyz").await.ok()?;
+                (code == 200).then_some(())
+            })
+            .await
     }
 
     /// The bucket bounds under which 99% and 99.9% of the webhook's decisions fell, from its own
@@ -124,25 +142,31 @@ fn fixture(file: &str) -> PathBuf {
     repo_root().join("webhook/tests/fixtures").join(file)
 }
 
-/// Resident memory once the webhook has settled after indexing.
-pub async fn idle_rss(bench: &Bench, registrations: &str, target: &str) -> Result<Row> {
+/// Resident memory once the webhook has settled after indexing, as a row and in MB.
+pub async fn idle_rss(bench: &Bench, registrations: &str, target: &str) -> Result<(Row, f64)> {
     tokio::time::sleep(Duration::from_millis(500)).await;
-    Ok(row(
+    let mb = rss_mb(bench.webhook.pid()?)?;
+    let row = row(
         &format!("webhook RSS idle, {registrations}"),
-        format!("{:.1} MB", rss_mb(bench.webhook.pid()?)?),
+        format!("{mb:.1} MB"),
         target,
-    ))
+    );
+    Ok((row, mb))
 }
 
-/// Requests per second at saturation (wrk, keep-alive) for each kind of review.
-pub fn saturation(bench: &Bench) -> Result<Vec<Row>> {
+const KINDS: [(&str, &str); 3] = [
+    ("create", "create.json"),
+    ("update", "update.json"),
+    ("delete", "delete-disconnected.json"),
+];
+
+/// Requests per second at saturation (wrk, keep-alive) for each kind of review, and the same
+/// load on the kube-core control: the ratio is what the "2× the reference" measures.
+pub async fn saturation(bench: &Bench) -> Result<Vec<Row>> {
     let (pid, url) = (bench.webhook.pid()?, bench.webhook.url());
     let mut rows = Vec::new();
-    for (kind, file) in [
-        ("create", "create.json"),
-        ("update", "update.json"),
-        ("delete", "delete-disconnected.json"),
-    ] {
+    let mut ours = Vec::new();
+    for (kind, file) in KINDS {
         let sampler = RssSampler::start(pid);
         let w = {
             let _paused = HubPaused::new(&bench.hub)?;
@@ -169,31 +193,66 @@ pub fn saturation(bench: &Bench) -> Result<Vec<Row>> {
                 "<= 25 MB",
             ));
         }
+        ours.push(w.rps);
+    }
+    rows.extend(against_reference(bench, &ours).await?);
+    Ok(rows)
+}
+
+/// The kube-core control at saturation with the same bodies, and our rate over its rate.
+async fn against_reference(bench: &Bench, ours: &[f64]) -> Result<Vec<Row>> {
+    let reference = bench.control(Control::KubeCore).await?;
+    let mut rows = Vec::new();
+    for ((kind, file), ours) in KINDS.iter().zip(ours) {
+        let w = {
+            let _paused = HubPaused::new(&bench.hub)?;
+            bench
+                .tools
+                .wrk(&reference.url(), &fixture(file), bench.secs)?
+        };
+        rows.push(row(
+            &format!("  control: kube-core typed review, same listener, {kind}"),
+            format!("{:.0} req/s", w.rps),
+            "",
+        ));
+        rows.push(row(
+            &format!("webhook ÷ kube-core control, {kind}"),
+            ratio(*ours, w.rps, |r| r >= 2.0),
+            ">= 2.00×",
+        ));
     }
     Ok(rows)
 }
 
-/// Latency at 10,000 reviews/s with 10 registrations, the machine's floor beside it, and the
-/// webhook's own decision time; also returns that p99 for the comparison at 10,000 registrations.
+/// Latency at 10,000 reviews/s with 10 registrations, the same load on an empty handler behind
+/// the same TLS listener, and the webhook's own decision time; also returns the p99 for the
+/// comparison at more registrations.
 pub async fn latency_at_fixed_rate(bench: &Bench) -> Result<(Vec<Row>, f64)> {
-    let fixed_10 = creates_at_ten_thousand_per_second(bench)?;
-    // The floor this machine allows: the same load on a handler that does nothing (plain HTTP).
-    let control = {
-        let _paused = HubPaused::new(&bench.hub)?;
-        let healthz = format!("http://127.0.0.1:{}/healthz", bench.webhook.probe);
-        bench.tools.oha_plain_rate(&healthz, 10_000, bench.secs)?
-    };
+    let fixed_10 = creates_at_ten_thousand_per_second(bench, &bench.webhook.url())?;
+    let empty = bench.control(Control::Empty).await?;
+    let control = creates_at_ten_thousand_per_second(bench, &empty.url())?;
+    drop(empty);
     let (p99, p999) = bench.webhook.decision_percentiles().await?;
     let rows = vec![
         row(
             "webhook latency at 10,000 req/s, 10 registrations (p50/p99/p99.9)",
             fixed_10.latencies(),
-            "p99 <= 1 ms",
+            "",
         ),
         row(
-            "  control: empty /healthz, plain HTTP, same load (p50/p99/p99.9)",
+            "  control: empty handler, same TLS listener, same load",
             control.latencies(),
-            "(the machine's floor)",
+            "",
+        ),
+        row(
+            "p99 ÷ the empty handler's p99",
+            ratio(fixed_10.p99, control.p99, |r| r <= 1.5),
+            "<= 1.50×",
+        ),
+        row(
+            "p99.9 ÷ the empty handler's p99.9",
+            ratio(fixed_10.p999, control.p999, |r| r <= 2.0),
+            "<= 2.00×",
         ),
         row(
             "  the webhook's own decision time (its histogram): p99 / p99.9",
@@ -204,51 +263,96 @@ pub async fn latency_at_fixed_rate(bench: &Bench) -> Result<(Vec<Row>, f64)> {
     Ok((rows, fixed_10.p99))
 }
 
-/// Create reviews at a fixed 10,000 per second (oha), the hub paused meanwhile.
-fn creates_at_ten_thousand_per_second(bench: &Bench) -> Result<OhaResult> {
+/// Create reviews at a fixed 10,000 per second (oha) to `url`, the hub paused meanwhile.
+fn creates_at_ten_thousand_per_second(bench: &Bench, url: &str) -> Result<OhaResult> {
     let _paused = HubPaused::new(&bench.hub)?;
-    let url = bench.webhook.url();
     bench
         .tools
-        .oha_rate(&url, &fixture("create.json"), 10_000, bench.secs)
+        .oha_rate(url, &fixture("create.json"), 10_000, bench.secs)
 }
 
-/// Full TLS handshakes per second: a new connection for every review.
-pub fn handshakes(bench: &Bench) -> Result<Row> {
-    let hs = {
-        let _paused = HubPaused::new(&bench.hub)?;
-        let url = bench.webhook.url();
-        bench
-            .tools
-            .oha_handshakes(&url, &fixture("create.json"), bench.secs.min(5))?
-    };
-    Ok(row(
-        "full TLS handshakes per second (new connection each)",
-        format!("{:.0} /s", hs.rps),
-        ">= 5,000 /s",
-    ))
+/// Full TLS handshakes per second (a new connection for every review), and the same on a bare
+/// tokio-rustls accept loop with the same certificate.
+pub async fn handshakes(bench: &Bench) -> Result<Vec<Row>> {
+    let ours = handshakes_at(bench, &bench.webhook.url())?;
+    let bare = bench.control(Control::Bare).await?;
+    let theirs = handshakes_at(bench, &bare.url())?;
+    Ok(vec![
+        row(
+            "full TLS handshakes per second (new connection each)",
+            format!("{ours:.0} /s"),
+            ">= 5,000 /s",
+        ),
+        row(
+            "  control: bare tokio-rustls accept loop, same certificate",
+            format!("{theirs:.0} /s"),
+            "",
+        ),
+        row(
+            "handshakes ÷ the bare accept loop's",
+            ratio(ours, theirs, |r| r >= 0.9),
+            ">= 0.90×",
+        ),
+    ])
 }
 
-/// Latency and memory at 10,000 registrations, and the p99 against `p99_at_10` registrations.
-pub fn at_ten_thousand_registrations(bench: &Bench, p99_at_10: f64) -> Result<Vec<Row>> {
+fn handshakes_at(bench: &Bench, url: &str) -> Result<f64> {
+    let _paused = HubPaused::new(&bench.hub)?;
+    let hs = bench
+        .tools
+        .oha_handshakes(url, &fixture("create.json"), bench.secs.min(5))?;
+    Ok(hs.rps)
+}
+
+/// Latency and memory with `count` registrations indexed, and the p99 against `p99_at_10`.
+pub fn at_registrations(
+    bench: &Bench,
+    count: &str,
+    p99_at_10: f64,
+    rss_target: &str,
+) -> Result<Vec<Row>> {
     let sampler = RssSampler::start(bench.webhook.pid()?);
-    let fixed_10k = creates_at_ten_thousand_per_second(bench)?;
+    let fixed = creates_at_ten_thousand_per_second(bench, &bench.webhook.url())?;
     let peak = sampler.stop();
     Ok(vec![
         row(
-            "webhook latency at 10,000 req/s, 10,000 registrations",
-            fixed_10k.latencies(),
-            "p99 within 10% of 10 regs",
+            &format!("webhook latency at 10,000 req/s, {count} registrations"),
+            fixed.latencies(),
+            "",
         ),
         row(
-            "webhook RSS peak under load, 10,000 registrations",
+            &format!("webhook RSS peak under load, {count} registrations"),
             format!("{peak:.1} MB"),
-            "<= 25 MB",
+            rss_target,
         ),
         row(
-            "p99 ratio 10,000 / 10 registrations",
-            format!("{:.2}", fixed_10k.p99 / p99_at_10),
-            "<= 1.10",
+            &format!("p99 with {count} registrations ÷ with 10"),
+            ratio(fixed.p99, p99_at_10, |r| r <= 1.1),
+            "<= 1.10×",
+        ),
+    ])
+}
+
+/// A second webhook started on a hub already holding `count` registrations: the time from its
+/// start to ready (the initial list indexed), and its memory then.
+pub async fn start_to_ready(bench: &Bench, count: &str, bin: &Path) -> Result<Vec<Row>> {
+    let dir = tempfile::tempdir()?;
+    let started = std::time::Instant::now();
+    let fresh = PinnedWebhook::start(bin, &bench.hub, dir.path())?;
+    fresh.wait_ready().await?;
+    let ready = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mb = rss_mb(fresh.pid()?)?;
+    Ok(vec![
+        row(
+            &format!("webhook start to ready, {count} registrations (initial list)"),
+            format!("{ready:.2} s"),
+            "",
+        ),
+        row(
+            &format!("  its RSS when ready, {count} registrations"),
+            format!("{mb:.1} MB"),
+            "<= 60 MB",
         ),
     ])
 }
