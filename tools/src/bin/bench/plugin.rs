@@ -176,7 +176,7 @@ async fn register_and_describe(bench: &Bench, kubeconfig: &str) -> Result<Vec<Ro
         ])?;
     }
     let n = n as f64;
-    Ok(vec![
+    let mut rows = vec![
         row(
             "plugin `register` end to end on loopback (mean)",
             format!("{:.0} ms", register / n * 1e3),
@@ -187,32 +187,41 @@ async fn register_and_describe(bench: &Bench, kubeconfig: &str) -> Result<Vec<Ro
             format!("{:.0}", calls / n),
             "",
         ),
+    ];
+    rows.extend(beside_by_hand(
+        "register",
+        register / n,
+        register_kubectl / n,
+        "4 kubectl calls to the cluster, 2 to the hub",
+    ));
+    rows.push(row(
+        "plugin `describe` (mean)",
+        format!("{:.0} ms", describe / n * 1e3),
+        "",
+    ));
+    rows.extend(beside_by_hand(
+        "describe",
+        describe / n,
+        describe_kubectl / n,
+        "2 kubectl calls to the hub, 4 to the cluster",
+    ));
+    Ok(rows)
+}
+
+/// A command's mean time beside the kubectl calls that do the same by hand, and the ratio.
+fn beside_by_hand(command: &str, ours: f64, by_hand: f64, calls: &str) -> Vec<Row> {
+    vec![
         row(
-            "  the same by hand: 4 kubectl calls to the cluster, 2 to the hub",
-            format!("{:.0} ms", register_kubectl / n * 1e3),
+            &format!("  the same by hand: {calls}"),
+            format!("{:.0} ms", by_hand * 1e3),
             "",
         ),
         row(
-            "register ÷ kubectl by hand",
-            ratio(register, register_kubectl, |r| r <= 0.5),
+            &format!("{command} ÷ kubectl by hand"),
+            ratio(ours, by_hand, |r| r <= 0.5),
             "<= 0.50×",
         ),
-        row(
-            "plugin `describe` (mean)",
-            format!("{:.0} ms", describe / n * 1e3),
-            "",
-        ),
-        row(
-            "  the same by hand: 2 kubectl calls to the hub, 4 to the cluster",
-            format!("{:.0} ms", describe_kubectl / n * 1e3),
-            "",
-        ),
-        row(
-            "describe ÷ kubectl by hand",
-            ratio(describe, describe_kubectl, |r| r <= 0.5),
-            "<= 0.50×",
-        ),
-    ])
+    ]
 }
 
 /// What `import` does, by hand: the cluster's identity, version, rights and nodes, then the
