@@ -56,7 +56,10 @@ pub async fn count(hub: &ControlPlane) -> Result<usize> {
         .collect();
     let strays: Vec<&String> = names
         .iter()
-        .filter(|n| !n.starts_with("bench-0") && !n.starts_with("bench-1"))
+        .filter(|n| {
+            !n.strip_prefix("bench-")
+                .is_some_and(|i| i.bytes().all(|b| b.is_ascii_digit()))
+        })
         .collect();
     if !strays.is_empty() {
         eprintln!("registrations beyond the seeded ones: {strays:?}");
