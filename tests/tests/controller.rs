@@ -668,15 +668,7 @@ async fn hundreds_of_registrations_half_dead_keep_to_the_interval() {
         .metric("extcluster_controller_hub_writes_total")
         .await
         .unwrap();
-    let versions = |all: Vec<ExternalCluster>| -> std::collections::BTreeMap<String, (String, Option<String>)> {
-        all.into_iter()
-            .map(|c| {
-                let message = c.status.and_then(|s| s.message);
-                (c.metadata.name.unwrap_or_default(), (c.metadata.resource_version.unwrap_or_default(), message))
-            })
-            .collect()
-    };
-    let before = versions(api.list(&ListParams::default()).await.unwrap().items);
+    let before = versions_and_messages(&api).await;
     let (ok0, failed0) = probes().await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     let (ok1, failed1) = probes().await;
@@ -695,17 +687,7 @@ async fn hundreds_of_registrations_half_dead_keep_to_the_interval() {
         "dead ones backed off: {}",
         failed1 - failed0
     );
-    let after = versions(api.list(&ListParams::default()).await.unwrap().items);
-    let written: Vec<String> = after
-        .iter()
-        .filter(|(name, (version, _))| before.get(*name).map(|b| &b.0) != Some(version))
-        .map(|(name, (_, message))| {
-            format!(
-                "{name}: {:?} -> {message:?}",
-                before.get(name).and_then(|b| b.1.as_ref())
-            )
-        })
-        .collect();
+    let written = written_since(&before, &versions_and_messages(&api).await);
     let reasons = controller.probe("/metrics").await.unwrap().1;
     assert!(
         written.is_empty(),
@@ -728,6 +710,33 @@ async fn hundreds_of_registrations_half_dead_keep_to_the_interval() {
         .metric("extcluster_controller_registrations{phase=\"Running\"}")
         .await;
     assert_eq!(running, Some(LIVE as f64));
+}
+
+/// Each registration's resource version and status message, by name.
+type VersionsAndMessages = std::collections::BTreeMap<String, (String, Option<String>)>;
+
+async fn versions_and_messages(api: &Api<ExternalCluster>) -> VersionsAndMessages {
+    let all = api.list(&ListParams::default()).await.unwrap().items;
+    all.into_iter()
+        .map(|c| {
+            let version = c.metadata.resource_version.unwrap_or_default();
+            let message = c.status.and_then(|s| s.message);
+            (c.metadata.name.unwrap_or_default(), (version, message))
+        })
+        .collect()
+}
+
+/// The registrations whose version moved from `before` to `after`, with their message then and
+/// now.
+fn written_since(before: &VersionsAndMessages, after: &VersionsAndMessages) -> Vec<String> {
+    after
+        .iter()
+        .filter(|(name, (version, _))| before.get(*name).map(|b| &b.0) != Some(version))
+        .map(|(name, (_, message))| {
+            let then = before.get(name).and_then(|b| b.1.as_ref());
+            format!("{name}: {then:?} -> {message:?}")
+        })
+        .collect()
 }
 
 async fn create_registration(

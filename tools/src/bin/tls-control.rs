@@ -28,43 +28,40 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+const USAGE: &str = "usage: tls-control empty|kube-core|bare 127.0.0.1:PORT CERT KEY";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, listen, cert, key] = args.as_slice() else {
-        bail!("usage: tls-control empty|kube-core|bare 127.0.0.1:PORT CERT KEY");
+        bail!(USAGE);
+    };
+    // The route behind the webhook's listener, or none for the bare accept loop.
+    let app = match mode.as_str() {
+        "empty" => Some(Router::new().route("/validate", post(empty))),
+        "kube-core" => Some(Router::new().route("/validate", post(kube_core))),
+        "bare" => None,
+        other => bail!("unknown mode {other:?}; {USAGE}"),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = CertStore::load(Path::new(cert), Path::new(key), provider)
         .context("loading the certificate")?;
     let tls = certs.server_config();
-    let mode = mode.clone();
     let listen = listen.clone();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async move {
-            let listener = TcpListener::bind(&listen).await?;
-            match mode.as_str() {
-                "empty" => {
-                    serve(listener, tls, Router::new().route("/validate", post(empty))).await
+            let listener = TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            match app {
+                Some(app) => {
+                    serve_tls(listener, tls, app, std::future::pending(), Duration::ZERO).await;
+                    Ok(())
                 }
-                "kube-core" => {
-                    serve(
-                        listener,
-                        tls,
-                        Router::new().route("/validate", post(kube_core)),
-                    )
-                    .await
-                }
-                "bare" => bare(listener, TlsAcceptor::from(tls)).await,
-                other => bail!("unknown mode {other:?}: empty, kube-core or bare"),
+                None => bare(listener, TlsAcceptor::from(tls)).await,
             }
         })
-}
-
-async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router) -> Result<()> {
-    serve_tls(listener, tls, app, std::future::pending(), Duration::ZERO).await;
-    Ok(())
 }
 
 async fn empty() {}

@@ -66,9 +66,3 @@ impl PinnedControl {
         format!("https://127.0.0.1:{}/validate", self.port)
     }
 }
-
-/// `ours ÷ theirs`, with whether it meets `holds`.
-pub fn ratio(ours: f64, theirs: f64, holds: impl Fn(f64) -> bool) -> String {
-    let r = ours / theirs;
-    format!("{r:.2}× {}", if holds(r) { "✓" } else { "✗" })
-}

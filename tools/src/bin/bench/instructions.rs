@@ -2,24 +2,17 @@
 //! not. `review-cost` answers one review body 1 and then 1,001 times in process; the difference
 //! divided by 1,000 is one review's cost, start-up excluded.
 
-use crate::{Row, row};
+use crate::{REVIEWS, Row, fixture, row};
 use anyhow::{Context, Result, bail};
-use extcluster_tests::repo_root;
 use std::path::Path;
 use std::process::Command;
 
-const KINDS: [(&str, &str); 3] = [
-    ("CREATE", "create.json"),
-    ("UPDATE", "update.json"),
-    ("DELETE", "delete-disconnected.json"),
-];
-
 /// One row per kind of review.
 pub fn rows(review_cost: &Path) -> Result<Vec<Row>> {
-    KINDS
+    REVIEWS
         .iter()
         .map(|(kind, file)| {
-            let body = repo_root().join("webhook/tests/fixtures").join(file);
+            let body = fixture(file);
             let once = collected(review_cost, &body, 1)?;
             let many = collected(review_cost, &body, 1_001)?;
             let per_review = many.saturating_sub(once) / 1_000;

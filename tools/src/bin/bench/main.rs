@@ -18,7 +18,7 @@ use extcluster_tests::process::Supervised;
 use extcluster_tests::{ControlPlane, hub};
 use load_generators::LoadGenerators;
 use release::ReleaseBins;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use webhook::PinnedWebhook;
 
 /// Starts `bin` with `args` pinned to CPU 0, the measured core. taskset execs it, so the process
@@ -30,6 +30,25 @@ pub fn spawn_on_measured_core(bin: &Path, args: &[String], log: &Path) -> Result
     let mut pinned = vec!["-c".to_owned(), "0".to_owned(), bin.display().to_string()];
     pinned.extend_from_slice(args);
     Supervised::spawn(&name, Path::new("/usr/bin/taskset"), &pinned, log)
+}
+
+/// The review bodies measured, by kind: the webhook's test fixtures.
+pub const REVIEWS: [(&str, &str); 3] = [
+    ("CREATE", "create.json"),
+    ("UPDATE", "update.json"),
+    ("DELETE", "delete-disconnected.json"),
+];
+
+pub fn fixture(file: &str) -> PathBuf {
+    extcluster_tests::repo_root()
+        .join("webhook/tests/fixtures")
+        .join(file)
+}
+
+/// `ours ÷ theirs`, and whether that `holds`.
+pub fn ratio(ours: f64, theirs: f64, holds: impl Fn(f64) -> bool) -> String {
+    let r = ours / theirs;
+    format!("{r:.2}× {}", if holds(r) { "✓" } else { "✗" })
 }
 
 /// One line of the printed table.
@@ -47,6 +66,18 @@ pub fn row(what: &str, value: String, target: &str) -> Row {
     }
 }
 
+/// What every measurement runs against.
+pub struct Bench {
+    pub tools: LoadGenerators,
+    pub bins: ReleaseBins,
+    pub hub: ControlPlane,
+    pub webhook: PinnedWebhook,
+    /// Seconds of load per measurement.
+    pub secs: u64,
+    /// `--quick`: fewer runs, shorter windows; a smoke test of the bench itself.
+    pub quick: bool,
+}
+
 impl Bench {
     /// A control on the measured core, with the webhook's certificate.
     pub async fn control(&self, control: controls::Control) -> Result<controls::PinnedControl> {
@@ -58,18 +89,6 @@ impl Bench {
         )
         .await
     }
-}
-
-/// What every measurement runs against.
-pub struct Bench {
-    pub tools: LoadGenerators,
-    pub bins: ReleaseBins,
-    pub hub: ControlPlane,
-    pub webhook: PinnedWebhook,
-    /// Seconds of load per measurement.
-    pub secs: u64,
-    /// `--quick`: fewer runs, shorter windows; a smoke test of the bench itself.
-    pub quick: bool,
 }
 
 fn main() -> Result<()> {
@@ -141,7 +160,8 @@ async fn measure(bench: &Bench) -> Result<Vec<Row>> {
 
     hub_load::seed(&bench.hub, 1_000, 10_000).await?;
     rows.extend(plugin::list_beside_kubectl(bench, "10,000", 0.3)?);
-    rows.extend(at_scale(bench, 10_000, "10,000", p99_at_10, "<= 25 MB").await?);
+    let (at_10k, _) = at_scale(bench, 10_000, "10,000", p99_at_10, "<= 25 MB").await?;
+    rows.extend(at_10k);
 
     let (big, label) = if bench.quick {
         (20_000, "20,000")
@@ -149,38 +169,39 @@ async fn measure(bench: &Bench) -> Result<Vec<Row>> {
         (100_000, "100,000")
     };
     hub_load::seed(&bench.hub, 10_000, big).await?;
-    rows.extend(at_scale(bench, big, label, p99_at_10, "<= 60 MB").await?);
-    let on_hub = hub_load::count(&bench.hub).await? as f64;
-    let (_, rss) = webhook::idle_rss(bench, label, "").await?;
+    let (at_big, rss) = at_scale(bench, big, label, p99_at_10, "<= 60 MB").await?;
+    rows.extend(at_big);
     rows.push(row(
         "webhook memory per registration",
         format!(
             "{:.0} bytes",
-            (rss - rss_at_10) * 1024.0 * 1024.0 / (on_hub - 10.0)
+            (rss - rss_at_10) * 1024.0 * 1024.0 / (big - 10) as f64
         ),
         "",
     ));
-    rows.extend(webhook::start_to_ready(bench, label, &bench.bins.webhook).await?);
+    rows.extend(webhook::start_to_ready(bench, label).await?);
     Ok(rows)
 }
 
-/// The webhook with `count` registrations indexed: idle memory, and latency against 10.
+/// The webhook with `count` registrations indexed: idle memory (also returned, in MB), and
+/// latency against 10.
 async fn at_scale(
     bench: &Bench,
     count: usize,
     label: &str,
     p99_at_10: f64,
     rss_target: &str,
-) -> Result<Vec<Row>> {
+) -> Result<(Vec<Row>, f64)> {
     let on_hub = hub_load::count(&bench.hub).await?;
-    if on_hub < count {
-        anyhow::bail!("the hub holds {on_hub} registrations, not {count}");
+    if on_hub != count {
+        anyhow::bail!("the hub holds {on_hub} registrations, not the {count} seeded");
     }
     bench.webhook.wait_registrations(on_hub).await?;
-    let (idle, _) = webhook::idle_rss(bench, &format!("{label} registrations"), rss_target).await?;
+    let (idle, rss) =
+        webhook::idle_rss(bench, &format!("{label} registrations"), rss_target).await?;
     let mut rows = vec![idle];
     rows.extend(webhook::at_registrations(
         bench, label, p99_at_10, rss_target,
     )?);
-    Ok(rows)
+    Ok((rows, rss))
 }

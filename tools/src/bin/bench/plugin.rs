@@ -1,8 +1,7 @@
 //! The plugin measured: cold start, `list` beside `kubectl get`, `register` end to end, and the
 //! hub API calls each command makes.
 
-use crate::controls::ratio;
-use crate::{Bench, Row, hub_load, row};
+use crate::{Bench, Row, hub_load, ratio, row};
 use anyhow::{Result, bail};
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::{ControlPlane, Options};
@@ -13,18 +12,8 @@ use std::time::Instant;
 pub async fn rows(bench: &Bench) -> Result<Vec<Row>> {
     let mut rows = cold_start(bench)?;
     rows.extend(list_beside_kubectl(bench, "1,000", 0.5)?);
+    rows.extend(api_calls(bench).await?);
     let kubeconfig = bench.hub.kubeconfig().display().to_string();
-    let cache = tempfile::tempdir()?;
-    let kubectl = Kubectl::new(&kubeconfig, cache.path());
-    let list_args = ["list", "--kubeconfig", &kubeconfig];
-    rows.extend(
-        api_calls(
-            bench,
-            &list_args,
-            &kubectl.args(&["get", "externalclusters"]),
-        )
-        .await?,
-    );
     rows.extend(register_and_describe(bench, &kubeconfig).await?);
     Ok(rows)
 }
@@ -98,13 +87,22 @@ pub fn list_beside_kubectl(bench: &Bench, count: &str, target: f64) -> Result<Ve
     ])
 }
 
-async fn api_calls(bench: &Bench, list_args: &[&str], get_args: &[&str]) -> Result<Vec<Row>> {
+/// The hub API calls `list` makes, and `kubectl get` with its discovery cache warm.
+async fn api_calls(bench: &Bench) -> Result<Vec<Row>> {
+    let kubeconfig = bench.hub.kubeconfig().display().to_string();
+    let cache = tempfile::tempdir()?;
+    let kubectl = Kubectl::new(&kubeconfig, cache.path());
+    kubectl.run(&["get", "externalclusters"])?;
     let client = bench.hub.client().await?;
     let before = request_count(&client).await?;
-    timed(&bench.bins.plugin, list_args, 1)?;
+    timed(
+        &bench.bins.plugin,
+        &["list", "--kubeconfig", &kubeconfig],
+        1,
+    )?;
     let by_list = request_count(&client).await? - before;
     let before = request_count(&client).await?;
-    timed(Path::new("kubectl"), get_args, 1)?;
+    kubectl.run(&["get", "externalclusters"])?;
     let by_kubectl = request_count(&client).await? - before;
     Ok(vec![
         row(
@@ -166,14 +164,7 @@ async fn register_and_describe(bench: &Bench, kubeconfig: &str) -> Result<Vec<Ro
         )?;
         let by_hand = format!("bench-by-hand-{i}");
         register_kubectl += register_by_hand(&hub_kubectl, &ext_kubectl, &ext, &by_hand)?;
-        hub_kubectl.run(&["delete", "externalcluster", &by_hand])?;
-        hub_kubectl.run(&[
-            "delete",
-            "secret",
-            "-n",
-            SYSTEM_NAMESPACE,
-            &format!("{by_hand}-kubeconfig"),
-        ])?;
+        delete_by_hand(&hub_kubectl, &by_hand)?;
     }
     let n = n as f64;
     let mut rows = vec![
@@ -227,14 +218,7 @@ fn beside_by_hand(command: &str, ours: f64, by_hand: f64, calls: &str) -> Vec<Ro
 /// What `import` does, by hand: the cluster's identity, version, rights and nodes, then the
 /// kubeconfig Secret and the registration on the hub. Returns the wall time of the calls.
 fn register_by_hand(hub: &Kubectl, ext: &Kubectl, ext_path: &str, name: &str) -> Result<f64> {
-    let mut t = ext.run(&[
-        "get",
-        "namespace",
-        "kube-system",
-        "-o",
-        "jsonpath={.metadata.uid}",
-    ])?;
-    t += ext.run(&["version", "-o", "json"])?;
+    let mut t = identity_and_version(ext)?;
     t += ext.run(&["auth", "can-i", "*", "*", "--all-namespaces"])?;
     t += ext.run(&["get", "nodes", "-o", "name"])?;
     let from_file = format!("--from-file=kubeconfig={ext_path}");
@@ -270,17 +254,30 @@ fn describe_by_hand(hub: &Kubectl, ext: &Kubectl, name: &str) -> Result<f64> {
         "-o",
         "jsonpath={.data.kubeconfig}",
     ])?;
-    t += ext.run(&["version", "-o", "json"])?;
-    t += ext.run(&[
+    t += identity_and_version(ext)?;
+    t += ext.run(&["get", "nodes", "-o", "wide"])?;
+    t += ext.run(&["get", "events", "-A", "--field-selector", "type=Warning"])?;
+    Ok(t)
+}
+
+/// The cluster's identity (the kube-system UID) and version, as both sequences ask for them.
+fn identity_and_version(ext: &Kubectl) -> Result<f64> {
+    let uid = [
         "get",
         "namespace",
         "kube-system",
         "-o",
         "jsonpath={.metadata.uid}",
-    ])?;
-    t += ext.run(&["get", "nodes", "-o", "wide"])?;
-    t += ext.run(&["get", "events", "-A", "--field-selector", "type=Warning"])?;
-    Ok(t)
+    ];
+    Ok(ext.run(&uid)? + ext.run(&["version", "-o", "json"])?)
+}
+
+/// Removes what `register_by_hand` made.
+fn delete_by_hand(hub: &Kubectl, name: &str) -> Result<()> {
+    hub.run(&["delete", "externalcluster", name])?;
+    let secret = format!("{name}-kubeconfig");
+    hub.run(&["delete", "secret", "-n", SYSTEM_NAMESPACE, &secret])?;
+    Ok(())
 }
 
 /// Mean wall time (s) of `runs` runs, and the largest max RSS (MB), measured by GNU time.

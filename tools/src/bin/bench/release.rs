@@ -16,8 +16,8 @@ pub struct ReleaseBins {
 }
 
 impl ReleaseBins {
-    /// Builds the webhook, the plugin, the controller, `review-cost` and `tls-control` with `--release`; `make
-    /// build` builds debug only.
+    /// Builds the webhook, the plugin, the controller, `review-cost` and `tls-control` with
+    /// `--release`; `make build` builds debug only.
     pub fn build() -> Result<Self> {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--release", "-q"])

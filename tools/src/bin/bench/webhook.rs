@@ -1,15 +1,15 @@
 //! The release webhook under measurement, pinned to CPU 0: starting it, its memory, its own
 //! metrics, and the rows measured against it.
 
-use crate::controls::{Control, ratio};
+use crate::controls::Control;
 use crate::hub_load::HubPaused;
 use crate::load_generators::OhaResult;
-use crate::{Bench, Row, row};
+use crate::{Bench, REVIEWS, Row, fixture, ratio, row};
 use anyhow::{Context, Result};
 use extcluster_tests::launch::Launch;
 use extcluster_tests::process::Supervised;
 use extcluster_tests::webhook::run_certs_command;
-use extcluster_tests::{ControlPlane, Wait, free_port, http_get, procfs, repo_root};
+use extcluster_tests::{ControlPlane, Wait, free_port, http_get, procfs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,6 +95,12 @@ impl PinnedWebhook {
         .with_context(|| format!("last: {last:?}"))
     }
 
+    /// Resident memory once it has settled, in MB.
+    async fn idle_mb(&self) -> Result<f64> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rss_mb(self.pid()?)
+    }
+
     /// Waits until `/readyz` answers 200: the initial list of the registry is in.
     pub async fn wait_ready(&self) -> Result<()> {
         Wait::up_to(Duration::from_secs(600), "the webhook to be ready")
@@ -138,14 +144,9 @@ impl PinnedWebhook {
     }
 }
 
-fn fixture(file: &str) -> PathBuf {
-    repo_root().join("webhook/tests/fixtures").join(file)
-}
-
 /// Resident memory once the webhook has settled after indexing, as a row and in MB.
 pub async fn idle_rss(bench: &Bench, registrations: &str, target: &str) -> Result<(Row, f64)> {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mb = rss_mb(bench.webhook.pid()?)?;
+    let mb = bench.webhook.idle_mb().await?;
     let row = row(
         &format!("webhook RSS idle, {registrations}"),
         format!("{mb:.1} MB"),
@@ -154,19 +155,13 @@ pub async fn idle_rss(bench: &Bench, registrations: &str, target: &str) -> Resul
     Ok((row, mb))
 }
 
-const KINDS: [(&str, &str); 3] = [
-    ("create", "create.json"),
-    ("update", "update.json"),
-    ("delete", "delete-disconnected.json"),
-];
-
 /// Requests per second at saturation (wrk, keep-alive) for each kind of review, and the same
 /// load on the kube-core control: the ratio is what the "2× the reference" measures.
 pub async fn saturation(bench: &Bench) -> Result<Vec<Row>> {
     let (pid, url) = (bench.webhook.pid()?, bench.webhook.url());
     let mut rows = Vec::new();
     let mut ours = Vec::new();
-    for (kind, file) in KINDS {
+    for (kind, file) in REVIEWS {
         let sampler = RssSampler::start(pid);
         let w = {
             let _paused = HubPaused::new(&bench.hub)?;
@@ -186,7 +181,7 @@ pub async fn saturation(bench: &Bench) -> Result<Vec<Row>> {
         if w.errors > 0 {
             rows.push(row(&format!("  errors, {kind}"), w.errors.to_string(), "0"));
         }
-        if kind == "create" {
+        if kind == "CREATE" {
             rows.push(row(
                 "webhook RSS peak under load",
                 format!("{peak:.1} MB"),
@@ -203,7 +198,7 @@ pub async fn saturation(bench: &Bench) -> Result<Vec<Row>> {
 async fn against_reference(bench: &Bench, ours: &[f64]) -> Result<Vec<Row>> {
     let reference = bench.control(Control::KubeCore).await?;
     let mut rows = Vec::new();
-    for ((kind, file), ours) in KINDS.iter().zip(ours) {
+    for ((kind, file), ours) in REVIEWS.iter().zip(ours) {
         let w = {
             let _paused = HubPaused::new(&bench.hub)?;
             bench
@@ -335,14 +330,13 @@ pub fn at_registrations(
 
 /// A second webhook started on a hub already holding `count` registrations: the time from its
 /// start to ready (the initial list indexed), and its memory then.
-pub async fn start_to_ready(bench: &Bench, count: &str, bin: &Path) -> Result<Vec<Row>> {
+pub async fn start_to_ready(bench: &Bench, count: &str) -> Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
     let started = std::time::Instant::now();
-    let fresh = PinnedWebhook::start(bin, &bench.hub, dir.path())?;
+    let fresh = PinnedWebhook::start(&bench.bins.webhook, &bench.hub, dir.path())?;
     fresh.wait_ready().await?;
     let ready = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mb = rss_mb(fresh.pid()?)?;
+    let mb = fresh.idle_mb().await?;
     Ok(vec![
         row(
             &format!("webhook start to ready, {count} registrations (initial list)"),
