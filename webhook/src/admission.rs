@@ -2,7 +2,7 @@
 //! [`review`](crate::review)), decide (the policy against the live registry), respond (log, count,
 //! encode). No I/O: the registry is in memory, kept by the watch.
 
-use crate::metrics::{DenialLabels, Metrics, RequestLabels, Verdict};
+use crate::metrics::{DenialLabels, Metrics, Verdict};
 use crate::registry::LiveRegistry;
 use crate::review::{self, Asked, Decoded, Rejection};
 use extcluster_core::policy::{
@@ -152,10 +152,7 @@ impl Webhook {
             Answer::Allowed { .. } => Verdict::Allowed,
             Answer::Refused(r) => r.verdict,
         };
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels { operation, verdict })
-            .inc();
+        self.metrics.requests.inc(operation, verdict);
         let refusal = match answer {
             Answer::Allowed { warning } => {
                 tracing::debug!(
@@ -196,13 +193,7 @@ impl Webhook {
             message = &*message,
             "refused a malformed review"
         );
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                operation: "UNKNOWN",
-                verdict: Verdict::Invalid,
-            })
-            .inc();
+        self.metrics.requests.inc("UNKNOWN", Verdict::Invalid);
         Reply {
             status: http::StatusCode::BAD_REQUEST,
             body: message.into_owned().into_bytes(),

@@ -2,6 +2,7 @@
 //! rules need; the objects stay raw until the request is known to be about an ExternalCluster.
 
 use extcluster_core::api::GROUP;
+use extcluster_core::policy::optional_str;
 use extcluster_core::policy::{Operation, Registration};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -82,9 +83,9 @@ pub(crate) fn decode_carefully(body: &[u8]) -> Result<Decoded<'_>, Rejection<'_>
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
 struct Review<'a, O = &'a RawValue> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     api_version: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default = "none")]
     request: Option<Request<'a, O>>,
@@ -123,10 +124,20 @@ struct GroupVersionKind<'a> {
     kind: Cow<'a, str>,
 }
 
+/// Parsed where it lies: `Cow<str>`'s own `Deserialize` would copy it.
 fn operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Error> {
-    let s = <Cow<'de, str>>::deserialize(d)?;
-    s.parse()
-        .map_err(|_| serde::de::Error::custom(format!("unknown operation {s:?}")))
+    struct Named;
+    impl serde::de::Visitor<'_> for Named {
+        type Value = Operation;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an operation: CREATE, UPDATE, DELETE or CONNECT")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Operation, E> {
+            s.parse()
+                .map_err(|_| E::custom(format!("unknown operation {s:?}")))
+        }
+    }
+    d.deserialize_str(Named)
 }
 
 impl<'a, O> Review<'a, O> {
@@ -275,8 +286,28 @@ pub(crate) fn response(uid: &str, refusal: Option<(u16, &str)>, warning: Option<
             warnings: warning.map(|w| [w]),
         },
     };
+    // Room for the envelope, the status's fields and a few escapes: one allocation, no growth.
     let said = refusal.map_or(0, |(_, m)| m.len()) + warning.map_or(0, str::len);
-    let mut body = Vec::with_capacity(128 + said);
+    let mut body = Vec::with_capacity(192 + uid.len() + said + said / 8);
     serde_json::to_writer(&mut body, &out).expect("serializing to a Vec cannot fail");
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_operation_is_named_in_the_refusal() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+            "uid":"u","kind":{"group":"extcluster.io","version":"v1alpha1","kind":"ExternalCluster"},
+            "operation":"PATCH","name":"a"}}"#;
+        let Err(Rejection::Malformed(message)) = decode(body) else {
+            panic!("an unknown operation was read");
+        };
+        assert!(
+            message.contains(r#"unknown operation "PATCH""#),
+            "{message}"
+        );
+    }
 }

@@ -12,6 +12,6 @@ mod rules;
 
 pub use denial::Denial;
 pub use operation::Operation;
-pub use registration::{Metadata, Registration, Relevant, SecretRef, Spec};
+pub use registration::{Metadata, Registration, Relevant, SecretRef, Spec, optional_str};
 pub use registry::{Registry, RegistryUnavailable};
 pub use rules::{Decision, Policy, decide_crd_delete, warning};

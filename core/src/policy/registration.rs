@@ -51,7 +51,7 @@ pub struct Spec<'a> {
     pub kubernetes_version: Cow<'a, str>,
     #[serde(borrow, default)]
     pub kubeconfig_secret_ref: Option<SecretRef<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     pub display_name: Option<Cow<'a, str>>,
 }
 
@@ -205,6 +205,44 @@ impl<'de: 'a, 'a> Deserialize<'de> for Borrowed<'a> {
     }
 }
 
+/// An optional string that borrows from the input when it has no escapes (serde borrows only a
+/// `Cow` that is a field's whole type, and copies one inside an `Option`).
+pub fn optional_str<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Option::<Borrowed<'a>>::deserialize(d).map(|o| o.map(|Borrowed(s)| s))
+}
+
 fn is_present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Option::<serde::de::IgnoredAny>::deserialize(d).map(|o| o.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(display_name: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"a"}},"spec":{{"mode":"Connect","clusterID":"u","server":"s",
+            "kubernetesVersion":"v1.29.0","displayName":{display_name}}}}}"#
+        )
+    }
+
+    #[test]
+    fn an_optional_string_borrows_unless_escaped() {
+        let plain = spec_with(r#""Production EU""#);
+        let r: Registration = serde_json::from_str(&plain).unwrap();
+        assert!(matches!(
+            r.spec.display_name,
+            Some(Cow::Borrowed("Production EU"))
+        ));
+
+        let escaped = spec_with(r#""Production \"EU\"""#);
+        let r: Registration = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(r.spec.display_name.as_deref(), Some(r#"Production "EU""#));
+
+        let absent = spec_with("null");
+        let r: Registration = serde_json::from_str(&absent).unwrap();
+        assert_eq!(r.spec.display_name, None);
+    }
 }

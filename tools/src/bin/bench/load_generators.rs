@@ -26,6 +26,21 @@ pub struct OhaResult {
 }
 
 impl OhaResult {
+    /// Each figure's median over `runs`.
+    pub fn median(runs: &[OhaResult]) -> OhaResult {
+        let of = |field: fn(&OhaResult) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(field).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        OhaResult {
+            rps: of(|r| r.rps),
+            p50: of(|r| r.p50),
+            p99: of(|r| r.p99),
+            p999: of(|r| r.p999),
+        }
+    }
+
     pub fn latencies(&self) -> String {
         format!(
             "{:.2}/{:.2}/{:.2} ms",

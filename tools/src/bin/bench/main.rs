@@ -10,6 +10,7 @@ mod hub_load;
 mod instructions;
 mod load_generators;
 mod plugin;
+mod reference;
 mod release;
 mod webhook;
 
@@ -76,6 +77,8 @@ pub struct Bench {
     pub secs: u64,
     /// `--quick`: fewer runs, shorter windows; a smoke test of the bench itself.
     pub quick: bool,
+    /// kube-rs's admission example, built from its source, or why it could not be.
+    pub reference: Result<PathBuf>,
 }
 
 impl Bench {
@@ -111,6 +114,7 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
     if std::env::args().any(|a| a == "controller") {
         return controller::rows(&bins.controller, quick).await;
     }
+    let reference = reference::build();
     let counted = instructions::rows(&bins.review_cost)?;
     let tools = LoadGenerators::find()?;
     let hub = hub::start().await?;
@@ -127,6 +131,7 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
         webhook,
         secs: if quick { 3 } else { 10 },
         quick,
+        reference,
     };
     let result = measure(&bench).await;
     if result.is_err() {
