@@ -111,16 +111,16 @@ const PSP_REMOVED: KubeVersion = KubeVersion::new(1, 25, 0);
 /// What admission allows but warns about: a declaration the cluster's version makes untrue.
 /// Kept short: the API server shows a warning as one line, and truncates long ones.
 pub fn warning(r: &Registration<'_>) -> Option<String> {
-    if !r
+    // Only the keys that can set pspEnabled go on to `declared`, which ranks them.
+    let mut psp_keys = r
         .metadata
         .annotations
         .iter()
-        .any(|(k, _)| k.ends_with("/pspEnabled"))
-    {
-        return None;
-    }
+        .filter(|(k, _)| k.ends_with("/pspEnabled"))
+        .peekable();
+    psp_keys.peek()?;
     let version = KubeVersion::parse(&r.spec.kubernetes_version).ok()?;
-    let psp = capability::declared(r.metadata.annotations.iter())
+    let psp = capability::declared(psp_keys)
         .into_iter()
         .find(|d| d.capability == capability::Capability::PspEnabled)?;
     (version >= PSP_REMOVED && psp.value == "true").then(|| {

@@ -2,7 +2,7 @@
 //! not. `review-cost` answers one review body 1 and then 1,001 times in process; the difference
 //! divided by 1,000 is one review's cost, start-up excluded.
 
-use crate::{REVIEWS, Row, fixture, row};
+use crate::{REVIEWS, Row, review_body, row};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +12,7 @@ pub fn rows(review_cost: &Path) -> Result<Vec<Row>> {
     REVIEWS
         .iter()
         .map(|(kind, file)| {
-            let body = fixture(file);
+            let body = review_body(file)?;
             let once = collected(review_cost, &body, 1)?;
             let many = collected(review_cost, &body, 1_001)?;
             let per_review = many.saturating_sub(once) / 1_000;

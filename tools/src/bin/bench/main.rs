@@ -16,7 +16,7 @@ mod webhook;
 
 use anyhow::Result;
 use extcluster_tests::process::Supervised;
-use extcluster_tests::{ControlPlane, hub};
+use extcluster_tests::{ControlPlane, bins, hub};
 use load_generators::LoadGenerators;
 use release::ReleaseBins;
 use std::path::{Path, PathBuf};
@@ -40,10 +40,43 @@ pub const REVIEWS: [(&str, &str); 3] = [
     ("DELETE", "delete-disconnected.json"),
 ];
 
-pub fn fixture(file: &str) -> PathBuf {
-    extcluster_tests::repo_root()
+/// A review body as the API server sends it: the webhook's test fixture `file` (indented for
+/// people to read) without the whitespace between tokens, written under the target folder.
+pub fn review_body(file: &str) -> Result<PathBuf> {
+    let fixture = extcluster_tests::repo_root()
         .join("webhook/tests/fixtures")
-        .join(file)
+        .join(file);
+    let pretty = std::fs::read(&fixture)?;
+    let compact = compact_json(&pretty);
+    let parsed = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).ok();
+    if parsed(&compact).is_none() || parsed(&compact) != parsed(&pretty) {
+        anyhow::bail!("{} is not the same JSON once compacted", fixture.display());
+    }
+    let body = bins::target_dir().join("bench/reviews").join(file);
+    std::fs::create_dir_all(body.parent().unwrap_or(Path::new(".")))?;
+    std::fs::write(&body, compact)?;
+    Ok(body)
+}
+
+/// `json` without whitespace outside its strings.
+fn compact_json(json: &[u8]) -> Vec<u8> {
+    let (mut out, mut in_string, mut escaped) = (Vec::with_capacity(json.len()), false, false);
+    for &b in json {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !b.is_ascii_whitespace() {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
 }
 
 /// `ours ÷ theirs`, and whether that `holds`.

@@ -5,7 +5,7 @@ use crate::controls::Control;
 use crate::hub_load::HubPaused;
 use crate::load_generators::{OhaResult, WrkResult};
 use crate::reference::{PinnedReference, RELEASE};
-use crate::{Bench, REVIEWS, Row, fixture, ratio, row};
+use crate::{Bench, REVIEWS, Row, ratio, review_body, row};
 use anyhow::{Context, Result};
 use extcluster_tests::launch::Launch;
 use extcluster_tests::process::Supervised;
@@ -170,7 +170,7 @@ pub async fn saturation(bench: &Bench) -> Result<Vec<Row>> {
     let rounds = if bench.quick { 1 } else { 3 };
     let mut rows = Vec::new();
     for (kind, file) in REVIEWS {
-        let body = fixture(file);
+        let body = review_body(file)?;
         let (mut ours, mut theirs, mut controlled) = (Vec::new(), Vec::new(), Vec::new());
         let sampler = RssSampler::start(pid);
         for _ in 0..rounds {
@@ -326,7 +326,7 @@ fn creates_at_ten_thousand_per_second(bench: &Bench, url: &str) -> Result<OhaRes
     let _paused = HubPaused::new(&bench.hub)?;
     bench
         .tools
-        .oha_rate(url, &fixture("create.json"), 10_000, bench.secs)
+        .oha_rate(url, &review_body("create.json")?, 10_000, bench.secs)
 }
 
 /// Full TLS handshakes per second (a new connection for every review), and the same on a bare
@@ -358,7 +358,7 @@ fn handshakes_at(bench: &Bench, url: &str) -> Result<f64> {
     let _paused = HubPaused::new(&bench.hub)?;
     let hs = bench
         .tools
-        .oha_handshakes(url, &fixture("create.json"), bench.secs.min(5))?;
+        .oha_handshakes(url, &review_body("create.json")?, bench.secs.min(5))?;
     Ok(hs.rps)
 }
 
