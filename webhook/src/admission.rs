@@ -152,7 +152,7 @@ impl Webhook {
             Answer::Allowed { .. } => Verdict::Allowed,
             Answer::Refused(r) => r.verdict,
         };
-        self.metrics.requests.inc(operation, verdict);
+        self.metrics.requests.inc(Some(asked.operation), verdict);
         let refusal = match answer {
             Answer::Allowed { warning } => {
                 tracing::debug!(
@@ -193,7 +193,7 @@ impl Webhook {
             message = &*message,
             "refused a malformed review"
         );
-        self.metrics.requests.inc("UNKNOWN", Verdict::Invalid);
+        self.metrics.requests.inc(None, Verdict::Invalid);
         Reply {
             status: http::StatusCode::BAD_REQUEST,
             body: message.into_owned().into_bytes(),

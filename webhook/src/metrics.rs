@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by operation and verdict, denials by reason, latency.
 
+use extcluster_core::policy::Operation;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -7,6 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use strum::VariantArray;
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum Verdict {
@@ -19,30 +21,27 @@ impl Verdict {
     const ALL: [Verdict; 3] = [Verdict::Allowed, Verdict::Denied, Verdict::Invalid];
 }
 
-/// The operations requests are counted by; `UNKNOWN` for a body with no review in it.
-const OPERATIONS: [&str; 5] = ["CREATE", "UPDATE", "DELETE", "CONNECT", "UNKNOWN"];
-
-/// The request counter of every operation and verdict, looked up once: counting a review takes
-/// no lock and hashes nothing. Every series is there, at 0, from the start.
-pub struct RequestCounters([[Counter; 3]; OPERATIONS.len()]);
+/// The request counter of every operation (and of bodies with no review in them, `UNKNOWN`) and
+/// verdict, looked up once: counting a review takes no lock and hashes nothing. Every series is
+/// there, at 0, from the start.
+pub struct RequestCounters(Vec<[Counter; 3]>);
 
 impl RequestCounters {
     fn new(family: &Family<RequestLabels, Counter>) -> Self {
-        Self(OPERATIONS.map(|operation| {
+        let operations = Operation::VARIANTS.iter().map(|o| o.as_str());
+        let rows = operations.chain(["UNKNOWN"]).map(|operation| {
             Verdict::ALL.map(|verdict| {
                 family
                     .get_or_create(&RequestLabels { operation, verdict })
                     .clone()
             })
-        }))
+        });
+        Self(rows.collect())
     }
 
-    pub fn inc(&self, operation: &str, verdict: Verdict) {
-        let unknown = OPERATIONS.len() - 1;
-        let row = OPERATIONS[..unknown]
-            .iter()
-            .position(|o| *o == operation)
-            .unwrap_or(unknown);
+    /// Counts one answer; `operation` is `None` for a body with no review in it.
+    pub fn inc(&self, operation: Option<Operation>, verdict: Verdict) {
+        let row = operation.map_or(Operation::VARIANTS.len(), |o| o as usize);
         self.0[row][verdict as usize].inc();
     }
 }

@@ -1,7 +1,17 @@
 //! The operation a request asks about.
 
 /// Named as AdmissionReview names it (`CREATE`, …): the names parse, print and label metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[strum(serialize_all = "UPPERCASE")]
 pub enum Operation {
     Create,

@@ -112,17 +112,12 @@ const PSP_REMOVED: KubeVersion = KubeVersion::new(1, 25, 0);
 /// Kept short: the API server shows a warning as one line, and truncates long ones.
 pub fn warning(r: &Registration<'_>) -> Option<String> {
     // Only the keys that can set pspEnabled go on to `declared`, which ranks them.
-    let mut psp_keys = r
-        .metadata
-        .annotations
-        .iter()
-        .filter(|(k, _)| k.ends_with("/pspEnabled"))
-        .peekable();
-    psp_keys.peek()?;
-    let version = KubeVersion::parse(&r.spec.kubernetes_version).ok()?;
+    let annotations = r.metadata.annotations.iter();
+    let psp_keys = annotations.filter(|(k, _)| k.ends_with("/pspEnabled"));
     let psp = capability::declared(psp_keys)
         .into_iter()
         .find(|d| d.capability == capability::Capability::PspEnabled)?;
+    let version = KubeVersion::parse(&r.spec.kubernetes_version).ok()?;
     (version >= PSP_REMOVED && psp.value == "true").then(|| {
         format!(
             "{} says pspEnabled=true, but Kubernetes {} has no PodSecurityPolicy (removed in 1.25): set it to false",

@@ -2,19 +2,18 @@
 //! not. `review-cost` answers one review body 1 and then 1,001 times in process; the difference
 //! divided by 1,000 is one review's cost, start-up excluded.
 
-use crate::{REVIEWS, Row, review_body, row};
+use crate::{Reviews, Row, row};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
 
 /// One row per kind of review.
-pub fn rows(review_cost: &Path) -> Result<Vec<Row>> {
-    REVIEWS
+pub fn rows(review_cost: &Path, reviews: &Reviews) -> Result<Vec<Row>> {
+    reviews
         .iter()
-        .map(|(kind, file)| {
-            let body = review_body(file)?;
-            let once = collected(review_cost, &body, 1)?;
-            let many = collected(review_cost, &body, 1_001)?;
+        .map(|(kind, body)| {
+            let once = collected(review_cost, body, 1)?;
+            let many = collected(review_cost, body, 1_001)?;
             let per_review = many.saturating_sub(once) / 1_000;
             Ok(row(
                 &format!("instructions per {kind} review (callgrind)"),

@@ -33,29 +33,42 @@ pub fn spawn_on_measured_core(bin: &Path, args: &[String], log: &Path) -> Result
     Supervised::spawn(&name, Path::new("/usr/bin/taskset"), &pinned, log)
 }
 
-/// The review bodies measured, by kind: the webhook's test fixtures.
-pub const REVIEWS: [(&str, &str); 3] = [
-    ("CREATE", "create.json"),
-    ("UPDATE", "update.json"),
-    ("DELETE", "delete-disconnected.json"),
-];
+/// The review bodies measured, by kind, as the API server sends them: the webhook's test
+/// fixtures (indented for people to read) without the whitespace between tokens, written once
+/// under the target folder.
+pub struct Reviews([(&'static str, PathBuf); 3]);
 
-/// A review body as the API server sends it: the webhook's test fixture `file` (indented for
-/// people to read) without the whitespace between tokens, written under the target folder.
-pub fn review_body(file: &str) -> Result<PathBuf> {
-    let fixture = extcluster_tests::repo_root()
-        .join("webhook/tests/fixtures")
-        .join(file);
-    let pretty = std::fs::read(&fixture)?;
-    let compact = compact_json(&pretty);
-    let parsed = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).ok();
-    if parsed(&compact).is_none() || parsed(&compact) != parsed(&pretty) {
-        anyhow::bail!("{} is not the same JSON once compacted", fixture.display());
+impl Reviews {
+    fn write() -> Result<Self> {
+        let written = |kind, file| -> Result<(&'static str, PathBuf)> {
+            let fixture = extcluster_tests::repo_root()
+                .join("webhook/tests/fixtures")
+                .join(file);
+            let pretty = std::fs::read(&fixture)?;
+            let compact = compact_json(&pretty);
+            let parsed = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).ok();
+            if parsed(&compact).is_none() || parsed(&compact) != parsed(&pretty) {
+                anyhow::bail!("{} is not the same JSON once compacted", fixture.display());
+            }
+            let body = bins::target_dir().join("bench/reviews").join(file);
+            std::fs::create_dir_all(body.parent().unwrap_or(Path::new(".")))?;
+            std::fs::write(&body, compact)?;
+            Ok((kind, body))
+        };
+        Ok(Self([
+            written("CREATE", "create.json")?,
+            written("UPDATE", "update.json")?,
+            written("DELETE", "delete-disconnected.json")?,
+        ]))
     }
-    let body = bins::target_dir().join("bench/reviews").join(file);
-    std::fs::create_dir_all(body.parent().unwrap_or(Path::new(".")))?;
-    std::fs::write(&body, compact)?;
-    Ok(body)
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        self.0.iter().map(|(kind, body)| (*kind, body.as_path()))
+    }
+
+    pub fn create(&self) -> &Path {
+        &self.0[0].1
+    }
 }
 
 /// `json` without whitespace outside its strings.
@@ -112,9 +125,15 @@ pub struct Bench {
     pub quick: bool,
     /// kube-rs's admission example, built from its source, or why it could not be.
     pub reference: Result<PathBuf>,
+    pub reviews: Reviews,
 }
 
 impl Bench {
+    /// How many times each server is measured in turn where a median counts.
+    pub fn rounds(&self) -> usize {
+        if self.quick { 1 } else { 3 }
+    }
+
     /// A control on the measured core, with the webhook's certificate.
     pub async fn control(&self, control: controls::Control) -> Result<controls::PinnedControl> {
         controls::PinnedControl::start(
@@ -148,7 +167,8 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
         return controller::rows(&bins.controller, quick).await;
     }
     let reference = reference::build();
-    let counted = instructions::rows(&bins.review_cost)?;
+    let reviews = Reviews::write()?;
+    let counted = instructions::rows(&bins.review_cost, &reviews)?;
     let tools = LoadGenerators::find()?;
     let hub = hub::start().await?;
     // CPU 0 is the webhook's alone: the hub, the bench and the load generators use CPU 1.
@@ -165,6 +185,7 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
         secs: if quick { 3 } else { 10 },
         quick,
         reference,
+        reviews,
     };
     let result = measure(&bench).await;
     if result.is_err() {

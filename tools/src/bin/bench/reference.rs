@@ -36,7 +36,8 @@ pub fn build() -> Result<PathBuf> {
         .status()?;
     if !status.success() {
         bail!(
-            "cargo build of the example in {} failed",
+            "cargo build of the example in {} failed (its errors are above); delete that folder \
+             to clone it afresh, or set KUBE_RS_GIT to another copy of kube-rs",
             checkout.display()
         );
     }

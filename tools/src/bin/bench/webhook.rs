@@ -5,7 +5,7 @@ use crate::controls::Control;
 use crate::hub_load::HubPaused;
 use crate::load_generators::{OhaResult, WrkResult};
 use crate::reference::{PinnedReference, RELEASE};
-use crate::{Bench, REVIEWS, Row, ratio, review_body, row};
+use crate::{Bench, Row, ratio, row};
 use anyhow::{Context, Result};
 use extcluster_tests::launch::Launch;
 use extcluster_tests::process::Supervised;
@@ -157,7 +157,7 @@ pub async fn idle_rss(bench: &Bench, registrations: &str, target: &str) -> Resul
 }
 
 /// Requests per second at saturation (wrk, keep-alive) for each kind of review: the webhook,
-/// kube-rs's admission example and the kube-core control, measured in turn, `rounds` times each,
+/// kube-rs's admission example and the kube-core control, measured in turn, [`Bench::rounds`] each,
 /// the median counting, so that the machine's drift falls on all three alike.
 pub async fn saturation(bench: &Bench) -> Result<Vec<Row>> {
     let (pid, url) = (bench.webhook.pid()?, bench.webhook.url());
@@ -167,18 +167,16 @@ pub async fn saturation(bench: &Bench) -> Result<Vec<Row>> {
         Err(_) => None,
     };
     let control = bench.control(Control::KubeCore).await?;
-    let rounds = if bench.quick { 1 } else { 3 };
     let mut rows = Vec::new();
-    for (kind, file) in REVIEWS {
-        let body = review_body(file)?;
+    for (kind, body) in bench.reviews.iter() {
         let (mut ours, mut theirs, mut controlled) = (Vec::new(), Vec::new(), Vec::new());
         let sampler = RssSampler::start(pid);
-        for _ in 0..rounds {
-            ours.push(saturate(bench, &url, &body)?);
+        for _ in 0..bench.rounds() {
+            ours.push(saturate(bench, &url, body)?);
             if let Some(reference) = &reference {
-                theirs.push(saturate(bench, &reference.url(), &body)?);
+                theirs.push(saturate(bench, &reference.url(), body)?);
             }
-            controlled.push(saturate(bench, &control.url(), &body)?);
+            controlled.push(saturate(bench, &control.url(), body)?);
         }
         let peak = sampler.stop();
         let ours = median(ours);
@@ -278,10 +276,10 @@ fn reference_rows(bench: &Bench, kind: &str, ours: f64, theirs: Vec<WrkResult>) 
 /// the same TLS listener, and the webhook's own decision time; also returns the p99 for the
 /// comparison at more registrations.
 pub async fn latency_at_fixed_rate(bench: &Bench) -> Result<(Vec<Row>, f64)> {
-    // In turn, `rounds` times each, each percentile's median counting: a VM's stalls come and go.
+    // In turn, each percentile's median counting: a VM's stalls come and go.
     let empty = bench.control(Control::Empty).await?;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for _ in 0..if bench.quick { 1 } else { 3 } {
+    for _ in 0..bench.rounds() {
         ours.push(creates_at_ten_thousand_per_second(
             bench,
             &bench.webhook.url(),
@@ -326,7 +324,7 @@ fn creates_at_ten_thousand_per_second(bench: &Bench, url: &str) -> Result<OhaRes
     let _paused = HubPaused::new(&bench.hub)?;
     bench
         .tools
-        .oha_rate(url, &review_body("create.json")?, 10_000, bench.secs)
+        .oha_rate(url, bench.reviews.create(), 10_000, bench.secs)
 }
 
 /// Full TLS handshakes per second (a new connection for every review), and the same on a bare
@@ -358,7 +356,7 @@ fn handshakes_at(bench: &Bench, url: &str) -> Result<f64> {
     let _paused = HubPaused::new(&bench.hub)?;
     let hs = bench
         .tools
-        .oha_handshakes(url, &review_body("create.json")?, bench.secs.min(5))?;
+        .oha_handshakes(url, bench.reviews.create(), bench.secs.min(5))?;
     Ok(hs.rps)
 }
 
