@@ -1,8 +1,10 @@
-//! `extcluster-controller`: keeps every ExternalCluster's status true. Two replicas run; the one
-//! holding the Lease probes every live registration through its stored kubeconfig.
+//! `extcluster-controller`: keeps every ExternalCluster's status true and publishes the registry.
+//! Two replicas run; the one holding the Lease watches, probes and publishes, and only until its
+//! Lease could pass to the other.
 
+mod clock;
 mod flags;
-mod leader;
+mod lease;
 mod metrics;
 mod probing;
 mod publish;
@@ -18,6 +20,11 @@ use extcluster_remote::observe::Limits;
 use flags::Flags;
 use k8s_openapi::jiff::SignedDuration;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The field manager of every write, so `kubectl get -o yaml --show-managed-fields` tells the
+/// controller's writes from the plugin's.
+pub const FIELD_MANAGER: &str = "extcluster-controller";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -29,94 +36,99 @@ async fn main() -> anyhow::Result<()> {
     let client = extcluster_remote::hub::client(flags.kubeconfig.as_deref()).await?;
     let identity = flags.identity.clone().unwrap_or_else(default_identity);
     let health = Arc::new(serve::Health::default());
-    let registrations =
-        registrations::Registrations::watch(&client, &flags.namespace, health.clone());
-    let publisher = Arc::new(publisher(&flags, client.clone(), &registrations, &health));
-    let ctx = Arc::new(context(
-        &flags,
-        client.clone(),
-        &identity,
-        registrations,
-        &health,
-    ));
-
     let served = tokio::spawn(serve::serve(flags.probe_listen, health.clone()));
-    let election = leader::Election {
-        client,
-        lease_name: flags.lease_name.clone(),
-        namespace: flags.namespace.clone(),
-        identity,
+    let election = lease::Election {
+        api: kube::Api::namespaced(client.clone(), &flags.namespace),
+        name: flags.lease_name.clone(),
+        identity: identity.clone(),
         duration: flags.lease_duration,
-        health,
+        health: health.clone(),
     };
+    let work = Arc::new(Work {
+        flags,
+        client,
+        identity,
+        health,
+    });
+    let lead = move || work.clone().run();
     tokio::select! {
-        never = election.run(move || {
-            let (ctx, publisher) = (ctx.clone(), publisher.clone());
-            async move {
-                tokio::join!(probing::run(ctx), publish::run(publisher));
-            }
-        }) => match never {},
-        served = served => served?.context("the probe endpoints stopped"),
-        _ = shutdown() => {
-            tracing::info!("shutting down");
+        ended = election.run(lead, shutdown()) => {
+            ended?;
+            tracing::info!("shut down");
             Ok(())
         }
+        served = served => served?.context("the probe endpoints stopped"),
     }
 }
 
-fn context(
-    flags: &Flags,
+/// What the leader does: watch the registrations, probe them, publish them. Everything it
+/// starts ends when it is dropped (the Lease lost or given up).
+struct Work {
+    flags: Flags,
     client: kube::Client,
-    identity: &str,
-    registrations: registrations::Registrations,
-    health: &Arc<serve::Health>,
-) -> probing::Context {
-    probing::Context {
-        registrations,
-        health: health.clone(),
-        settings: Settings {
-            unreachable_after: flags.unreachable_after,
-            expiry_warning: signed(flags.expiry_warning),
-            accepted_versions: flags.accepted_versions.clone(),
-            fresh_for: health::fresh_for(signed(flags.heartbeat), signed(flags.probe_interval)),
-            skew_settles_after: signed(flags.skew_settles_after),
-        },
-        cadence: schedule::Cadence {
-            interval: flags.probe_interval,
-            unreachable_after: flags.unreachable_after,
-            max_backoff: flags.max_backoff,
-        },
-        limits: Limits {
-            connect: flags.connect_timeout,
-            whole: flags.probe_timeout,
-        },
-        rights_interval: flags.rights_interval,
-        writer: status::Writer {
-            instance: identity.to_owned(),
-            client,
-            heartbeat: signed(flags.heartbeat),
-        },
-        concurrency: flags.concurrency as usize,
-    }
+    identity: String,
+    health: Arc<serve::Health>,
 }
 
-fn publisher(
-    flags: &Flags,
-    client: kube::Client,
-    registrations: &registrations::Registrations,
-    health: &Arc<serve::Health>,
-) -> publish::Publisher {
-    use extcluster_core::exports::Export;
-    let namespace = |tool: &Export| match tool {
-        Export::Argocd => flags.argocd_namespace.clone(),
-        Export::Flux => flags.flux_namespace.clone(),
-    };
-    publish::Publisher {
-        client,
-        registrations: registrations.clone(),
-        inventory_namespace: flags.inventory_namespace.clone(),
-        targets: flags.exports.iter().map(|t| (*t, namespace(t))).collect(),
-        health: health.clone(),
+impl Work {
+    async fn run(self: Arc<Self>) {
+        let (registrations, triggers) =
+            registrations::Registrations::watch(&self.client, &self.flags.namespace);
+        let publisher = Arc::new(self.publisher(&registrations));
+        let ctx = Arc::new(self.context(registrations.clone()));
+        let synced = async {
+            if registrations.wait_until_ready().await {
+                self.health.synced.store(true, Ordering::Relaxed);
+            }
+        };
+        tokio::join!(probing::run(ctx, triggers), publish::run(publisher), synced);
+    }
+
+    fn context(&self, registrations: registrations::Registrations) -> probing::Context {
+        let flags = &self.flags;
+        probing::Context::new(
+            registrations,
+            self.health.clone(),
+            Settings {
+                unreachable_after: flags.unreachable_after,
+                expiry_warning: signed(flags.expiry_warning),
+                accepted_versions: flags.accepted_versions.clone(),
+                fresh_for: health::fresh_for(signed(flags.heartbeat), signed(flags.probe_interval)),
+                skew_settles_after: signed(flags.skew_settles_after),
+            },
+            schedule::Cadence {
+                interval: flags.probe_interval,
+                unreachable_after: flags.unreachable_after,
+                max_backoff: flags.max_backoff,
+            },
+            Limits {
+                connect: flags.connect_timeout,
+                whole: flags.probe_timeout,
+            },
+            flags.rights_interval,
+            status::Writer {
+                instance: self.identity.clone(),
+                client: self.client.clone(),
+                heartbeat: signed(flags.heartbeat),
+            },
+            u16::try_from(flags.concurrency).unwrap_or(u16::MAX),
+        )
+    }
+
+    fn publisher(&self, registrations: &registrations::Registrations) -> publish::Publisher {
+        use extcluster_core::exports::Export;
+        let flags = &self.flags;
+        let namespace = |tool: &Export| match tool {
+            Export::Argocd => flags.argocd_namespace.clone(),
+            Export::Flux => flags.flux_namespace.clone(),
+        };
+        publish::Publisher {
+            client: self.client.clone(),
+            registrations: registrations.clone(),
+            inventory_namespace: flags.inventory_namespace.clone(),
+            targets: flags.exports.iter().map(|t| (*t, namespace(t))).collect(),
+            health: self.health.clone(),
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub hub_writes: Counter<u64, AtomicU64>,
     pub events: Family<ReasonLabels, Counter>,
     pub leader: Gauge<i64, AtomicI64>,
+    pub probe_panics: Counter<u64, AtomicU64>,
+    pub deletes_held: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -47,6 +49,8 @@ impl Default for Metrics {
             hub_writes: Counter::default(),
             events: Family::default(),
             leader: Gauge::default(),
+            probe_panics: Counter::default(),
+            deletes_held: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -84,6 +88,17 @@ impl Default for Metrics {
             "1 while this replica holds the Lease and probes",
             m.leader.clone(),
         );
+        registry.register(
+            "probe_panics",
+            "Probes that panicked (each registration is probed again, with backoff)",
+            m.probe_panics.clone(),
+        );
+        registry.register(
+            "publish_deletes_held",
+            "Deletes of published objects held back because the API server still holds their \
+             registration live",
+            m.deletes_held.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -98,6 +113,14 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// What only a leader reports, zeroed when it stops leading: a follower exporting its last
+    /// counts would be counted twice (or for clusters it no longer watches).
+    pub fn clear_leader_gauges(&self) {
+        self.leader.set(0);
+        self.registrations.clear();
+        self.credentials_expiry.clear();
+    }
+
     pub fn count_failure(&self, e: &extcluster_core::health::ProbeError) {
         self.probe_failures
             .get_or_create(&ReasonLabels {

@@ -1,23 +1,33 @@
-//! The leader's loop: every live registration probed on its cadence, at most `concurrency` at
-//! once, each in a task of its own so a dead cluster holds nothing but its own slot.
+//! The leader's probing, on kube::runtime's `Controller`: a registration is reconciled when it or
+//! its kubeconfig Secret changes and when its requeue (the cadence) comes due; the Controller
+//! keeps one reconcile per registration at a time, `concurrency` at once, each in a task of its
+//! own so a dead cluster holds nothing but its own slot.
+//!
+//! What the Controller cannot know is kept here, per registration: the failures in a row (the
+//! backoff and the Unreachable threshold), when the rights were last checked, and the status this
+//! replica last wrote. Its own status writes trigger reconciles too; one that finds nothing
+//! changed and no probe due only requeues for the time already planned.
 
-use crate::registrations::Registrations;
-use crate::schedule::{Cadence, Schedule};
+use crate::registrations::{Registrations, Triggers};
+use crate::schedule::Cadence;
 use crate::serve::Health;
-use crate::status::{self, Outcome, Writer, Written};
+use crate::status::{self, Outcome, Written};
 use extcluster_core::health::Settings;
 use extcluster_core::{ExternalCluster, Phase};
 use extcluster_remote::observe::Limits;
 use extcluster_remote::stored;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::controller::{self, Action, Config, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-/// What the loop needs, shared with every probe task.
+/// What every reconcile needs.
 pub struct Context {
     pub registrations: Registrations,
     pub health: Arc<Health>,
@@ -25,9 +35,17 @@ pub struct Context {
     pub cadence: Cadence,
     pub limits: Limits,
     pub rights_interval: Duration,
-    pub writer: Writer,
-    pub concurrency: usize,
+    pub writer: status::Writer,
+    pub concurrency: u16,
+    memory: Mutex<HashMap<String, Known>>,
 }
+
+/// A registration whose Secret is not in the store is given this long from its creation for the
+/// Secret to arrive (the plugin writes the registration first) before it is reported missing.
+const SECRET_SETTLES: Duration = Duration::from_secs(10);
+/// How soon a registration is looked at again while its Secret may still arrive, or after a
+/// status write refused because someone wrote the registration since it was read.
+const SOON: Duration = Duration::from_secs(1);
 
 /// What decides that a registration must be probed again now.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,171 +55,255 @@ struct Fingerprint {
     secret_version: Option<String>,
 }
 
-/// The loop's memory of one registration.
+/// This replica's memory of one registration.
 #[derive(Debug)]
 struct Known {
     fingerprint: Fingerprint,
     failures: u32,
+    panics: u32,
     rights_checked: Option<Instant>,
     phase: Option<Phase>,
-    /// What the last probe wrote, until the store shows a newer version than it was written over.
     written: Option<Written>,
-    busy: bool,
-    /// Changed while a probe was in flight: probe again as soon as it ends.
-    again: bool,
+    due: Instant,
 }
 
-/// Gathers changes for this long before reading the stores again, so a burst of watch events
-/// (our own status writes among them) costs one pass.
-const SYNC_EVERY: Duration = Duration::from_millis(200);
+/// What a reconcile does with a registration.
+enum Turn {
+    Probe(status::Probe),
+    Wait(Duration),
+}
 
-pub async fn run(ctx: Arc<Context>) {
-    let mut known: HashMap<String, Known> = HashMap::new();
-    let mut schedule = Schedule::default();
-    let mut tasks: JoinSet<Outcome> = JoinSet::new();
-    let permits = Arc::new(Semaphore::new(ctx.concurrency));
-    let mut sync_at = Some(Instant::now());
-    let mut changed = ctx.registrations.changed.subscribe();
-    ctx.health.metrics.registrations.clear();
-    loop {
-        let now = Instant::now();
-        if sync_at.is_some_and(|at| at <= now) {
-            sync(&ctx, &mut known, &mut schedule, now);
-            sync_at = None;
-        }
-        for name in schedule.take_due(now) {
-            start(&ctx, &name, &mut known, &mut tasks, &permits);
-        }
-        let wake = [schedule.next(), sync_at].into_iter().flatten().min();
-        tokio::select! {
-            _ = changed.changed() => {
-                sync_at.get_or_insert(Instant::now() + SYNC_EVERY);
-            }
-            Some(done) = tasks.join_next() => {
-                if let Ok(outcome) = done {
-                    finish(&ctx, outcome, &mut known, &mut schedule);
-                }
-            }
-            _ = sleep_until(wake) => {}
+/// A probe that panicked: caught, counted, and the registration requeued with backoff.
+#[derive(Debug, thiserror::Error)]
+#[error("the probe of {registration} panicked: {why}")]
+pub struct Panicked {
+    registration: String,
+    why: String,
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        registrations: Registrations,
+        health: Arc<Health>,
+        settings: Settings,
+        cadence: Cadence,
+        limits: Limits,
+        rights_interval: Duration,
+        writer: status::Writer,
+        concurrency: u16,
+    ) -> Self {
+        Self {
+            registrations,
+            health,
+            settings,
+            cadence,
+            limits,
+            rights_interval,
+            writer,
+            concurrency,
+            memory: Mutex::default(),
         }
     }
 }
 
-pub(crate) async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Brings the loop's memory in line with the hub: new registrations are probed now (or spread
-/// over the first interval when they already have a status), changed ones now, gone or
-/// disconnecting ones forgotten.
-fn sync(ctx: &Context, known: &mut HashMap<String, Known>, schedule: &mut Schedule, now: Instant) {
-    let mut seen = std::collections::HashSet::new();
-    for cluster in ctx.registrations.clusters.state() {
-        let Some(name) = cluster.metadata.name.clone() else {
-            continue;
-        };
-        if !cluster.is_live() {
-            continue;
-        }
-        let fingerprint = fingerprint(ctx, &cluster);
-        seen.insert(name.clone());
-        match known.get_mut(&name) {
-            None => {
-                let probed_before = cluster
-                    .status
-                    .as_ref()
-                    .is_some_and(|s| s.last_probe_time.is_some());
-                let first = if probed_before {
-                    ctx.cadence.first()
-                } else {
-                    Duration::ZERO
-                };
-                schedule.set(&name, now + first);
-                known.insert(name, Known::new(fingerprint));
+pub async fn run(ctx: Arc<Context>, triggers: Triggers) {
+    let store = ctx.registrations.clusters.clone();
+    let users = store.clone();
+    Controller::for_stream(triggers.clusters, store)
+        .watches_stream(triggers.secrets, move |secret| users_of(&users, &secret))
+        .with_config(Config::default().concurrency(ctx.concurrency))
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|result| {
+            if let Err(controller::Error::ObjectNotFound(gone)) = result {
+                ctx.forget(&gone.name);
             }
-            Some(k) if k.fingerprint != fingerprint => {
-                if k.fingerprint.uid != fingerprint.uid {
-                    *k = Known::new(fingerprint);
-                } else {
-                    k.fingerprint = fingerprint;
-                }
-                if k.busy {
-                    k.again = true;
-                } else {
-                    schedule.set_no_later(&name, now);
-                }
-            }
-            Some(_) => {}
-        }
-    }
-    known.retain(|name, k| {
-        let keep = seen.contains(name);
-        if !keep {
-            schedule.remove(name);
-            ctx.health.metrics.count_phase(k.phase, None);
-        }
-        keep
-    });
+            futures::future::ready(())
+        })
+        .await;
 }
 
-fn fingerprint(ctx: &Context, cluster: &ExternalCluster) -> Fingerprint {
-    let at = stored::secret_ref(cluster);
-    Fingerprint {
-        uid: cluster.metadata.uid.clone().unwrap_or_default(),
-        generation: cluster.metadata.generation,
-        secret_version: ctx
-            .registrations
-            .secret(&at.namespace, &at.name)
-            .and_then(|s| s.metadata.resource_version.clone()),
-    }
+/// The registrations that read `secret` as their kubeconfig.
+fn users_of(clusters: &Store<ExternalCluster>, secret: &Secret) -> Vec<ObjectRef<ExternalCluster>> {
+    let (namespace, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+    clusters
+        .state()
+        .iter()
+        .filter(|c| {
+            let at = stored::secret_ref(c);
+            at.name == name && at.namespace == namespace
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
 }
 
-fn start(
-    ctx: &Arc<Context>,
-    name: &str,
-    known: &mut HashMap<String, Known>,
-    tasks: &mut JoinSet<Outcome>,
-    permits: &Arc<Semaphore>,
-) {
-    let Some(k) = known.get_mut(name) else { return };
-    let Some(cluster) = ctx
-        .registrations
-        .clusters
-        .get(&kube::runtime::reflector::ObjectRef::new(name))
-    else {
-        return;
+async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<Action, Panicked> {
+    if !ctx.registrations.wait_until_ready().await {
+        return Ok(Action::requeue(SOON));
+    }
+    let name = cluster.name_any();
+    if !cluster.is_live() {
+        ctx.forget(&name);
+        return Ok(Action::await_change());
+    }
+    let probe = match ctx.turn(&cluster, Instant::now()) {
+        Turn::Wait(d) => return Ok(Action::requeue(d)),
+        Turn::Probe(p) => p,
     };
-    let cluster = with_own_write(cluster, &mut k.written);
-    let at = stored::secret_ref(&cluster);
-    let secret: Option<Arc<Secret>> = ctx.registrations.secret(&at.namespace, &at.name);
-    let check_rights = k
-        .rights_checked
-        .is_none_or(|at| at.elapsed() >= ctx.rights_interval);
-    let failures = k.failures;
-    k.busy = true;
-    let (ctx, permits) = (ctx.clone(), permits.clone());
-    tasks.spawn(async move {
-        let _permit = permits
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        status::probe_and_record(&ctx, &cluster, secret.as_deref(), failures, check_rights).await
+    let outcome = std::panic::AssertUnwindSafe(status::probe_and_record(&ctx, probe))
+        .catch_unwind()
+        .await
+        .map_err(|panic| Panicked {
+            registration: name,
+            why: panic_message(panic.as_ref()),
+        })?;
+    Ok(Action::requeue(ctx.finish(outcome)))
+}
+
+fn error_policy(cluster: Arc<ExternalCluster>, error: &Panicked, ctx: Arc<Context>) -> Action {
+    tracing::error!(registration = %error.registration, error = %error, "probe panicked; probing it again later");
+    ctx.health.metrics.probe_panics.inc();
+    let mut memory = ctx
+        .memory
+        .lock()
+        .expect("the memory lock is never poisoned");
+    let panics = memory.get_mut(&cluster.name_any()).map_or(1, |k| {
+        k.panics += 1;
+        k.panics
     });
+    Action::requeue(
+        ctx.cadence
+            .next_after(ctx.cadence.unreachable_after + panics - 1),
+    )
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+impl Context {
+    /// Whether `cluster` is probed now, or when.
+    fn turn(&self, cluster: &Arc<ExternalCluster>, now: Instant) -> Turn {
+        let name = cluster.name_any();
+        let at = stored::secret_ref(cluster);
+        let secret = self.registrations.secret(&at.namespace, &at.name);
+        if secret.is_none() && just_created(cluster) {
+            return Turn::Wait(SOON);
+        }
+        let fingerprint = Fingerprint {
+            uid: cluster.metadata.uid.clone().unwrap_or_default(),
+            generation: cluster.metadata.generation,
+            secret_version: secret.as_ref().and_then(|s| s.resource_version()),
+        };
+        let mut memory = self
+            .memory
+            .lock()
+            .expect("the memory lock is never poisoned");
+        let known = match memory.get_mut(&name) {
+            Some(k) if k.fingerprint.uid == fingerprint.uid => k,
+            _ => {
+                let first = self.first_probe(cluster);
+                memory.insert(name.clone(), Known::new(fingerprint.clone(), now + first));
+                memory.get_mut(&name).expect("just inserted")
+            }
+        };
+        if known.fingerprint != fingerprint {
+            known.fingerprint = fingerprint;
+            known.due = now;
+        }
+        if known.due > now {
+            return Turn::Wait(known.due - now);
+        }
+        Turn::Probe(status::Probe {
+            cluster: with_own_write(cluster.clone(), &mut known.written),
+            secret,
+            failures: known.failures,
+            check_rights: known
+                .rights_checked
+                .is_none_or(|at| at.elapsed() >= self.rights_interval),
+        })
+    }
+
+    /// A registration already probed by some replica waits for its turn somewhere in the first
+    /// interval, so a restart or a failover does not probe thousands of clusters at once.
+    fn first_probe(&self, cluster: &ExternalCluster) -> Duration {
+        let probed_before = cluster
+            .status
+            .as_ref()
+            .is_some_and(|s| s.last_probe_time.is_some());
+        if probed_before {
+            self.cadence.first()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Records a probe's outcome; returns when to reconcile again.
+    fn finish(&self, outcome: Outcome) -> Duration {
+        let mut memory = self
+            .memory
+            .lock()
+            .expect("the memory lock is never poisoned");
+        let Some(k) = memory.get_mut(&outcome.name) else {
+            return self.cadence.interval;
+        };
+        k.failures = outcome.failures;
+        k.panics = 0;
+        if outcome.rights_checked {
+            k.rights_checked = Some(Instant::now());
+        }
+        self.health.metrics.count_phase(k.phase, outcome.phase);
+        k.phase = outcome.phase;
+        if outcome.written.is_some() {
+            k.written = outcome.written;
+        }
+        let next = if outcome.conflicted {
+            SOON
+        } else {
+            self.cadence.next_after(k.failures)
+        };
+        k.due = Instant::now() + next;
+        next
+    }
+
+    /// Drops what is kept of a registration that went, its metrics series included.
+    fn forget(&self, name: &str) {
+        let mut memory = self
+            .memory
+            .lock()
+            .expect("the memory lock is never poisoned");
+        if let Some(k) = memory.remove(name) {
+            self.health.metrics.count_phase(k.phase, None);
+        }
+        self.health.metrics.record_expiry(name, None);
+    }
+}
+
+fn just_created(cluster: &ExternalCluster) -> bool {
+    cluster
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .is_none_or(|t| {
+            Timestamp::now().duration_since(t.0) < SECRET_SETTLES.try_into().unwrap_or_default()
+        })
 }
 
 /// The registration as the probe should see it: the store's copy, or, while the store has not
-/// caught up with this controller's last write, that copy with the status written.
+/// caught up with this replica's last write, that copy with the status written.
 fn with_own_write(
     cluster: Arc<ExternalCluster>,
     written: &mut Option<Written>,
 ) -> Arc<ExternalCluster> {
     match written {
-        Some(w) if cluster.metadata.resource_version.as_ref() == Some(&w.over) => {
+        Some(w) if cluster.metadata.resource_version.as_ref() == Some(&w.read_at) => {
             let mut caught_up = (*cluster).clone();
             caught_up.status = Some(w.status.clone());
+            caught_up.metadata.resource_version = Some(w.written_at.clone());
             Arc::new(caught_up)
         }
         Some(_) => {
@@ -212,43 +314,16 @@ fn with_own_write(
     }
 }
 
-fn finish(
-    ctx: &Context,
-    outcome: Outcome,
-    known: &mut HashMap<String, Known>,
-    schedule: &mut Schedule,
-) {
-    let Some(k) = known.get_mut(&outcome.name) else {
-        return;
-    };
-    k.busy = false;
-    k.failures = outcome.failures;
-    if outcome.rights_checked {
-        k.rights_checked = Some(Instant::now());
-    }
-    ctx.health.metrics.count_phase(k.phase, outcome.phase);
-    k.phase = outcome.phase;
-    if outcome.written.is_some() {
-        k.written = outcome.written;
-    }
-    let next = if std::mem::take(&mut k.again) {
-        Duration::ZERO
-    } else {
-        ctx.cadence.next_after(k.failures)
-    };
-    schedule.set(&outcome.name, Instant::now() + next);
-}
-
 impl Known {
-    fn new(fingerprint: Fingerprint) -> Self {
+    fn new(fingerprint: Fingerprint, due: Instant) -> Self {
         Self {
             fingerprint,
             failures: 0,
+            panics: 0,
             rights_checked: None,
             phase: None,
             written: None,
-            busy: false,
-            again: false,
+            due,
         }
     }
 }
@@ -279,7 +354,8 @@ mod tests {
     #[test]
     fn a_probe_reads_its_own_write_until_the_store_shows_a_newer_version() {
         let mut written = Some(Written {
-            over: "5".into(),
+            read_at: "5".into(),
+            written_at: "7".into(),
             status: ExternalClusterStatus {
                 phase: Some(Phase::Unreachable),
                 ..ExternalClusterStatus::default()
@@ -287,8 +363,9 @@ mod tests {
         });
         let lagging = with_own_write(at_version("5", Phase::Running), &mut written);
         assert_eq!(phase(&lagging), Some(Phase::Unreachable));
+        assert_eq!(lagging.metadata.resource_version.as_deref(), Some("7"));
         assert!(written.is_some(), "kept while the store lags");
-        let caught_up = with_own_write(at_version("6", Phase::Pending), &mut written);
+        let caught_up = with_own_write(at_version("8", Phase::Pending), &mut written);
         assert_eq!(
             phase(&caught_up),
             Some(Phase::Pending),

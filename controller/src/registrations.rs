@@ -1,57 +1,69 @@
-//! The hub's registrations and their kubeconfig Secrets, held in memory by watches that recover
-//! from a lost hub by themselves. Every change wakes the probe loop and the publisher.
+//! The hub's registrations and their kubeconfig Secrets, watched while this replica leads. The
+//! watches feed the stores that probing and publishing read, the probing Controller's triggers,
+//! and a change signal the publisher waits on. A watch that breaks starts over by itself; the
+//! store keeps its last full list until the new one has been read whole.
 
-use crate::serve::Health;
+use crate::clock::Owned;
 use extcluster_core::ExternalCluster;
 use extcluster_remote::hub;
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 #[derive(Clone)]
 pub struct Registrations {
     pub clusters: Store<ExternalCluster>,
     pub secrets: Store<Secret>,
-    /// Marked on every change of either; each loop subscribes.
+    /// Marked on every change of either.
     pub changed: Arc<watch::Sender<()>>,
 }
 
+/// The objects each watch brought, for the probing Controller's triggers. Polling them is what
+/// keeps the stores current.
+pub struct Triggers {
+    pub clusters: BoxStream<'static, Result<ExternalCluster, watcher::Error>>,
+    pub secrets: BoxStream<'static, Result<Secret, watcher::Error>>,
+}
+
 impl Registrations {
-    /// Starts both watches; `health` turns synced once both have listed everything.
-    pub fn watch(client: &Client, namespace: &str, health: Arc<Health>) -> Self {
+    /// Every registration, and the Secrets in the controller's namespace (its RBAC reaches no
+    /// others).
+    pub fn watch(client: &Client, namespace: &str) -> (Self, Triggers) {
         let changed = Arc::new(watch::Sender::new(()));
         let everything = watcher::Config::default();
-        let clusters = reflect(
-            Api::<ExternalCluster>::all(client.clone()),
-            everything.clone(),
-            &changed,
-        );
-        let secrets = reflect(
-            Api::<Secret>::namespaced(client.clone(), namespace),
+        let (clusters, cluster_triggers) =
+            reflected(Api::all(client.clone()), everything.clone(), &changed);
+        let (secrets, secret_triggers) = reflected(
+            Api::namespaced(client.clone(), namespace),
             everything,
             &changed,
         );
-        let (c, s) = (clusters.clone(), secrets.clone());
-        tokio::spawn(async move {
-            if c.wait_until_ready().await.is_ok() && s.wait_until_ready().await.is_ok() {
-                health.synced.store(true, Ordering::Relaxed);
-            }
-        });
-        Self {
+        let triggers = Triggers {
+            clusters: cluster_triggers.boxed(),
+            secrets: secret_triggers.boxed(),
+        };
+        let registrations = Self {
             clusters,
             secrets,
             changed,
-        }
+        };
+        (registrations, triggers)
     }
 
-    /// The Secret `namespace/name`, if the watch holds it (Secrets outside the controller's
-    /// namespace are never read: its RBAC does not reach them).
+    /// Waits until both watches have listed everything: before that, a registration or Secret
+    /// that is missing may only be unseen yet.
+    pub async fn wait_until_ready(&self) -> bool {
+        self.clusters.wait_until_ready().await.is_ok()
+            && self.secrets.wait_until_ready().await.is_ok()
+    }
+
+    /// The Secret `namespace/name`, if the watch holds it.
     pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         self.secrets
             .get(&reflector::ObjectRef::new(name).within(namespace))
@@ -68,24 +80,39 @@ fn slim<K: kube::Resource>(object: &mut K) {
     }
 }
 
-/// A store of what `api` and `config` select, kept by a watch; every change marks `changed`.
-pub fn reflect<K: hub::Watched>(
+/// A store of what `api` and `config` select, and the stream of objects that keeps it: the
+/// caller polls the stream. Every change marks `changed`.
+fn reflected<K: hub::Watched>(
     api: Api<K>,
     config: watcher::Config,
     changed: &Arc<watch::Sender<()>>,
-) -> Store<K> {
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+) {
     let (store, writer) = reflector::store();
     let changed = changed.clone();
     let stream = hub::watch_with(api, config)
         .modify(slim)
         .reflect(writer)
-        .for_each(move |event| {
-            if let Err(e) = &event {
+        .inspect(move |event| {
+            if let Err(e) = event {
                 tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watch of the hub failed; retrying");
             }
             changed.send_replace(());
-            futures::future::ready(())
-        });
-    tokio::spawn(stream);
-    store
+        })
+        .touched_objects();
+    (store, stream)
+}
+
+/// A store of what `api` and `config` select, kept by a task that ends when the returned handle
+/// is dropped. Every change marks `changed`.
+pub fn reflect<K: hub::Watched>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: &Arc<watch::Sender<()>>,
+) -> (Store<K>, Owned) {
+    let (store, stream) = reflected(api, config, changed);
+    let task = Owned::spawn(stream.for_each(|_| futures::future::ready(())));
+    (store, task)
 }

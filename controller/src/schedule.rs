@@ -1,63 +1,9 @@
-//! When each registration is probed next: a due-time queue, the jittered interval, and the
-//! backoff of clusters that keep failing. Pure: the caller brings the clock.
+//! How long until a registration is probed again: the jittered interval, and the backoff of
+//! clusters that keep failing. The waiting itself is kube::runtime's scheduler (the probing
+//! Controller's requeues).
 
-use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
-use tokio::time::Instant;
-
-/// Registrations by the time their next probe is due.
-#[derive(Debug, Default)]
-pub struct Schedule {
-    queue: BTreeSet<(Instant, String)>,
-    due: HashMap<String, Instant>,
-}
-
-impl Schedule {
-    /// Sets (or moves) a registration's next probe.
-    pub fn set(&mut self, name: &str, at: Instant) {
-        if let Some(old) = self.due.insert(name.to_owned(), at) {
-            self.queue.remove(&(old, name.to_owned()));
-        }
-        self.queue.insert((at, name.to_owned()));
-    }
-
-    /// Moves a registration's next probe earlier, never later.
-    pub fn set_no_later(&mut self, name: &str, at: Instant) {
-        if self.due.get(name).is_none_or(|&old| at < old) {
-            self.set(name, at);
-        }
-    }
-
-    pub fn remove(&mut self, name: &str) {
-        if let Some(at) = self.due.remove(name) {
-            self.queue.remove(&(at, name.to_owned()));
-        }
-    }
-
-    /// When the earliest probe is due.
-    pub fn next(&self) -> Option<Instant> {
-        self.queue.first().map(|(at, _)| *at)
-    }
-
-    /// Takes the registrations due by `now`, earliest first.
-    pub fn take_due(&mut self, now: Instant) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some((at, _)) = self.queue.first()
-            && *at <= now
-        {
-            let (_, name) = self.queue.pop_first().expect("not empty");
-            self.due.remove(&name);
-            out.push(name);
-        }
-        out
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.due.len()
-    }
-}
 
 /// How a registration's probes are spaced.
 #[derive(Debug, Clone, Copy)]
@@ -108,27 +54,6 @@ fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn due_in_order_and_moved_not_duplicated() {
-        let t = Instant::now();
-        let mut s = Schedule::default();
-        s.set("b", t + Duration::from_secs(2));
-        s.set("a", t + Duration::from_secs(1));
-        s.set("c", t + Duration::from_secs(9));
-        s.set("c", t + Duration::from_secs(3));
-        assert_eq!(s.len(), 3);
-        assert_eq!(s.next(), Some(t + Duration::from_secs(1)));
-        assert_eq!(s.take_due(t + Duration::from_secs(2)), ["a", "b"]);
-        s.set_no_later("c", t + Duration::from_secs(5));
-        assert_eq!(s.next(), Some(t + Duration::from_secs(3)), "never later");
-        s.set_no_later("c", t);
-        assert_eq!(s.take_due(t), ["c"]);
-        assert_eq!(s.len(), 0);
-        s.set("d", t);
-        s.remove("d");
-        assert!(s.take_due(t + Duration::from_secs(60)).is_empty());
-    }
 
     #[test]
     fn failing_clusters_back_off_up_to_the_cap() {

@@ -12,9 +12,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// What the probe endpoints read.
 #[derive(Default)]
 pub struct Health {
-    /// The registrations and their kubeconfig Secrets have been read once.
+    /// This replica has read the Lease: it knows whether it leads.
+    role_known: AtomicBool,
+    /// While leading: the registrations and their kubeconfig Secrets have been listed.
     pub synced: AtomicBool,
     pub metrics: Metrics,
+}
+
+impl Health {
+    pub fn role_known(&self) {
+        self.role_known.store(true, Ordering::Relaxed);
+    }
+
+    /// Not leading (any more): nothing is listed, and the leader's gauges read 0.
+    pub fn stepped_down(&self) {
+        self.synced.store(false, Ordering::Relaxed);
+        self.metrics.clear_leader_gauges();
+    }
+
+    /// Ready: a follower once it knows it follows; the leader once it has listed everything.
+    fn ready(&self) -> bool {
+        let leading = self.metrics.leader.get() == 1;
+        self.role_known.load(Ordering::Relaxed) && (!leading || self.synced.load(Ordering::Relaxed))
+    }
 }
 
 pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> anyhow::Result<()> {
@@ -32,12 +52,12 @@ pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> anyhow::Result<()> 
 }
 
 async fn readyz(State(h): State<Arc<Health>>) -> (StatusCode, &'static str) {
-    if h.synced.load(Ordering::Relaxed) {
+    if h.ready() {
         (StatusCode::OK, "ok")
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "the registrations have not been read yet",
+            "the Lease or, while leading, the registrations have not been read yet",
         )
     }
 }

@@ -2,6 +2,7 @@
 //! the hub only when something besides the probe time changed (or the heartbeat is due), and
 //! record an event for each transition.
 
+use crate::FIELD_MANAGER;
 use crate::probing::Context;
 use extcluster_core::health::{self, Subject, Transition};
 use extcluster_core::{ExternalCluster, Phase};
@@ -14,11 +15,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::PostParams;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource};
+use std::sync::Arc;
 use std::time::Instant;
-
-/// The field manager of every status write, so `kubectl get -o yaml --show-managed-fields`
-/// tells the controller's writes from the plugin's.
-pub const FIELD_MANAGER: &str = "extcluster-controller";
 
 /// Where events about registrations (cluster-scoped) are recorded. `kube-system`, not `default`:
 /// API servers before 1.22 accept events about cluster-scoped objects only there, and the
@@ -35,6 +33,24 @@ pub struct Outcome {
     pub phase: Option<Phase>,
     /// The status this probe wrote, if it wrote one.
     pub written: Option<Written>,
+    /// The write was refused: someone wrote the registration after the probe read it.
+    pub conflicted: bool,
+}
+
+/// One probe to make: the registration as read, its kubeconfig Secret, and what the replica
+/// remembers of it.
+pub struct Probe {
+    pub cluster: Arc<ExternalCluster>,
+    pub secret: Option<Arc<Secret>>,
+    pub failures: u32,
+    pub check_rights: bool,
+}
+
+/// What a status write did.
+enum Wrote {
+    At(String),
+    Nothing,
+    Conflict,
 }
 
 /// A status the controller wrote, until the hub's watch brings it back: a probe that starts
@@ -44,7 +60,9 @@ pub struct Outcome {
 pub struct Written {
     /// The resource version the write was made over: the store still holding it has not seen
     /// the write (nor anyone's later one).
-    pub over: String,
+    pub read_at: String,
+    /// The resource version the write made.
+    pub written_at: String,
     pub status: extcluster_core::ExternalClusterStatus,
 }
 
@@ -57,13 +75,17 @@ pub struct Writer {
     pub heartbeat: SignedDuration,
 }
 
-pub async fn probe_and_record(
-    ctx: &Context,
-    cluster: &ExternalCluster,
-    secret: Option<&Secret>,
-    failures: u32,
-    check_rights: bool,
-) -> Outcome {
+pub async fn probe_and_record(ctx: &Context, probe: Probe) -> Outcome {
+    let Probe {
+        cluster,
+        secret,
+        failures,
+        check_rights,
+    } = probe;
+    #[cfg(feature = "fault-injection")]
+    fault_injection::panic_if_asked(&cluster);
+    let cluster = cluster.as_ref();
+    let secret = secret.as_deref();
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let started = Instant::now();
     let kubeconfig = stored::from_secret(secret, &stored::secret_ref(cluster));
@@ -84,16 +106,28 @@ pub async fn probe_and_record(
     };
     let old = cluster.status.as_ref();
     let derived = health::derive(old, subject, &observation, failures, &ctx.settings, now);
-    let mut written = None;
+    let read_at = cluster
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    let mut wrote = Wrote::Nothing;
     if health::changed(old, &derived.status) || ctx.writer.heartbeat_due(old, now) {
-        let wrote = ctx.writer.write(&name, old, &derived.status, metrics).await;
-        written = wrote
-            .then(|| cluster.metadata.resource_version.clone())
-            .flatten()
-            .map(|over| Written {
-                over,
-                status: derived.status.clone(),
-            });
+        wrote = ctx
+            .writer
+            .write(&name, &read_at, old, &derived.status, metrics)
+            .await;
+    }
+    if matches!(wrote, Wrote::Conflict) {
+        // Someone else's write is newer than what the probe read: probe again with it.
+        return Outcome {
+            name,
+            failures,
+            rights_checked: false,
+            phase: old.and_then(|s| s.phase),
+            written: None,
+            conflicted: true,
+        };
     }
     for transition in &derived.transitions {
         ctx.writer.event(cluster, transition, metrics).await;
@@ -107,7 +141,15 @@ pub async fn probe_and_record(
         },
         rights_checked: check_rights && observation.outcome.is_ok(),
         phase: derived.status.phase,
-        written,
+        written: match wrote {
+            Wrote::At(written_at) => Some(Written {
+                read_at,
+                written_at,
+                status: derived.status,
+            }),
+            _ => None,
+        },
+        conflicted: false,
     }
 }
 
@@ -121,28 +163,33 @@ impl Writer {
             .is_none_or(|t| now.duration_since(t.0) >= self.heartbeat)
     }
 
+    /// Writes what changed, only over the version the probe read: a write by anyone since (the
+    /// plugin, the publisher, another replica) is never overwritten with an older view.
     async fn write(
         &self,
         name: &str,
+        read_at: &str,
         old: Option<&extcluster_core::ExternalClusterStatus>,
         new: &extcluster_core::ExternalClusterStatus,
         metrics: &crate::metrics::Metrics,
-    ) -> bool {
+    ) -> Wrote {
         let api: Api<ExternalCluster> = Api::all(self.client.clone());
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        let body = health::status_patch(old, new);
+        let mut body = health::status_patch(old, new);
+        body["metadata"] = serde_json::json!({ "resourceVersion": read_at });
         match api.patch_status(name, &params, &Patch::Merge(&body)).await {
-            Ok(_) => {
+            Ok(written) => {
                 metrics.hub_writes.inc();
-                true
+                Wrote::At(written.metadata.resource_version.unwrap_or_default())
             }
-            Err(kube::Error::Api(e)) if e.code == 404 => false,
+            Err(kube::Error::Api(e)) if e.code == 409 => Wrote::Conflict,
+            Err(kube::Error::Api(e)) if e.code == 404 => Wrote::Nothing,
             Err(e) => {
                 tracing::warn!(registration = name, error = %e, "cannot write the status");
-                false
+                Wrote::Nothing
             }
         }
     }
@@ -176,5 +223,19 @@ impl Writer {
             Ok(_) => metrics.count_event(t.reason),
             Err(e) => tracing::warn!(reason = t.reason, error = %e, "cannot record an event"),
         }
+    }
+}
+
+/// A fault the tests inject, compiled only into the test build (`--features fault-injection`):
+/// a registration annotated `extcluster.io/test-panic` makes its probe panic.
+#[cfg(feature = "fault-injection")]
+mod fault_injection {
+    pub fn panic_if_asked(cluster: &extcluster_core::ExternalCluster) {
+        let asked = cluster
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("extcluster.io/test-panic"));
+        assert!(!asked, "the test asked this probe to panic");
     }
 }

@@ -6,10 +6,17 @@
 //! kubeconfigs, compares it with what the watches hold, and writes only the difference. What a
 //! registration goes with is deleted here at once, and by the garbage collector anyway (each
 //! object is owned by its registration).
+//!
+//! Consumers delete what we delete (Argo CD drops a cluster whose Secret goes, and an
+//! ApplicationSet the Applications it generated for it), so nothing is deleted on what the
+//! watches have not shown yet: no pass runs before every watch has listed, and a pass that would
+//! delete more than [`MASS_DELETE`] objects and more than half of what is published deletes only
+//! those whose registration the API server itself, asked afresh, no longer holds live.
 
 pub mod desired;
 mod write;
 
+use crate::clock::Owned;
 use crate::registrations::{Registrations, reflect};
 use desired::EXPORT_LABEL;
 use extcluster_core::api::ExportStatus;
@@ -38,6 +45,9 @@ const DISCOVER_EVERY: Duration = Duration::from_secs(60);
 const SETTLE: Duration = Duration::from_secs(1);
 /// Writes in flight at once.
 const WRITERS: usize = 8;
+/// More deletes than this in one pass (and more than half of what is published) are checked
+/// against the API server before any is made.
+const MASS_DELETE: usize = 10;
 
 pub struct Publisher {
     pub client: Client,
@@ -48,10 +58,10 @@ pub struct Publisher {
     pub health: Arc<crate::serve::Health>,
 }
 
-/// What the watches hold of the published objects.
+/// What the watches hold of the published objects; the watches end with it.
 struct Published {
-    profiles: Option<Store<ClusterProfile>>,
-    secrets: BTreeMap<Tool, Store<Secret>>,
+    profiles: Option<(Store<ClusterProfile>, Owned)>,
+    secrets: BTreeMap<Tool, (Store<Secret>, Owned)>,
     changed: Arc<watch::Sender<()>>,
 }
 
@@ -76,7 +86,10 @@ pub async fn run(p: Arc<Publisher>) {
             published.profiles = published.discover_profiles(&p).await;
             discover_at = now + DISCOVER_EVERY;
         }
-        if pass_at.is_some_and(|at| at <= now) && published.ready().await {
+        if pass_at.is_some_and(|at| at <= now)
+            && p.registrations.wait_until_ready().await
+            && published.ready().await
+        {
             pass_at = pass(&p, &published, &mut memory).await;
         }
         let discover = published.profiles.is_none().then_some(discover_at);
@@ -84,7 +97,7 @@ pub async fn run(p: Arc<Publisher>) {
         tokio::select! {
             _ = changed.changed() => { pass_at.get_or_insert(Instant::now() + SETTLE); }
             _ = registrations_changed.changed() => { pass_at.get_or_insert(Instant::now() + SETTLE); }
-            _ = crate::probing::sleep_until(wake) => {}
+            _ = crate::clock::sleep_until(wake) => {}
         }
     }
 }
@@ -109,7 +122,7 @@ impl Published {
     }
 
     /// A watch of our ClusterProfiles, once the hub serves v1alpha1 of the API.
-    async fn discover_profiles(&self, p: &Publisher) -> Option<Store<ClusterProfile>> {
+    async fn discover_profiles(&self, p: &Publisher) -> Option<(Store<ClusterProfile>, Owned)> {
         match write::serves_profiles(&p.client).await {
             Ok(true) => {}
             Ok(false) => {
@@ -139,11 +152,11 @@ impl Published {
     /// unseen yet.
     async fn ready(&self) -> bool {
         let profiles = match &self.profiles {
-            Some(s) => s.wait_until_ready().await.is_ok(),
+            Some((s, _)) => s.wait_until_ready().await.is_ok(),
             None => true,
         };
         let mut secrets = true;
-        for s in self.secrets.values() {
+        for (s, _) in self.secrets.values() {
             secrets &= s.wait_until_ready().await.is_ok();
         }
         profiles && secrets
@@ -159,6 +172,7 @@ async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Opti
         plan.registration(p, published, memory, cluster);
     }
     plan.strays(published);
+    plan.confirm_mass_delete(p).await;
     let outcomes = write::execute(&p.client, std::mem::take(&mut plan.ops), WRITERS).await;
     let now = Instant::now();
     for (what, target, outcome) in outcomes {
@@ -202,7 +216,26 @@ struct Plan {
     ops: Vec<Op>,
     /// Every object that should exist.
     wanted: HashSet<Target>,
+    /// What is published and not wanted, with the registration each stands for.
+    strays: Vec<(Target, Option<String>)>,
+    /// How many objects the watches hold.
+    published: usize,
     again: Option<Instant>,
+}
+
+/// The names of the live registrations, read from the API server now (not from a watch).
+async fn live_registrations(client: &Client) -> Result<HashSet<String>, kube::Error> {
+    let api = Api::<ExternalCluster>::all(client.clone());
+    let list = api.list_metadata(&kube::api::ListParams::default()).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|c| {
+            c.metadata.deletion_timestamp.is_none()
+                && !extcluster_core::api::disconnect_requested(c.metadata.annotations.as_ref())
+        })
+        .filter_map(|c| c.metadata.name)
+        .collect())
 }
 
 impl Plan {
@@ -222,7 +255,7 @@ impl Plan {
         let kubeconfig = kubeconfig.as_ref().map_err(ToString::to_string);
         let planned = self.ops.len();
         let mut statuses = Vec::new();
-        if let Some(profiles) = &published.profiles {
+        if let Some((profiles, _)) = &published.profiles {
             let endpoint = desired::endpoint(cluster, kubeconfig.as_ref().ok().copied());
             let profile = inventory::profile(cluster, &p.inventory_namespace, &endpoint);
             let target = Target::new(ExportKind::ClusterProfile, &p.inventory_namespace, &name);
@@ -277,7 +310,8 @@ impl Plan {
         } = *of;
         let kind = ExportKind::from(tool);
         let name = desired::secret_name(&cluster.name_any());
-        let (Some(namespace), Some(store)) = (p.targets.get(&tool), published.secrets.get(&tool))
+        let (Some(namespace), Some((store, _))) =
+            (p.targets.get(&tool), published.secrets.get(&tool))
         else {
             return ExportStatus {
                 kind,
@@ -330,27 +364,72 @@ impl Plan {
         }
     }
 
-    /// Deletes what is published but no longer wanted: a registration gone, disconnecting, or no
-    /// longer asking for an export.
+    /// Plans to delete what is published but no longer wanted: a registration gone,
+    /// disconnecting, or no longer asking for an export. Each stray is kept with the
+    /// registration it stands for (a profile's name; a Secret's annotation).
     fn strays(&mut self, published: &Published) {
-        let profiles = published.profiles.iter().flat_map(|s| s.state()).map(|o| {
-            Target::new(
-                ExportKind::ClusterProfile,
-                &o.namespace().unwrap_or_default(),
-                &o.name_any(),
-            )
-        });
-        let secrets = published.secrets.iter().flat_map(|(tool, s)| {
+        let profiles = published
+            .profiles
+            .iter()
+            .flat_map(|(s, _)| s.state())
+            .map(|o| {
+                let target = Target::new(
+                    ExportKind::ClusterProfile,
+                    &o.namespace().unwrap_or_default(),
+                    &o.name_any(),
+                );
+                (target, Some(o.name_any()))
+            });
+        let secrets = published.secrets.iter().flat_map(|(tool, (s, _))| {
             let kind = ExportKind::from(*tool);
-            s.state()
-                .into_iter()
-                .map(move |o| Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any()))
+            s.state().into_iter().map(move |o| {
+                let target = Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any());
+                let registration = o
+                    .annotations()
+                    .get(desired::REGISTRATION_ANNOTATION)
+                    .cloned();
+                (target, registration)
+            })
         });
-        let strays: Vec<Target> = profiles
-            .chain(secrets)
-            .filter(|t| !self.wanted.contains(t))
-            .collect();
-        self.ops.extend(strays.into_iter().map(Op::Delete));
+        self.published = 0;
+        self.strays.clear();
+        for (target, registration) in profiles.chain(secrets) {
+            self.published += 1;
+            if !self.wanted.contains(&target) {
+                self.strays.push((target, registration));
+            }
+        }
+    }
+
+    /// Adds the deletes to the plan. Past [`MASS_DELETE`] and half of what is published, only
+    /// those whose registration a fresh list from the API server shows gone or not live; the
+    /// rest wait for a later pass.
+    async fn confirm_mass_delete(&mut self, p: &Publisher) {
+        let strays = std::mem::take(&mut self.strays);
+        let mass = strays.len() > MASS_DELETE && strays.len() * 2 > self.published;
+        let confirmed: Vec<Target> = if mass {
+            let live = live_registrations(&p.client).await;
+            let (gone, held): (Vec<_>, Vec<_>) = strays.into_iter().partition(|(_, r)| {
+                live.as_ref()
+                    .is_ok_and(|live| r.as_ref().is_some_and(|r| !live.contains(r)))
+            });
+            if !held.is_empty() {
+                tracing::warn!(
+                    held = held.len(),
+                    confirmed = gone.len(),
+                    published = self.published,
+                    error = live.err().map(|e| e.to_string()),
+                    "a pass would delete most of what is published, for registrations the API \
+                     server still holds (or could not be asked about): holding those deletes"
+                );
+                p.health.metrics.deletes_held.inc_by(held.len() as u64);
+                self.later(Instant::now() + RETRY_AFTER);
+            }
+            gone.into_iter().map(|(t, _)| t).collect()
+        } else {
+            strays.into_iter().map(|(t, _)| t).collect()
+        };
+        self.ops.extend(confirmed.into_iter().map(Op::Delete));
     }
 
     fn later(&mut self, at: Instant) {

@@ -1,7 +1,7 @@
 //! The publisher's writes: what differs between a desired object and the one the watch holds,
 //! and the requests that mend it. Objects this controller did not make are never taken over.
 
-use crate::status::FIELD_MANAGER;
+use crate::FIELD_MANAGER;
 use extcluster_core::api::ExportStatus;
 use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
 use extcluster_core::{ExportKind, ExternalCluster};
