@@ -24,6 +24,7 @@ deps:
 ## never build one themselves; tests/tests/build_step.rs checks that this step produces them all).
 build:
 	$(CARGO) build --workspace --bins $(BUILD_FLAGS)
+	$(CARGO) build -p extcluster-controller --bin extcluster-controller-faults --features fault-injection $(BUILD_FLAGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

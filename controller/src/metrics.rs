@@ -36,6 +36,7 @@ pub struct Metrics {
     pub leader: Gauge<i64, AtomicI64>,
     pub probe_panics: Counter<u64, AtomicU64>,
     pub deletes_held: Counter<u64, AtomicU64>,
+    pub publish_passes: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -51,6 +52,7 @@ impl Default for Metrics {
             leader: Gauge::default(),
             probe_panics: Counter::default(),
             deletes_held: Counter::default(),
+            publish_passes: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -98,6 +100,11 @@ impl Default for Metrics {
             "Deletes of published objects held back because the API server still holds their \
              registration live",
             m.deletes_held.clone(),
+        );
+        registry.register(
+            "publish_passes",
+            "Passes of the publisher (each compares everything published with what should be)",
+            m.publish_passes.clone(),
         );
         Self { registry, ..m }
     }

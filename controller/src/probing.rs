@@ -109,9 +109,20 @@ impl Context {
 
 pub async fn run(ctx: Arc<Context>, triggers: Triggers) {
     let store = ctx.registrations.clusters.clone();
+    // The Secrets' watch runs on its own, so their store fills whatever the Controller is doing;
+    // each Secret that changes triggers the registrations that read it.
+    let (users_tx, users_rx) = futures::channel::mpsc::unbounded();
     let users = store.clone();
+    let _secrets = crate::clock::Owned::spawn(triggers.secrets.for_each(move |secret| {
+        if let Ok(secret) = secret {
+            for user in users_of(&users, &secret) {
+                let _ = users_tx.unbounded_send(user);
+            }
+        }
+        futures::future::ready(())
+    }));
     Controller::for_stream(triggers.clusters, store)
-        .watches_stream(triggers.secrets, move |secret| users_of(&users, &secret))
+        .reconcile_on(users_rx)
         .with_config(Config::default().concurrency(ctx.concurrency))
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| {
@@ -138,6 +149,7 @@ fn users_of(clusters: &Store<ExternalCluster>, secret: &Secret) -> Vec<ObjectRef
 }
 
 async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<Action, Panicked> {
+    tracing::debug!(registration = %cluster.name_any(), "reconciling");
     if !ctx.registrations.wait_until_ready().await {
         return Ok(Action::requeue(SOON));
     }
@@ -147,9 +159,13 @@ async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<A
         return Ok(Action::await_change());
     }
     let probe = match ctx.turn(&cluster, Instant::now()) {
-        Turn::Wait(d) => return Ok(Action::requeue(d)),
+        Turn::Wait(d) => {
+            tracing::debug!(registration = %name, wait = ?d, "not due yet");
+            return Ok(Action::requeue(d));
+        }
         Turn::Probe(p) => p,
     };
+    tracing::debug!(registration = %name, "probing");
     let outcome = std::panic::AssertUnwindSafe(status::probe_and_record(&ctx, probe))
         .catch_unwind()
         .await

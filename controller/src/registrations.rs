@@ -14,6 +14,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct Registrations {
     pub secrets: Store<Secret>,
     /// Marked on every change of either.
     pub changed: Arc<watch::Sender<()>>,
+    /// True once both watches have listed everything.
+    listed: Arc<watch::Sender<bool>>,
 }
 
 /// The objects each watch brought, for the probing Controller's triggers. Polling them is what
@@ -52,21 +55,41 @@ impl Registrations {
             clusters,
             secrets,
             changed,
+            listed: Arc::new(watch::Sender::new(false)),
         };
         (registrations, triggers)
+    }
+
+    /// Marks the registrations listed once both watches have listed everything. kube's
+    /// `Store::wait_until_ready` wakes only the last of several tasks waiting at once (a oneshot
+    /// keeps one waker; the Controller's runner waits on the same store), so this one task waits
+    /// on the stores, asking again every second, and everyone else waits on `listed`.
+    pub async fn mark_listed(&self) -> bool {
+        let listed = listed(&self.clusters).await && listed(&self.secrets).await;
+        self.listed.send_replace(listed);
+        listed
     }
 
     /// Waits until both watches have listed everything: before that, a registration or Secret
     /// that is missing may only be unseen yet.
     pub async fn wait_until_ready(&self) -> bool {
-        self.clusters.wait_until_ready().await.is_ok()
-            && self.secrets.wait_until_ready().await.is_ok()
+        self.listed.subscribe().wait_for(|l| *l).await.is_ok()
     }
 
     /// The Secret `namespace/name`, if the watch holds it.
     pub fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         self.secrets
             .get(&reflector::ObjectRef::new(name).within(namespace))
+    }
+}
+
+/// Whether `store` has been listed, asked again every second until it has (or its watch ended).
+pub async fn listed<K: hub::Watched>(store: &Store<K>) -> bool {
+    loop {
+        let asked = tokio::time::timeout(Duration::from_secs(1), store.wait_until_ready());
+        if let Ok(answer) = asked.await {
+            return answer.is_ok();
+        }
     }
 }
 

@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::time::Instant;
 
 /// What the probe endpoints read.
 #[derive(Default)]
@@ -17,6 +19,10 @@ pub struct Health {
     /// While leading: the registrations and their kubeconfig Secrets have been listed.
     pub synced: AtomicBool,
     pub metrics: Metrics,
+    /// Writes to the hub are allowed until then: the Lease's deadline, checked by every writer
+    /// right before it sends, so work that runs on after the deadline (a process resumed from
+    /// SIGSTOP, a task not yet aborted) writes nothing.
+    writes_until: Mutex<Option<Instant>>,
 }
 
 impl Health {
@@ -24,8 +30,21 @@ impl Health {
         self.role_known.store(true, Ordering::Relaxed);
     }
 
-    /// Not leading (any more): nothing is listed, and the leader's gauges read 0.
+    pub fn lead_until(&self, deadline: Instant) {
+        *self.writes_until.lock().expect("never poisoned") = Some(deadline);
+    }
+
+    /// Whether this replica may write to the hub now.
+    pub fn may_write(&self) -> bool {
+        self.writes_until
+            .lock()
+            .expect("never poisoned")
+            .is_some_and(|d| Instant::now() < d)
+    }
+
+    /// Not leading (any more): no writes, nothing listed, and the leader's gauges read 0.
     pub fn stepped_down(&self) {
+        *self.writes_until.lock().expect("never poisoned") = None;
         self.synced.store(false, Ordering::Relaxed);
         self.metrics.clear_leader_gauges();
     }

@@ -73,6 +73,8 @@ pub struct Writer {
     pub instance: String,
     /// A status unchanged for this long is written anyway, so staleness shows.
     pub heartbeat: SignedDuration,
+    /// Whether this replica may still write (its Lease's deadline).
+    pub health: Arc<crate::serve::Health>,
 }
 
 pub async fn probe_and_record(ctx: &Context, probe: Probe) -> Outcome {
@@ -178,6 +180,9 @@ impl Writer {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
+        if !self.health.may_write() {
+            return Wrote::Nothing;
+        }
         let mut body = health::status_patch(old, new);
         body["metadata"] = serde_json::json!({ "resourceVersion": read_at });
         match api.patch_status(name, &params, &Patch::Merge(&body)).await {
@@ -218,6 +223,9 @@ impl Writer {
             reporting_instance: Some(self.instance.clone()),
             ..Event::default()
         };
+        if !self.health.may_write() {
+            return;
+        }
         let events: Api<Event> = Api::namespaced(self.client.clone(), EVENT_NAMESPACE);
         match events.create(&PostParams::default(), &event).await {
             Ok(_) => metrics.count_event(t.reason),

@@ -65,6 +65,7 @@ pub const WORKSPACE_BINS: &[&str] = &[
     "kubectl-extcluster",
     "extcluster-webhook",
     "extcluster-controller",
+    "extcluster-controller-faults",
     "sandbox",
 ];
 

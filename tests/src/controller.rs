@@ -26,6 +26,8 @@ pub const FAST: &[&str] = &[
 
 pub struct ControllerProcess {
     pub identity: String,
+    /// The workspace binary it runs.
+    binary: &'static str,
     dir: tempfile::TempDir,
     args: Vec<String>,
     process: Option<Supervised>,
@@ -69,9 +71,56 @@ impl ControllerProcess {
         identity: &str,
         extra: &[&str],
     ) -> Result<Self> {
+        Self::start_with(hub, launch, identity, extra, None).await
+    }
+
+    /// [`ControllerProcess::start`], reaching the hub through `127.0.0.1:port` (a proxy of the
+    /// test's own) instead of directly.
+    pub async fn start_through(
+        hub: &ControlPlane,
+        port: u16,
+        identity: &str,
+        extra: &[&str],
+    ) -> Result<Self> {
+        Self::start_with(hub, Launch::Built, identity, extra, Some(port)).await
+    }
+
+    /// [`ControllerProcess::start`] as the test-only build `extcluster-controller-faults`, whose
+    /// probe panics on a registration annotated `extcluster.io/test-panic`.
+    pub async fn start_faulty(hub: &ControlPlane, identity: &str, extra: &[&str]) -> Result<Self> {
+        let mut c = Self::prepare(hub, Launch::Built, identity, extra, None)?;
+        c.binary = "extcluster-controller-faults";
+        c.restart().await?;
+        Ok(c)
+    }
+
+    async fn start_with(
+        hub: &ControlPlane,
+        launch: Launch,
+        identity: &str,
+        extra: &[&str],
+        through: Option<u16>,
+    ) -> Result<Self> {
+        let mut c = Self::prepare(hub, launch, identity, extra, through)?;
+        c.restart().await?;
+        Ok(c)
+    }
+
+    fn prepare(
+        hub: &ControlPlane,
+        launch: Launch,
+        identity: &str,
+        extra: &[&str],
+        through: Option<u16>,
+    ) -> Result<Self> {
         let dir = launch.tempdir("extc-controller-")?;
         let kubeconfig = dir.path().join("kubeconfig");
         grant(hub, &kubeconfig)?;
+        if let Some(port) = through {
+            let text = std::fs::read_to_string(&kubeconfig)?;
+            let proxied = format!("https://127.0.0.1:{port}");
+            std::fs::write(&kubeconfig, text.replace(&hub.server(), &proxied))?;
+        }
         launch.hand_over(&kubeconfig)?;
         let mut args = vec![
             format!("--kubeconfig={}", launch.path_arg(&kubeconfig)?),
@@ -79,16 +128,15 @@ impl ControllerProcess {
             format!("--identity={identity}"),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let mut c = Self {
+        Ok(Self {
             identity: identity.to_owned(),
+            binary: "extcluster-controller",
             dir,
             args,
             process: None,
             probe_port: None,
             launch,
-        };
-        c.restart().await?;
-        Ok(c)
+        })
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -105,11 +153,10 @@ impl ControllerProcess {
         self.stop();
         // The log is kept across restarts; only what this run says about its port counts.
         let skip = self.log().len();
-        self.process =
-            Some(
-                self.launch
-                    .spawn("extcluster-controller", &self.args, &[], &self.log_path())?,
-            );
+        self.process = Some(
+            self.launch
+                .spawn(self.binary, &self.args, &[], &self.log_path())?,
+        );
         // Hang guards, generous for a loaded machine.
         let port = Wait::up_to(
             Duration::from_secs(60),
@@ -168,6 +215,19 @@ impl ControllerProcess {
             .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
             .collect();
         (!values.is_empty()).then(|| values.iter().sum())
+    }
+
+    /// SIGSTOP / SIGCONT, as a host freezing and thawing the process.
+    pub fn pause(&self) {
+        if let Some(p) = &self.process {
+            p.pause();
+        }
+    }
+
+    pub fn resume(&self) {
+        if let Some(p) = &self.process {
+            p.resume();
+        }
     }
 
     /// Whether this replica says it leads.

@@ -103,6 +103,25 @@ impl Supervised {
     }
 }
 
+impl Supervised {
+    /// SIGSTOP to the group: the process stands still, its connections open, as a VM or
+    /// container frozen by its host.
+    pub fn pause(&self) {
+        self.signal(Signal::SIGSTOP);
+    }
+
+    /// SIGCONT to the group.
+    pub fn resume(&self) {
+        self.signal(Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Some(child) = &self.child {
+            let _ = killpg(Pid::from_raw(child.id() as i32), signal);
+        }
+    }
+}
+
 impl Drop for Supervised {
     fn drop(&mut self) {
         self.stop();

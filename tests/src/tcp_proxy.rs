@@ -36,3 +36,76 @@ impl Drop for RoundRobinProxy {
         self.task.abort();
     }
 }
+
+/// A TCP proxy on loopback that can freeze: it stops forwarding in both directions while keeping
+/// every connection open (new ones are accepted and held too), as a network partition does; what
+/// was sent meanwhile is delivered on thaw, as TCP's retransmissions would deliver it.
+pub struct FreezableProxy {
+    pub port: u16,
+    frozen: Arc<tokio::sync::watch::Sender<bool>>,
+    task: JoinHandle<()>,
+}
+
+impl FreezableProxy {
+    pub async fn start(backend: u16) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let frozen = Arc::new(tokio::sync::watch::Sender::new(false));
+        let gate = frozen.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    if let Ok(server) = TcpStream::connect(("127.0.0.1", backend)).await {
+                        let (cr, cw) = client.into_split();
+                        let (sr, sw) = server.into_split();
+                        tokio::join!(
+                            pipe(cr, sw, gate.subscribe()),
+                            pipe(sr, cw, gate.subscribe())
+                        );
+                    }
+                });
+            }
+        });
+        Ok(Self { port, frozen, task })
+    }
+
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    pub fn thaw(&self) {
+        self.frozen.send_replace(false);
+    }
+}
+
+/// Copies `from` to `to`, holding whatever it read while the gate says frozen.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if frozen.wait_for(|f| !*f).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown().await;
+                return;
+            }
+            Ok(n) => n,
+        };
+        if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Drop for FreezableProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

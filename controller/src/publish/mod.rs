@@ -149,15 +149,15 @@ impl Published {
     }
 
     /// Whether every watch has listed what it selects: before that, a missing object may only be
-    /// unseen yet.
+    /// unseen yet. The publisher is the one task that waits on these stores.
     async fn ready(&self) -> bool {
         let profiles = match &self.profiles {
-            Some((s, _)) => s.wait_until_ready().await.is_ok(),
+            Some((s, _)) => crate::registrations::listed(s).await,
             None => true,
         };
         let mut secrets = true;
         for (s, _) in self.secrets.values() {
-            secrets &= s.wait_until_ready().await.is_ok();
+            secrets &= crate::registrations::listed(s).await;
         }
         profiles && secrets
     }
@@ -173,7 +173,8 @@ async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Opti
     }
     plan.strays(published);
     plan.confirm_mass_delete(p).await;
-    let outcomes = write::execute(&p.client, std::mem::take(&mut plan.ops), WRITERS).await;
+    let outcomes =
+        write::execute(&p.client, std::mem::take(&mut plan.ops), WRITERS, &p.health).await;
     let now = Instant::now();
     for (what, target, outcome) in outcomes {
         match outcome {
@@ -198,6 +199,7 @@ async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Opti
     memory
         .profile_status_written
         .retain(|_, at| at.elapsed() < PROFILE_STATUS_EVERY);
+    p.health.metrics.publish_passes.inc();
     plan.again
 }
 

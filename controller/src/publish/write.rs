@@ -134,11 +134,20 @@ fn contains(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) ->
 /// written (or why nothing was).
 pub type Outcome = (String, Option<Target>, Result<bool, String>);
 
-/// Runs the writes, `writers` at once.
-pub async fn execute(client: &Client, ops: Vec<Op>, writers: usize) -> Vec<Outcome> {
+/// Runs the writes, `writers` at once, each only while this replica may still write.
+pub async fn execute(
+    client: &Client,
+    ops: Vec<Op>,
+    writers: usize,
+    health: &crate::serve::Health,
+) -> Vec<Outcome> {
     futures::stream::iter(ops)
         .map(|op| async move {
             let (what, target) = (op.describe(), op.target().cloned());
+            if !health.may_write() {
+                let why = "this replica no longer leads".to_owned();
+                return (what, target, Err(why));
+            }
             (what, target, run(client, op).await)
         })
         .buffer_unordered(writers)

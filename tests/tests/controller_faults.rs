@@ -1,0 +1,531 @@
+//! The controller at the moments that matter, on real control planes, its replicas run as the
+//! Deployment runs them: restarts (TERM, KILL, at once again) under a thousand registrations with
+//! everything published, a leader whose connection to the hub freezes, a leader frozen by
+//! SIGSTOP, a rolling update's SIGTERM, a probe that panics, and a registration whose Secret
+//! comes after it. Every "nothing happened" is paired with proof the controller was at work.
+
+use extcluster_core::api::SYSTEM_NAMESPACE;
+use extcluster_core::{ExternalCluster, Phase};
+use extcluster_tests::controller::{ControllerProcess, FAST};
+use extcluster_tests::tcp_proxy::FreezableProxy;
+use extcluster_tests::{ControlPlane, Wait, free_port, hub, repo_root};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const INVENTORY: &str = "extcluster-inventory";
+/// A hang guard, generous for a loaded 2-core machine.
+const SETTLE: Duration = Duration::from_secs(180);
+const PROBES: &str = "extcluster_controller_probe_duration_seconds_count";
+const WRITES: &str = "extcluster_controller_hub_writes";
+
+async fn kube_system_uid(ext: &ControlPlane) -> String {
+    let ns: Namespace = Api::all(ext.client().await.unwrap())
+        .get("kube-system")
+        .await
+        .unwrap();
+    ns.metadata.uid.unwrap()
+}
+
+fn apply(hub: &ControlPlane, manifest: &str) {
+    let path = repo_root().join(manifest);
+    let out = hub.kubectl(&["apply", "-f", path.to_str().unwrap()]);
+    assert!(out.ok(), "applying {manifest}: {}", out.stderr);
+}
+
+/// The hub set up to publish: the ClusterProfile API, the Argo CD and Flux namespaces and the
+/// controller's rights there.
+fn publishing_hub(hub: &ControlPlane) {
+    for ns in ["argocd", "flux-system"] {
+        assert!(hub.kubectl(&["create", "namespace", ns]).ok());
+    }
+    apply(hub, "manifests/namespace.yaml");
+    apply(hub, "manifests/cluster-profile/crd.yaml");
+    let established = [
+        "wait",
+        "--for=condition=Established",
+        "crd/clusterprofiles.multicluster.x-k8s.io",
+    ];
+    assert!(hub.kubectl(&established).ok());
+    apply(hub, "manifests/export-argocd/rbac.yaml");
+    apply(hub, "manifests/export-flux/rbac.yaml");
+}
+
+/// A registration and its kubeconfig Secret, as GitOps writes them, exported to Argo CD and Flux.
+fn registration(name: &str, cluster_id: &str, server: &str, kubeconfig: &str) -> (Secret, Value) {
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": format!("{name}-kubeconfig"), "namespace": SYSTEM_NAMESPACE},
+        "stringData": {"kubeconfig": kubeconfig}
+    }))
+    .unwrap();
+    let cluster = json!({
+        "apiVersion": "extcluster.io/v1alpha1", "kind": "ExternalCluster",
+        "metadata": {"name": name, "annotations": {"extcluster.io/exports": "argocd,flux"}},
+        "spec": {"mode": "Connect", "clusterID": cluster_id, "server": server,
+                 "kubernetesVersion": "v1.33.0"}
+    });
+    (secret, cluster)
+}
+
+/// Writes `registrations` to the hub, 16 at a time.
+async fn create_all(hub: &ControlPlane, registrations: Vec<(Secret, Value)>) {
+    let client = hub.client().await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
+    let clusters: Api<ExternalCluster> = Api::all(client);
+    futures::stream::iter(registrations)
+        .for_each_concurrent(16, |(secret, cluster)| {
+            let (secrets, clusters) = (secrets.clone(), clusters.clone());
+            async move {
+                secrets
+                    .create(&PostParams::default(), &secret)
+                    .await
+                    .unwrap();
+                let cluster: ExternalCluster = serde_json::from_value(cluster).unwrap();
+                clusters
+                    .create(&PostParams::default(), &cluster)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+}
+
+/// `kubectl get -w --output-watch-events -o json`, every event written to a file.
+struct Watching {
+    child: Child,
+    file: std::path::PathBuf,
+}
+
+impl Watching {
+    fn start(hub: &ControlPlane, dir: &Path, what: &[&str]) -> Self {
+        let file = dir.join(format!("{}.json", what.join("-")));
+        let out = std::fs::File::create(&file).unwrap();
+        let kubeconfig = hub.kubeconfig();
+        let child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["get", "-w", "--output-watch-events", "-o", "json"])
+            .args(what)
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child, file }
+    }
+
+    /// Every event so far: (type, object).
+    fn events(&self) -> Vec<(String, Value)> {
+        let text = std::fs::read_to_string(&self.file).unwrap();
+        serde_json::Deserializer::from_str(&text)
+            .into_iter::<Value>()
+            .map_while(Result::ok)
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or("").to_owned(),
+                    e["object"].clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn count(hub: &ControlPlane, what: &[&str]) -> usize {
+    let mut args = vec!["get", "-o", "name"];
+    args.extend(what);
+    hub.kubectl(&args).stdout.lines().count()
+}
+
+async fn metric(c: &ControllerProcess, name: &str) -> f64 {
+    c.metric(name).await.unwrap_or(0.0)
+}
+
+/// Waits until this incarnation of `c` leads, has probed and has made a publishing pass.
+async fn at_work(c: &ControllerProcess) {
+    Wait::up_to(SETTLE, format!("{} to lead, probe and publish", c.identity))
+        .every(Duration::from_millis(100))
+        .until(async || {
+            let probed = metric(c, PROBES).await >= 1.0;
+            let published = metric(c, "extcluster_controller_publish_passes").await >= 1.0;
+            (c.leads().await && probed && published).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_restarts_under_a_thousand_registrations_never_delete_or_degrade_what_is_published()
+{
+    const DEAD: usize = 1000;
+    const REAL: usize = 4;
+    let (hub, ext) = hub::and_external("ext").await.unwrap();
+    publishing_hub(&hub);
+    let uid = kube_system_uid(&ext).await;
+    let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let dead = format!("https://127.0.0.1:{}", free_port().unwrap());
+    let mut all: Vec<_> = (0..REAL)
+        .map(|i| registration(&format!("real-{i}"), &uid, &ext.server(), &kubeconfig))
+        .collect();
+    let dead_kubeconfig = kubeconfig.replace(&ext.server(), &dead);
+    all.extend((0..DEAD).map(|i| {
+        registration(
+            &format!("dead-{i:04}"),
+            &format!("dead-{i}"),
+            &dead,
+            &dead_kubeconfig,
+        )
+    }));
+    create_all(&hub, all).await;
+
+    let flags = [
+        "--probe-interval=10s",
+        "--unreachable-after=2",
+        "--max-backoff=20s",
+        "--connect-timeout=1s",
+        "--lease-duration=4s",
+        "--export=argocd",
+        "--export=flux",
+    ];
+    let mut c = ControllerProcess::start(&hub, "c1", &flags).await.unwrap();
+    let total = REAL + DEAD;
+    let kinds: [&[&str]; 3] = [
+        &["secrets", "-n", "argocd"],
+        &["secrets", "-n", "flux-system"],
+        &["clusterprofiles.multicluster.x-k8s.io", "-n", INVENTORY],
+    ];
+    for kind in kinds {
+        Wait::up_to(SETTLE, format!("{total} {kind:?} published"))
+            .every(Duration::from_secs(1))
+            .until(async || (count(&hub, kind).await >= total).then_some(()))
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let watches: Vec<Watching> = kinds
+        .iter()
+        .map(|k| Watching::start(&hub, dir.path(), k))
+        .collect();
+
+    for round in 0..20 {
+        match round % 3 {
+            0 => c.restart().await.unwrap(),
+            1 => {
+                c.kill();
+                c.restart().await.unwrap();
+            }
+            _ => {
+                c.kill();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                c.restart().await.unwrap();
+            }
+        }
+        at_work(&c).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    judge_events(&watches, total);
+}
+
+/// No DELETED event; every profile carries CA data; every Argo CD / Flux Secret keeps the
+/// credential it was first published with.
+fn judge_events(watches: &[Watching], total: usize) {
+    let mut first_data: BTreeMap<String, Value> = BTreeMap::new();
+    let mut seen = 0;
+    for w in watches {
+        for (kind, object) in w.events() {
+            seen += 1;
+            let name = format!(
+                "{}/{}",
+                object["metadata"]["namespace"].as_str().unwrap_or(""),
+                object["metadata"]["name"].as_str().unwrap_or("")
+            );
+            assert_ne!(kind, "DELETED", "{name} was deleted");
+            if object["kind"] == "ClusterProfile" {
+                let providers = object["status"]["accessProviders"].as_array();
+                let ca = providers
+                    .and_then(|p| p.first())
+                    .and_then(|p| p["cluster"]["certificate-authority-data"].as_str());
+                assert!(
+                    ca.is_some_and(|c| !c.is_empty()),
+                    "{name} without CA data: {object:#}"
+                );
+            } else {
+                let data = object["data"].clone();
+                let first = first_data
+                    .entry(name.clone())
+                    .or_insert_with(|| data.clone());
+                assert_eq!(*first, data, "{name} was written with another credential");
+            }
+        }
+    }
+    assert!(
+        seen >= 3 * total,
+        "the watches saw {seen} events, fewer than the objects"
+    );
+}
+
+/// Two replicas, A reaching the hub through a proxy that the test freezes.
+struct Pair {
+    hub: ControlPlane,
+    _ext: ControlPlane,
+    proxy: FreezableProxy,
+    a: ControllerProcess,
+    b: ControllerProcess,
+}
+
+async fn pair() -> Pair {
+    let (hub, ext) = hub::and_external("ext").await.unwrap();
+    let uid = kube_system_uid(&ext).await;
+    let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let regs = (0..3)
+        .map(|i| registration(&format!("one-{i}"), &uid, &ext.server(), &kubeconfig))
+        .collect();
+    create_all(&hub, regs).await;
+    let hub_port: u16 = hub.server().rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = FreezableProxy::start(hub_port).await.unwrap();
+    let a = ControllerProcess::start_through(&hub, proxy.port, "replica-a", FAST)
+        .await
+        .unwrap();
+    at_work_probing(&a).await;
+    let b = ControllerProcess::start(&hub, "replica-b", FAST)
+        .await
+        .unwrap();
+    assert!(!b.leads().await, "two leaders");
+    Pair {
+        hub,
+        _ext: ext,
+        proxy,
+        a,
+        b,
+    }
+}
+
+async fn at_work_probing(c: &ControllerProcess) {
+    let before = metric(c, PROBES).await;
+    Wait::up_to(SETTLE, format!("{} to lead and probe", c.identity))
+        .every(Duration::from_millis(100))
+        .until(async || (c.leads().await && metric(c, PROBES).await > before).then_some(()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log()));
+}
+
+fn lease_holder(hub: &ControlPlane) -> String {
+    hub.kubectl(&[
+        "get",
+        "lease",
+        "extcluster-controller",
+        "-n",
+        SYSTEM_NAMESPACE,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+    .stdout
+}
+
+/// Samples both replicas' leader gauges every 100 ms until `b` leads; fails if both ever do.
+/// Returns when `a` stopped and when `b` started, from `since`.
+async fn handover(a: &ControllerProcess, b: &ControllerProcess, since: Instant) -> (f64, f64) {
+    let mut a_stopped = None;
+    let deadline = since + SETTLE;
+    while Instant::now() < deadline {
+        let (a_leads, b_leads) = (a.leads().await, b.leads().await);
+        assert!(!(a_leads && b_leads), "both replicas lead at once");
+        if !a_leads {
+            a_stopped.get_or_insert_with(|| since.elapsed().as_secs_f64());
+        }
+        if b_leads {
+            let a_stopped = a_stopped.expect("b leads while a was never seen stopped");
+            return (a_stopped, since.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} never led:\n{}", b.identity, b.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_hub_connection_freezes_stops_in_time_and_never_takes_the_lease_back() {
+    let Pair {
+        hub, proxy, a, b, ..
+    } = pair().await;
+    let frozen = Instant::now();
+    proxy.freeze();
+    let (a_stopped, b_started) = handover(&a, &b, frozen).await;
+    eprintln!("frozen: a stopped after {a_stopped:.1} s, b led after {b_started:.1} s (Lease 4 s)");
+    let writes_when_stopped = metric(&a, WRITES).await;
+    let probes_when_stopped = metric(&a, PROBES).await;
+    at_work_probing(&b).await;
+    tokio::time::sleep(Duration::from_secs(30) - frozen.elapsed().min(Duration::from_secs(30)))
+        .await;
+    proxy.thaw();
+    // B keeps working and keeps the Lease; A neither leads nor writes.
+    let b_probes = metric(&b, PROBES).await;
+    let watch_until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < watch_until {
+        assert!(!a.leads().await, "the thawed replica leads again");
+        assert!(
+            b.leads().await,
+            "the new leader lost the Lease after the thaw"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(lease_holder(&hub), "replica-b");
+    assert!(
+        metric(&b, PROBES).await > b_probes,
+        "b did not probe in the window"
+    );
+    assert_eq!(
+        metric(&a, WRITES).await,
+        writes_when_stopped,
+        "a wrote after it stopped"
+    );
+    assert_eq!(
+        metric(&a, PROBES).await,
+        probes_when_stopped,
+        "a probed after it stopped"
+    );
+    assert!(a.log().contains("stopping all work"), "{}", a.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_frozen_by_sigstop_writes_nothing_when_it_wakes() {
+    let Pair { hub, a, b, .. } = pair().await;
+    let stopped = Instant::now();
+    a.pause();
+    let (_, b_started) = handover(&a, &b, stopped).await;
+    eprintln!("SIGSTOP: b led after {b_started:.1} s (Lease 4 s)");
+    at_work_probing(&b).await;
+    a.resume();
+    let writes = metric(&a, WRITES).await;
+    let b_probes = metric(&b, PROBES).await;
+    let watch_until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < watch_until {
+        assert!(b.leads().await, "b lost the Lease when a woke");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!a.leads().await);
+    assert_eq!(metric(&a, WRITES).await, writes, "a wrote after waking");
+    assert!(
+        metric(&b, PROBES).await > b_probes,
+        "b did not probe in the window"
+    );
+    assert_eq!(lease_holder(&hub), "replica-b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_gives_the_lease_up_and_the_follower_leads_at_once() {
+    let Pair { hub, mut a, b, .. } = pair().await;
+    let terminated = Instant::now();
+    a.stop();
+    let stopped = terminated.elapsed();
+    let (_, b_started) = handover(&a, &b, terminated).await;
+    eprintln!("SIGTERM: a exited after {stopped:.2?}, b led {b_started:.2} s after the signal");
+    assert!(a.log().contains("gave the Lease up"), "{}", a.log());
+    // The Lease (4 s) was not waited out: the follower asks every half second.
+    assert!(b_started < 2.0, "b led {b_started:.2} s after SIGTERM");
+    at_work_probing(&b).await;
+    assert_eq!(lease_holder(&hub), "replica-b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_that_panics_is_probed_again_and_the_others_go_on() {
+    let (hub, ext) = hub::and_external("ext").await.unwrap();
+    let uid = kube_system_uid(&ext).await;
+    let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let regs = ["fine", "panics"]
+        .iter()
+        .map(|n| registration(n, &uid, &ext.server(), &kubeconfig))
+        .collect();
+    create_all(&hub, regs).await;
+    let clusters: Api<ExternalCluster> = Api::all(hub.client().await.unwrap());
+    let mark = json!({"metadata": {"annotations": {"extcluster.io/test-panic": "yes"}}});
+    clusters
+        .patch("panics", &PatchParams::default(), &Patch::Merge(&mark))
+        .await
+        .unwrap();
+    let c = ControllerProcess::start_faulty(&hub, "c1", FAST)
+        .await
+        .unwrap();
+    Wait::up_to(SETTLE, "the probe to panic twice")
+        .every(Duration::from_millis(200))
+        .until(async || {
+            (metric(&c, "extcluster_controller_probe_panics").await >= 2.0).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log()));
+    assert!(c.log().contains("registration=panics"), "{}", c.log());
+    assert!(c.leads().await, "the panic took the controller down");
+    let phase = |name: &'static str| {
+        let clusters = clusters.clone();
+        async move { clusters.get(name).await.ok()?.status?.phase }
+    };
+    Wait::up_to(SETTLE, "the other registration to be probed")
+        .every(Duration::from_millis(200))
+        .until(async || (phase("fine").await == Some(Phase::Running)).then_some(()))
+        .await
+        .unwrap();
+    let unmark = json!({"metadata": {"annotations": {"extcluster.io/test-panic": null}}});
+    clusters
+        .patch("panics", &PatchParams::default(), &Patch::Merge(&unmark))
+        .await
+        .unwrap();
+    Wait::up_to(SETTLE, "the once-panicking registration to be probed")
+        .every(Duration::from_millis(200))
+        .until(async || (phase("panics").await == Some(Phase::Running)).then_some(()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_that_comes_after_its_registration_is_waited_for_not_reported_missing() {
+    let (hub, ext) = hub::and_external("ext").await.unwrap();
+    let c = ControllerProcess::start(&hub, "c1", FAST).await.unwrap();
+    let uid = kube_system_uid(&ext).await;
+    let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let (secret, cluster) = registration("late", &uid, &ext.server(), &kubeconfig);
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watching::start(&hub, dir.path(), &["externalclusters", "late"]);
+    let client = hub.client().await.unwrap();
+    let clusters: Api<ExternalCluster> = Api::all(client.clone());
+    let cluster: ExternalCluster = serde_json::from_value(cluster).unwrap();
+    clusters
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
+    // What the plugin writes at registration, then its Secret a few seconds later.
+    let status = json!({"status": {"phase": "Running", "message": "registered by the plugin"}});
+    clusters
+        .patch_status("late", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let probes_before = metric(&c, PROBES).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(metric(&c, "extcluster_controller_leader").await == 1.0);
+    Api::<Secret>::namespaced(client, SYSTEM_NAMESPACE)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    Wait::up_to(SETTLE, "late to be probed")
+        .every(Duration::from_millis(200))
+        .until(async || {
+            let s = clusters.get("late").await.ok()?.status?;
+            (s.last_probe_time.is_some() && s.phase == Some(Phase::Running)).then_some(())
+        })
+        .await
+        .unwrap();
+    assert!(metric(&c, PROBES).await > probes_before, "no probe ran");
+    for (_, object) in watch.events() {
+        let message = object["status"]["message"].as_str().unwrap_or("");
+        assert!(!message.contains("Secret"), "reported missing: {object:#}");
+        assert_ne!(object["status"]["phase"], "Pending", "{object:#}");
+    }
+}
