@@ -150,7 +150,7 @@ fn default_identity() -> String {
 
 /// kube's client logs an ERROR for every refused connection: a dead cluster's probes would flood
 /// the log. Their failures are in the status, the events and the metrics instead.
-const DEFAULT_LOG_FILTER: &str = "info,kube_lease_manager=warn,kube_client::client::builder=off";
+const DEFAULT_LOG_FILTER: &str = "info,kube_client::client::builder=off";
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
