@@ -7,7 +7,9 @@
 //! - every write is a replace (or create) conditioned on the `resourceVersion` last read, so a
 //!   late renewal is refused once anyone else wrote the Lease;
 //! - another holder's Lease counts as lapsed only when this replica has seen the same
-//!   `resourceVersion` for a whole Lease duration (its own clock, as client-go does);
+//!   `resourceVersion` for a whole Lease duration (its own clock, as client-go's
+//!   `tools/leaderelection` does; the duration is the Lease's `leaseDurationSeconds`, which the
+//!   API documents as what candidates wait), or when its holder is empty (given up);
 //! - the work runs only until `sent + duration - grace`, `sent` being when the last renewal that
 //!   succeeded was sent: it stops then whether or not a call is still in flight, which is before
 //!   any other replica can take the Lease (they wait at least `duration` from when they saw it);
@@ -91,68 +93,60 @@ impl Election {
     {
         tokio::pin!(shutdown);
         let mut state = State::default();
-        loop {
+        let stop = loop {
             let sent = Instant::now();
-            let observed = state.observed.clone();
-            let attempt = tokio::time::timeout(self.call_timeout(), self.round(observed));
-            tokio::pin!(attempt);
-            let result = loop {
-                tokio::select! {
-                    r = &mut attempt => break r,
-                    event = self.guard(&mut state, &mut shutdown) => match event {
-                        Guard::Shutdown => return self.give_up(&mut state).await,
-                        Guard::WorkEnded(why) => return Err(Ended::WorkStopped(why)),
-                        Guard::DeadlinePassed => {}
-                    },
-                }
+            let attempt =
+                tokio::time::timeout(self.call_timeout(), self.round(state.observed.clone()));
+            let result = match self.guarded(&mut state, &mut shutdown, attempt).await {
+                Ok(result) => result,
+                Err(stop) => break stop,
             };
             self.after_round(&mut state, result, sent, &work);
-            let next = sent + self.round_every(state.leading_until.is_some());
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep_until(next) => break,
-                    event = self.guard(&mut state, &mut shutdown) => match event {
-                        Guard::Shutdown => return self.give_up(&mut state).await,
-                        Guard::WorkEnded(why) => return Err(Ended::WorkStopped(why)),
-                        Guard::DeadlinePassed => {}
-                    },
-                }
+            let next = sent + self.round_every(self.health.leading_until().is_some());
+            let pause = tokio::time::sleep_until(next);
+            if let Err(stop) = self.guarded(&mut state, &mut shutdown, pause).await {
+                break stop;
             }
+        };
+        match stop {
+            Stop::Shutdown => {
+                self.give_up(&mut state).await;
+                Ok(())
+            }
+            Stop::WorkEnded(why) => Err(Ended::WorkStopped(why)),
         }
     }
 
-    /// Waits for what must interrupt the election: the deadline (the work is stopped here), the
-    /// work ending, or shutdown.
-    async fn guard(
+    /// Waits for `step` while enforcing the deadline (the work is stopped the moment it passes),
+    /// and gives up on it when the work ends or shutdown comes.
+    async fn guarded<T>(
         &self,
         state: &mut State,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-    ) -> Guard {
-        let deadline = crate::clock::sleep_until(state.leading_until);
-        let work = async {
-            match state.work.as_mut() {
-                Some(task) => task.await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = deadline => {
+        step: impl Future<Output = T>,
+    ) -> Result<T, Stop> {
+        tokio::pin!(step);
+        loop {
+            let deadline = crate::clock::sleep_until(self.health.leading_until());
+            let work = async {
+                match state.work.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            };
+            let passed = tokio::select! {
+                done = &mut step => return Ok(done),
+                ended = work => return Err(Stop::WorkEnded(why_ended(ended))),
+                () = shutdown.as_mut() => return Err(Stop::Shutdown),
+                () = deadline => true,
+            };
+            if passed {
                 tracing::warn!(
                     identity = %self.identity,
                     "the Lease was not renewed in time: stopping all work before another replica can take it"
                 );
                 self.step_down(state);
-                Guard::DeadlinePassed
             }
-            ended = work => {
-                let why = match ended {
-                    Ok(()) => "it returned".to_owned(),
-                    Err(e) if e.is_panic() => "it panicked".to_owned(),
-                    Err(e) => e.to_string(),
-                };
-                Guard::WorkEnded(why)
-            }
-            () = shutdown.as_mut() => Guard::Shutdown,
         }
     }
 
@@ -174,14 +168,11 @@ impl Election {
                     // Renewed, but too late to count: the next round renews again.
                     return;
                 }
-                state.leading_until = Some(until);
-                self.health.lead_until(until);
+                self.health.leading(until);
                 if state.work.is_none() {
                     tracing::info!(identity = %self.identity, "leading: probing and publishing");
                     state.work = Some(tokio::spawn(work()));
                 }
-                self.health.metrics.leader.set(1);
-                self.health.role_known();
             }
             Ok(Ok((Round::Following, observed))) => {
                 state.observed = Some(observed);
@@ -189,10 +180,17 @@ impl Election {
                     tracing::info!(identity = %self.identity, "another replica holds the Lease: no longer leading");
                 }
                 self.step_down(state);
-                self.health.role_known();
+                self.health.follows();
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read or renew the Lease");
+                let next = match &e {
+                    kube::Error::Api(a) if a.code == 403 => {
+                        "the controller's ServiceAccount needs get, create and update on leases \
+                         in its namespace (manifests/controller.yaml)"
+                    }
+                    _ => "trying again at the next round",
+                };
+                tracing::warn!(error = %e, lease = %self.name, "cannot read or renew the Lease: {next}");
                 if let kube::Error::Api(a) = &e
                     && a.code == 409
                 {
@@ -211,8 +209,7 @@ impl Election {
         if let Some(task) = state.work.take() {
             task.abort();
         }
-        state.leading_until = None;
-        self.health.stepped_down();
+        self.health.following();
     }
 
     /// One round: read the Lease; renew it if it is ours, take it if it lapsed or was given up.
@@ -278,11 +275,11 @@ impl Election {
 
     /// Stops the work and hands the Lease back (holder cleared), so another replica takes it at
     /// its next round instead of waiting the Lease out.
-    async fn give_up(&self, state: &mut State) -> Result<(), Ended> {
-        let held = state.leading_until.is_some();
+    async fn give_up(&self, state: &mut State) {
+        let held = self.health.leading_until().is_some();
         self.step_down(state);
         if !held {
-            return Ok(());
+            return;
         }
         match tokio::time::timeout(self.call_timeout(), self.release()).await {
             Ok(Ok(true)) => tracing::info!(identity = %self.identity, "gave the Lease up"),
@@ -290,21 +287,23 @@ impl Election {
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot give the Lease up; it runs out"),
             Err(_) => tracing::warn!("giving the Lease up did not return in time; it runs out"),
         }
-        Ok(())
     }
 
     async fn release(&self) -> Result<bool, kube::Error> {
         let Some(lease) = self.api.get_opt(&self.name).await? else {
             return Ok(false);
         };
-        let mut spec = lease.spec.clone().unwrap_or_default();
+        let spec = lease.spec.clone().unwrap_or_default();
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
             return Ok(false);
         }
-        spec.holder_identity = None;
-        spec.lease_duration_seconds = Some(1);
-        spec.renew_time = Some(MicroTime(Timestamp::now()));
-        self.replace(lease.metadata, spec).await.map(|_| true)
+        // As client-go's release: no holder and no times; the duration and transitions stay.
+        let released = LeaseSpec {
+            lease_duration_seconds: spec.lease_duration_seconds,
+            lease_transitions: spec.lease_transitions,
+            ..LeaseSpec::default()
+        };
+        self.replace(lease.metadata, released).await.map(|_| true)
     }
 
     fn duration_secs(&self) -> i32 {
@@ -347,18 +346,25 @@ impl Observed {
     }
 }
 
+/// What the election keeps between rounds (the deadline is `Health`'s, which every writer reads).
 #[derive(Default)]
 struct State {
     observed: Option<Observed>,
-    /// Work is allowed until then; `None` while not leading.
-    leading_until: Option<Instant>,
     work: Option<JoinHandle<()>>,
 }
 
-enum Guard {
+/// Why the election stops.
+enum Stop {
     Shutdown,
     WorkEnded(String),
-    DeadlinePassed,
+}
+
+fn why_ended(ended: Result<(), tokio::task::JoinError>) -> String {
+    match ended {
+        Ok(()) => "it returned".to_owned(),
+        Err(e) if e.is_panic() => "it panicked".to_owned(),
+        Err(e) => e.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -86,34 +86,35 @@ impl Work {
 
     fn context(&self, registrations: registrations::Registrations) -> probing::Context {
         let flags = &self.flags;
-        probing::Context::new(
+        probing::Context {
             registrations,
-            self.health.clone(),
-            Settings {
+            health: self.health.clone(),
+            settings: Settings {
                 unreachable_after: flags.unreachable_after,
                 expiry_warning: signed(flags.expiry_warning),
                 accepted_versions: flags.accepted_versions.clone(),
                 fresh_for: health::fresh_for(signed(flags.heartbeat), signed(flags.probe_interval)),
                 skew_settles_after: signed(flags.skew_settles_after),
             },
-            schedule::Cadence {
+            cadence: schedule::Cadence {
                 interval: flags.probe_interval,
                 unreachable_after: flags.unreachable_after,
                 max_backoff: flags.max_backoff,
             },
-            Limits {
+            limits: Limits {
                 connect: flags.connect_timeout,
                 whole: flags.probe_timeout,
             },
-            flags.rights_interval,
-            status::Writer {
+            rights_interval: flags.rights_interval,
+            writer: status::Writer {
                 instance: self.identity.clone(),
                 client: self.client.clone(),
                 heartbeat: signed(flags.heartbeat),
                 health: self.health.clone(),
             },
-            u16::try_from(flags.concurrency).unwrap_or(u16::MAX),
-        )
+            concurrency: u16::try_from(flags.concurrency).unwrap_or(u16::MAX),
+            memory: probing::Memory::default(),
+        }
     }
 
     fn publisher(&self, registrations: &registrations::Registrations) -> publish::Publisher {

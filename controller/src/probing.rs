@@ -37,7 +37,17 @@ pub struct Context {
     pub rights_interval: Duration,
     pub writer: status::Writer,
     pub concurrency: u16,
-    memory: Mutex<HashMap<String, Known>>,
+    pub memory: Memory,
+}
+
+/// This replica's memory of the registrations, by name: empty when it starts leading.
+#[derive(Default)]
+pub struct Memory(Mutex<HashMap<String, Known>>);
+
+impl Memory {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
+        self.0.lock().expect("the memory lock is never poisoned")
+    }
 }
 
 /// A registration whose Secret is not in the store is given this long from its creation for the
@@ -57,7 +67,7 @@ struct Fingerprint {
 
 /// This replica's memory of one registration.
 #[derive(Debug)]
-struct Known {
+pub struct Known {
     fingerprint: Fingerprint,
     failures: u32,
     panics: u32,
@@ -81,39 +91,13 @@ pub struct Panicked {
     why: String,
 }
 
-impl Context {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        registrations: Registrations,
-        health: Arc<Health>,
-        settings: Settings,
-        cadence: Cadence,
-        limits: Limits,
-        rights_interval: Duration,
-        writer: status::Writer,
-        concurrency: u16,
-    ) -> Self {
-        Self {
-            registrations,
-            health,
-            settings,
-            cadence,
-            limits,
-            rights_interval,
-            writer,
-            concurrency,
-            memory: Mutex::default(),
-        }
-    }
-}
-
 pub async fn run(ctx: Arc<Context>, triggers: Triggers) {
     let store = ctx.registrations.clusters.clone();
     // The Secrets' watch runs on its own, so their store fills whatever the Controller is doing;
     // each Secret that changes triggers the registrations that read it.
     let (users_tx, users_rx) = futures::channel::mpsc::unbounded();
     let users = store.clone();
-    let _secrets = crate::clock::Owned::spawn(triggers.secrets.for_each(move |secret| {
+    let _secrets = crate::registrations::owned(triggers.secrets.for_each(move |secret| {
         if let Ok(secret) = secret {
             for user in users_of(&users, &secret) {
                 let _ = users_tx.unbounded_send(user);
@@ -134,22 +118,33 @@ pub async fn run(ctx: Arc<Context>, triggers: Triggers) {
         .await;
 }
 
-/// The registrations that read `secret` as their kubeconfig.
+/// The registrations that read `secret` as their kubeconfig: the one whose registered Secret
+/// it is (looked up by name), and any that name it in `spec.kubeconfigSecretRef`. Called for
+/// every Secret a new leader lists, so it allocates nothing per registration.
 fn users_of(clusters: &Store<ExternalCluster>, secret: &Secret) -> Vec<ObjectRef<ExternalCluster>> {
     let (namespace, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-    clusters
-        .state()
-        .iter()
-        .filter(|c| {
-            let at = stored::secret_ref(c);
-            at.name == name && at.namespace == namespace
-        })
+    let reads = |c: &ExternalCluster| {
+        let at = stored::secret_ref(c);
+        at.name == name && at.namespace == namespace
+    };
+    let registered = name
+        .strip_suffix(stored::SECRET_SUFFIX)
+        .and_then(|owner| clusters.get(&ObjectRef::new(owner)))
+        .filter(|c| c.spec.kubeconfig_secret_ref.is_none() && reads(c));
+    let named = clusters.state().into_iter().filter(|c| {
+        c.spec
+            .kubeconfig_secret_ref
+            .as_ref()
+            .is_some_and(|r| r.name == name && r.namespace == namespace)
+    });
+    registered
+        .into_iter()
+        .chain(named)
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
 }
 
 async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<Action, Panicked> {
-    tracing::debug!(registration = %cluster.name_any(), "reconciling");
     if !ctx.registrations.wait_until_ready().await {
         return Ok(Action::requeue(SOON));
     }
@@ -159,13 +154,9 @@ async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<A
         return Ok(Action::await_change());
     }
     let probe = match ctx.turn(&cluster, Instant::now()) {
-        Turn::Wait(d) => {
-            tracing::debug!(registration = %name, wait = ?d, "not due yet");
-            return Ok(Action::requeue(d));
-        }
+        Turn::Wait(d) => return Ok(Action::requeue(d)),
         Turn::Probe(p) => p,
     };
-    tracing::debug!(registration = %name, "probing");
     let outcome = std::panic::AssertUnwindSafe(status::probe_and_record(&ctx, probe))
         .catch_unwind()
         .await
@@ -179,10 +170,7 @@ async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<A
 fn error_policy(cluster: Arc<ExternalCluster>, error: &Panicked, ctx: Arc<Context>) -> Action {
     tracing::error!(registration = %error.registration, error = %error, "probe panicked; probing it again later");
     ctx.health.metrics.probe_panics.inc();
-    let mut memory = ctx
-        .memory
-        .lock()
-        .expect("the memory lock is never poisoned");
+    let mut memory = ctx.memory.lock();
     let panics = memory.get_mut(&cluster.name_any()).map_or(1, |k| {
         k.panics += 1;
         k.panics
@@ -215,10 +203,7 @@ impl Context {
             generation: cluster.metadata.generation,
             secret_version: secret.as_ref().and_then(|s| s.resource_version()),
         };
-        let mut memory = self
-            .memory
-            .lock()
-            .expect("the memory lock is never poisoned");
+        let mut memory = self.memory.lock();
         let known = match memory.get_mut(&name) {
             Some(k) if k.fingerprint.uid == fingerprint.uid => k,
             _ => {
@@ -260,10 +245,7 @@ impl Context {
 
     /// Records a probe's outcome; returns when to reconcile again.
     fn finish(&self, outcome: Outcome) -> Duration {
-        let mut memory = self
-            .memory
-            .lock()
-            .expect("the memory lock is never poisoned");
+        let mut memory = self.memory.lock();
         let Some(k) = memory.get_mut(&outcome.name) else {
             return self.cadence.interval;
         };
@@ -288,10 +270,7 @@ impl Context {
 
     /// Drops what is kept of a registration that went, its metrics series included.
     fn forget(&self, name: &str) {
-        let mut memory = self
-            .memory
-            .lock()
-            .expect("the memory lock is never poisoned");
+        let mut memory = self.memory.lock();
         if let Some(k) = memory.remove(name) {
             self.health.metrics.count_phase(k.phase, None);
         }

@@ -3,7 +3,6 @@
 //! and a change signal the publisher waits on. A watch that breaks starts over by itself; the
 //! store keeps its last full list until the new one has been read whole.
 
-use crate::clock::Owned;
 use extcluster_core::ExternalCluster;
 use extcluster_remote::hub;
 use futures::stream::BoxStream;
@@ -11,6 +10,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
+use kube::runtime::utils::CancelableJoinHandle;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use std::sync::Arc;
@@ -128,14 +128,22 @@ fn reflected<K: hub::Watched>(
     (store, stream)
 }
 
+/// A task of the leader's work, aborted when its handle is dropped (with the work, on losing the
+/// Lease), instead of running on unseen.
+pub fn owned(
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> CancelableJoinHandle<()> {
+    CancelableJoinHandle::spawn(task, &tokio::runtime::Handle::current())
+}
+
 /// A store of what `api` and `config` select, kept by a task that ends when the returned handle
 /// is dropped. Every change marks `changed`.
 pub fn reflect<K: hub::Watched>(
     api: Api<K>,
     config: watcher::Config,
     changed: &Arc<watch::Sender<()>>,
-) -> (Store<K>, Owned) {
+) -> (Store<K>, CancelableJoinHandle<()>) {
     let (store, stream) = reflected(api, config, changed);
-    let task = Owned::spawn(stream.for_each(|_| futures::future::ready(())));
+    let task = owned(stream.for_each(|_| futures::future::ready(())));
     (store, task)
 }

@@ -19,39 +19,45 @@ pub struct Health {
     /// While leading: the registrations and their kubeconfig Secrets have been listed.
     pub synced: AtomicBool,
     pub metrics: Metrics,
-    /// Writes to the hub are allowed until then: the Lease's deadline, checked by every writer
-    /// right before it sends, so work that runs on after the deadline (a process resumed from
-    /// SIGSTOP, a task not yet aborted) writes nothing.
-    writes_until: Mutex<Option<Instant>>,
+    /// While leading, the Lease's deadline: work and writes are allowed until then. Every writer
+    /// checks it right before it sends, so work that runs on after the deadline (a process
+    /// resumed from SIGSTOP, a task not yet aborted) writes nothing.
+    leading_until: Mutex<Option<Instant>>,
 }
 
 impl Health {
-    pub fn role_known(&self) {
+    /// Leading until `deadline` (a renewal succeeded).
+    pub fn leading(&self, deadline: Instant) {
+        *self.leading_until.lock().expect("never poisoned") = Some(deadline);
+        self.metrics.leader.set(1);
         self.role_known.store(true, Ordering::Relaxed);
     }
 
-    pub fn lead_until(&self, deadline: Instant) {
-        *self.writes_until.lock().expect("never poisoned") = Some(deadline);
-    }
-
-    /// Whether this replica may write to the hub now.
-    pub fn may_write(&self) -> bool {
-        self.writes_until
-            .lock()
-            .expect("never poisoned")
-            .is_some_and(|d| Instant::now() < d)
-    }
-
     /// Not leading (any more): no writes, nothing listed, and the leader's gauges read 0.
-    pub fn stepped_down(&self) {
-        *self.writes_until.lock().expect("never poisoned") = None;
+    pub fn following(&self) {
+        *self.leading_until.lock().expect("never poisoned") = None;
         self.synced.store(false, Ordering::Relaxed);
         self.metrics.clear_leader_gauges();
     }
 
+    /// Following, as a Lease just read says.
+    pub fn follows(&self) {
+        self.following();
+        self.role_known.store(true, Ordering::Relaxed);
+    }
+
+    pub fn leading_until(&self) -> Option<Instant> {
+        *self.leading_until.lock().expect("never poisoned")
+    }
+
+    /// Whether this replica may write to the hub now.
+    pub fn may_write(&self) -> bool {
+        self.leading_until().is_some_and(|d| Instant::now() < d)
+    }
+
     /// Ready: a follower once it knows it follows; the leader once it has listed everything.
     fn ready(&self) -> bool {
-        let leading = self.metrics.leader.get() == 1;
+        let leading = self.leading_until().is_some();
         self.role_known.load(Ordering::Relaxed) && (!leading || self.synced.load(Ordering::Relaxed))
     }
 }

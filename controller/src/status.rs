@@ -175,14 +175,14 @@ impl Writer {
         new: &extcluster_core::ExternalClusterStatus,
         metrics: &crate::metrics::Metrics,
     ) -> Wrote {
+        if !self.health.may_write() {
+            return Wrote::Nothing;
+        }
         let api: Api<ExternalCluster> = Api::all(self.client.clone());
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        if !self.health.may_write() {
-            return Wrote::Nothing;
-        }
         let mut body = health::status_patch(old, new);
         body["metadata"] = serde_json::json!({ "resourceVersion": read_at });
         match api.patch_status(name, &params, &Patch::Merge(&body)).await {

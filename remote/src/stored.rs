@@ -13,9 +13,12 @@ use kube::{Api, Client};
 /// The key of the kubeconfig in the Secret registration makes.
 pub const SECRET_KEY: &str = "kubeconfig";
 
+/// What the name of the Secret registration makes ends with, after the registration's name.
+pub const SECRET_SUFFIX: &str = "-kubeconfig";
+
 /// The name of the Secret registration makes for registration `name`.
 pub fn secret_name(name: &str) -> String {
-    format!("{name}-kubeconfig")
+    format!("{name}{SECRET_SUFFIX}")
 }
 
 /// Where the kubeconfig of `cluster` is: its reference, or where registration puts it.

@@ -129,6 +129,22 @@ impl ControlPlane {
         format!("https://127.0.0.1:{}", self.port)
     }
 
+    /// The port the API server listens on (behind [`ControlPlane::server`]).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// This cluster's identity as registrations record it: the UID of `kube-system`.
+    pub async fn kube_system_uid(&self) -> Result<String> {
+        use k8s_openapi::api::core::v1::Namespace;
+        let ns: Namespace = kube::Api::all(self.client().await?)
+            .get("kube-system")
+            .await?;
+        ns.metadata
+            .uid
+            .ok_or_else(|| anyhow::anyhow!("kube-system has no UID"))
+    }
+
     pub fn ca_pem(&self) -> &str {
         &self.ca.cert
     }

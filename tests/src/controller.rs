@@ -24,6 +24,18 @@ pub const FAST: &[&str] = &[
     "--lease-duration=4s",
 ];
 
+/// How a replica runs, beyond its flags.
+#[derive(Clone, Default)]
+pub struct Setup {
+    /// Where the binary runs from (`target/debug`, or an image).
+    pub launch: Launch,
+    /// Reach the hub through `127.0.0.1:PORT` (a proxy of the test's own) instead of directly.
+    pub through: Option<u16>,
+    /// Run the test-only build `extcluster-controller-faults`, whose probe panics on a
+    /// registration annotated `extcluster.io/test-panic`.
+    pub faulty: bool,
+}
+
 pub struct ControllerProcess {
     pub identity: String,
     /// The workspace binary it runs.
@@ -61,58 +73,21 @@ impl ControllerProcess {
     /// Starts a replica named `identity` against `hub` with `extra` flags, and waits until it is
     /// ready (both watches have listed).
     pub async fn start(hub: &ControlPlane, identity: &str, extra: &[&str]) -> Result<Self> {
-        Self::start_launched(hub, Launch::Built, identity, extra).await
+        Self::start_as(hub, identity, extra, Setup::default()).await
     }
 
-    /// [`ControllerProcess::start`], the binary run as `launch` says (from an image, say).
-    pub async fn start_launched(
+    /// [`ControllerProcess::start`], run as `setup` says.
+    pub async fn start_as(
         hub: &ControlPlane,
-        launch: Launch,
         identity: &str,
         extra: &[&str],
+        setup: Setup,
     ) -> Result<Self> {
-        Self::start_with(hub, launch, identity, extra, None).await
-    }
-
-    /// [`ControllerProcess::start`], reaching the hub through `127.0.0.1:port` (a proxy of the
-    /// test's own) instead of directly.
-    pub async fn start_through(
-        hub: &ControlPlane,
-        port: u16,
-        identity: &str,
-        extra: &[&str],
-    ) -> Result<Self> {
-        Self::start_with(hub, Launch::Built, identity, extra, Some(port)).await
-    }
-
-    /// [`ControllerProcess::start`] as the test-only build `extcluster-controller-faults`, whose
-    /// probe panics on a registration annotated `extcluster.io/test-panic`.
-    pub async fn start_faulty(hub: &ControlPlane, identity: &str, extra: &[&str]) -> Result<Self> {
-        let mut c = Self::prepare(hub, Launch::Built, identity, extra, None)?;
-        c.binary = "extcluster-controller-faults";
-        c.restart().await?;
-        Ok(c)
-    }
-
-    async fn start_with(
-        hub: &ControlPlane,
-        launch: Launch,
-        identity: &str,
-        extra: &[&str],
-        through: Option<u16>,
-    ) -> Result<Self> {
-        let mut c = Self::prepare(hub, launch, identity, extra, through)?;
-        c.restart().await?;
-        Ok(c)
-    }
-
-    fn prepare(
-        hub: &ControlPlane,
-        launch: Launch,
-        identity: &str,
-        extra: &[&str],
-        through: Option<u16>,
-    ) -> Result<Self> {
+        let Setup {
+            launch,
+            through,
+            faulty,
+        } = setup;
         let dir = launch.tempdir("extc-controller-")?;
         let kubeconfig = dir.path().join("kubeconfig");
         grant(hub, &kubeconfig)?;
@@ -128,15 +103,21 @@ impl ControllerProcess {
             format!("--identity={identity}"),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        Ok(Self {
+        let mut c = Self {
             identity: identity.to_owned(),
-            binary: "extcluster-controller",
+            binary: if faulty {
+                "extcluster-controller-faults"
+            } else {
+                "extcluster-controller"
+            },
             dir,
             args,
             process: None,
             probe_port: None,
             launch,
-        })
+        };
+        c.restart().await?;
+        Ok(c)
     }
 
     pub fn log_path(&self) -> PathBuf {

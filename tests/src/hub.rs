@@ -90,3 +90,28 @@ pub fn operator_kubeconfig(hub: &ControlPlane, dir: &std::path::Path) -> std::pa
         .expect("an operator kubeconfig");
     kubeconfig
 }
+
+/// `kubectl apply -f` of a file of this repository, which must succeed.
+pub fn apply(hub: &ControlPlane, manifest: &str) {
+    let path = repo_root().join(manifest);
+    let out = hub.kubectl(&["apply", "-f", crate::path_str(&path)]);
+    assert!(out.ok(), "kubectl apply -f {manifest}: {}", out.stderr);
+}
+
+/// The hub set up for the controller to publish: the namespaces, the ClusterProfile API
+/// (established), the Argo CD and Flux namespaces and the controller's rights there.
+pub fn install_publishing(hub: &ControlPlane) {
+    for ns in ["argocd", "flux-system"] {
+        assert!(hub.kubectl(&["create", "namespace", ns]).ok());
+    }
+    apply(hub, "manifests/namespace.yaml");
+    apply(hub, "manifests/cluster-profile/crd.yaml");
+    let established = [
+        "wait",
+        "--for=condition=Established",
+        "crd/clusterprofiles.multicluster.x-k8s.io",
+    ];
+    assert!(hub.kubectl(&established).ok());
+    apply(hub, "manifests/export-argocd/rbac.yaml");
+    apply(hub, "manifests/export-flux/rbac.yaml");
+}

@@ -8,7 +8,7 @@ use extcluster_core::{ExternalCluster, ExternalClusterStatus, Phase};
 use extcluster_tests::controller::{ControllerProcess, FAST};
 use extcluster_tests::plugin::extcluster;
 use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, free_port, hub, path_str};
-use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
+use k8s_openapi::api::core::v1::{Node, Secret};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
@@ -24,14 +24,6 @@ const SETTLE: Duration = Duration::from_secs(90);
 async fn hub_and_external(external: Options) -> (ControlPlane, ControlPlane) {
     let (hub, ext) = tokio::join!(hub::start(), ControlPlane::start(external));
     (hub.unwrap(), ext.unwrap())
-}
-
-async fn kube_system_uid(ext: &ControlPlane) -> String {
-    let ns: Namespace = Api::all(ext.client().await.unwrap())
-        .get("kube-system")
-        .await
-        .unwrap();
-    ns.metadata.uid.unwrap()
 }
 
 /// A registration as GitOps writes one: an ExternalCluster and its kubeconfig Secret, applied
@@ -145,7 +137,7 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
         .unwrap();
 
     let applied = Instant::now();
-    let id = kube_system_uid(&ext).await;
+    let id = ext.kube_system_uid().await.unwrap();
     apply_registration(&hub, "prod", &id, &ext.server(), &ext.kubeconfig());
     let s = wait_status(&hub, "prod", "Running", |s| s.phase == Some(Phase::Running)).await;
     eprintln!(
@@ -288,7 +280,7 @@ async fn a_node_upgrade_is_reconciling_and_a_skew_that_stays_settles_to_running(
     let controller = ControllerProcess::start(&hub, "replica-a", &flags)
         .await
         .unwrap();
-    let id = kube_system_uid(&ext).await;
+    let id = ext.kube_system_uid().await.unwrap();
     apply_registration(&hub, "skew", &id, &ext.server(), &ext.kubeconfig());
     wait_status(&hub, "skew", "Running", |s| s.phase == Some(Phase::Running)).await;
 
@@ -349,7 +341,7 @@ async fn another_clusters_identity_expiring_credentials_and_an_upgrade_out_of_ra
     let _controller = ControllerProcess::start(&hub, "replica-a", FAST)
         .await
         .unwrap();
-    let id = kube_system_uid(&ext).await;
+    let id = ext.kube_system_uid().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     // A registration whose clusterID is not the server's.
@@ -523,7 +515,7 @@ async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new
 #[tokio::test]
 async fn killing_the_leader_hands_over_within_the_lease_and_only_the_leader_probes() {
     let (hub, ext) = hub_and_external(Options::default().name("ext")).await;
-    let id = kube_system_uid(&ext).await;
+    let id = ext.kube_system_uid().await.unwrap();
     apply_registration(&hub, "one", &id, &ext.server(), &ext.kubeconfig());
     let mut a = ControllerProcess::start(&hub, "replica-a", FAST)
         .await
@@ -567,7 +559,7 @@ async fn killing_the_leader_hands_over_within_the_lease_and_only_the_leader_prob
 #[tokio::test]
 async fn a_hub_restart_is_survived_and_new_registrations_are_probed_within_seconds() {
     let (mut hub, ext) = hub_and_external(Options::default().name("ext")).await;
-    let id = kube_system_uid(&ext).await;
+    let id = ext.kube_system_uid().await.unwrap();
     let controller = ControllerProcess::start(&hub, "replica-a", FAST)
         .await
         .unwrap();
@@ -599,7 +591,7 @@ async fn hundreds_of_registrations_half_dead_keep_to_the_interval() {
     const LIVE: usize = 100;
     const DEAD: usize = 100;
     let (hub, ext) = hub_and_external(Options::default().name("ext")).await;
-    let id = kube_system_uid(&ext).await;
+    let id = ext.kube_system_uid().await.unwrap();
     // Identity is not the point here: the live registrations share one real API server. The dead
     // ones name loopback ports where nothing listens.
     let live_kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();

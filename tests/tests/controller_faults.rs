@@ -6,11 +6,11 @@
 
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_core::{ExternalCluster, Phase};
-use extcluster_tests::controller::{ControllerProcess, FAST};
+use extcluster_tests::controller::{ControllerProcess, FAST, Setup};
 use extcluster_tests::tcp_proxy::FreezableProxy;
-use extcluster_tests::{ControlPlane, Wait, free_port, hub, repo_root};
+use extcluster_tests::{ControlPlane, Wait, free_port, hub};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -23,38 +23,6 @@ const INVENTORY: &str = "extcluster-inventory";
 const SETTLE: Duration = Duration::from_secs(180);
 const PROBES: &str = "extcluster_controller_probe_duration_seconds_count";
 const WRITES: &str = "extcluster_controller_hub_writes";
-
-async fn kube_system_uid(ext: &ControlPlane) -> String {
-    let ns: Namespace = Api::all(ext.client().await.unwrap())
-        .get("kube-system")
-        .await
-        .unwrap();
-    ns.metadata.uid.unwrap()
-}
-
-fn apply(hub: &ControlPlane, manifest: &str) {
-    let path = repo_root().join(manifest);
-    let out = hub.kubectl(&["apply", "-f", path.to_str().unwrap()]);
-    assert!(out.ok(), "applying {manifest}: {}", out.stderr);
-}
-
-/// The hub set up to publish: the ClusterProfile API, the Argo CD and Flux namespaces and the
-/// controller's rights there.
-fn publishing_hub(hub: &ControlPlane) {
-    for ns in ["argocd", "flux-system"] {
-        assert!(hub.kubectl(&["create", "namespace", ns]).ok());
-    }
-    apply(hub, "manifests/namespace.yaml");
-    apply(hub, "manifests/cluster-profile/crd.yaml");
-    let established = [
-        "wait",
-        "--for=condition=Established",
-        "crd/clusterprofiles.multicluster.x-k8s.io",
-    ];
-    assert!(hub.kubectl(&established).ok());
-    apply(hub, "manifests/export-argocd/rbac.yaml");
-    apply(hub, "manifests/export-flux/rbac.yaml");
-}
 
 /// A registration and its kubeconfig Secret, as GitOps writes them, exported to Argo CD and Flux.
 fn registration(name: &str, cluster_id: &str, server: &str, kubeconfig: &str) -> (Secret, Value) {
@@ -118,19 +86,38 @@ impl Watching {
         Self { child, file }
     }
 
-    /// Every event so far: (type, object).
+    /// Every event so far: (type, object). What kubectl is still writing (an object cut short at
+    /// the end) is left for later; anything else that does not parse fails the test.
     fn events(&self) -> Vec<(String, Value)> {
         let text = std::fs::read_to_string(&self.file).unwrap();
-        serde_json::Deserializer::from_str(&text)
-            .into_iter::<Value>()
-            .map_while(Result::ok)
-            .map(|e| {
-                (
-                    e["type"].as_str().unwrap_or("").to_owned(),
-                    e["object"].clone(),
-                )
-            })
-            .collect()
+        let mut stream = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
+        let mut events = Vec::new();
+        for next in stream.by_ref() {
+            match next {
+                Ok(e) => {
+                    let kind = e["type"].as_str().unwrap_or("").to_owned();
+                    // kubectl prints a chunked initial list (500 a page) as one event per page,
+                    // the page a List: each item is an object of its own.
+                    match e["object"]["items"].as_array() {
+                        Some(items) => {
+                            events.extend(items.iter().map(|o| (kind.clone(), o.clone())))
+                        }
+                        None => events.push((kind, e["object"].clone())),
+                    }
+                }
+                Err(e) if e.is_eof() => break,
+                Err(e) => {
+                    let at = stream.byte_offset();
+                    let context = &text[at.saturating_sub(200)..(at + 200).min(text.len())];
+                    panic!(
+                        "{}: {e} after {} events, near: {context}",
+                        self.file.display(),
+                        events.len()
+                    );
+                }
+            }
+        }
+        events
     }
 }
 
@@ -170,8 +157,8 @@ async fn twenty_restarts_under_a_thousand_registrations_never_delete_or_degrade_
     const DEAD: usize = 1000;
     const REAL: usize = 4;
     let (hub, ext) = hub::and_external("ext").await.unwrap();
-    publishing_hub(&hub);
-    let uid = kube_system_uid(&ext).await;
+    hub::install_publishing(&hub);
+    let uid = ext.kube_system_uid().await.unwrap();
     let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
     let dead = format!("https://127.0.0.1:{}", free_port().unwrap());
     let mut all: Vec<_> = (0..REAL)
@@ -243,7 +230,12 @@ fn judge_events(watches: &[Watching], total: usize) {
     for w in watches {
         let events = w.events();
         eprintln!("{}: {} events", w.file.display(), events.len());
-        assert!(!events.is_empty(), "{} saw nothing", w.file.display());
+        assert!(
+            events.len() >= total,
+            "{} saw {} events, fewer than the {total} objects listed",
+            w.file.display(),
+            events.len()
+        );
         for (kind, object) in events {
             let name = format!(
                 "{}/{}",
@@ -269,10 +261,25 @@ fn judge_events(watches: &[Watching], total: usize) {
             }
         }
     }
-    eprintln!(
-        "{} exported Secrets judged for their credential, of {total} registrations",
-        first_data.len()
+    assert_eq!(
+        first_data.len(),
+        2 * total,
+        "the Argo CD and Flux Secrets judged for their credential"
     );
+}
+
+fn through(port: u16) -> Setup {
+    Setup {
+        through: Some(port),
+        ..Setup::default()
+    }
+}
+
+fn faulty() -> Setup {
+    Setup {
+        faulty: true,
+        ..Setup::default()
+    }
 }
 
 /// Two replicas, A reaching the hub through a proxy that the test freezes.
@@ -286,15 +293,14 @@ struct Pair {
 
 async fn pair() -> Pair {
     let (hub, ext) = hub::and_external("ext").await.unwrap();
-    let uid = kube_system_uid(&ext).await;
+    let uid = ext.kube_system_uid().await.unwrap();
     let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
     let regs = (0..3)
         .map(|i| registration(&format!("one-{i}"), &uid, &ext.server(), &kubeconfig))
         .collect();
     create_all(&hub, regs).await;
-    let hub_port: u16 = hub.server().rsplit(':').next().unwrap().parse().unwrap();
-    let proxy = FreezableProxy::start(hub_port).await.unwrap();
-    let a = ControllerProcess::start_through(&hub, proxy.port, "replica-a", FAST)
+    let proxy = FreezableProxy::start(hub.port()).await.unwrap();
+    let a = ControllerProcess::start_as(&hub, "replica-a", FAST, through(proxy.port))
         .await
         .unwrap();
     at_work_probing(&a).await;
@@ -447,7 +453,7 @@ async fn sigterm_gives_the_lease_up_and_the_follower_leads_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_that_panics_is_probed_again_and_the_others_go_on() {
     let (hub, ext) = hub::and_external("ext").await.unwrap();
-    let uid = kube_system_uid(&ext).await;
+    let uid = ext.kube_system_uid().await.unwrap();
     let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
     let regs = ["fine", "panics"]
         .iter()
@@ -460,7 +466,7 @@ async fn a_probe_that_panics_is_probed_again_and_the_others_go_on() {
         .patch("panics", &PatchParams::default(), &Patch::Merge(&mark))
         .await
         .unwrap();
-    let c = ControllerProcess::start_faulty(&hub, "c1", FAST)
+    let c = ControllerProcess::start_as(&hub, "c1", FAST, faulty())
         .await
         .unwrap();
     Wait::up_to(SETTLE, "the probe to panic twice")
@@ -497,7 +503,7 @@ async fn a_probe_that_panics_is_probed_again_and_the_others_go_on() {
 async fn a_secret_that_comes_after_its_registration_is_waited_for_not_reported_missing() {
     let (hub, ext) = hub::and_external("ext").await.unwrap();
     let c = ControllerProcess::start(&hub, "c1", FAST).await.unwrap();
-    let uid = kube_system_uid(&ext).await;
+    let uid = ext.kube_system_uid().await.unwrap();
     let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
     let (secret, cluster) = registration("late", &uid, &ext.server(), &kubeconfig);
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 //! real hub and the controller keeps a real registration's status.
 
 use extcluster_core::ExternalCluster;
-use extcluster_tests::controller::{ControllerProcess, FAST};
+use extcluster_tests::controller::{ControllerProcess, FAST, Setup};
 use extcluster_tests::image::Unpacked;
 use extcluster_tests::launch::Launch;
 use extcluster_tests::plugin::extcluster;
@@ -122,9 +122,17 @@ async fn the_images_run_from_their_root_filesystems_against_a_real_hub() {
 
     // The controller: it reaches the hub and the external cluster, and records what changed.
     let launch = Launch::Image(unpacked("extcluster-controller"));
-    let controller = ControllerProcess::start_launched(&hub, launch, "image", FAST)
-        .await
-        .unwrap();
+    let controller = ControllerProcess::start_as(
+        &hub,
+        "image",
+        FAST,
+        Setup {
+            launch,
+            ..Setup::default()
+        },
+    )
+    .await
+    .unwrap();
     ext.restart_apiserver_reporting("v1.29.3-eks-adc7111")
         .await
         .unwrap();

@@ -7,9 +7,7 @@
 use extcluster_tests::bins::workspace_bin;
 use extcluster_tests::controller::{ControllerProcess, FAST};
 use extcluster_tests::plugin::extcluster;
-use extcluster_tests::{
-    ControlPlane, Options, Wait, assert_contains, b64, hub, kubectl, path_str, repo_root,
-};
+use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, b64, hub, kubectl, path_str};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
@@ -17,12 +15,6 @@ use std::time::Duration;
 /// A hang guard for a loaded machine.
 const SETTLE: Duration = Duration::from_secs(90);
 const INVENTORY: &str = "extcluster-inventory";
-
-fn apply(hub: &ControlPlane, manifest: &str) {
-    let path = repo_root().join(manifest);
-    let out = hub.kubectl(&["apply", "-f", path_str(&path)]);
-    assert!(out.ok(), "kubectl apply -f {manifest}: {}", out.stderr);
-}
 
 /// `kubectl get ... -o json`, once it succeeds and `ok` holds.
 async fn wait_json(
@@ -174,19 +166,7 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         ControlPlane::start(Options::default().name("prod"))
     );
     let (hub, mut ext) = (hub.unwrap(), ext.unwrap());
-    for ns in ["argocd", "flux-system"] {
-        assert!(hub.kubectl(&["create", "namespace", ns]).ok());
-    }
-    apply(&hub, "manifests/namespace.yaml");
-    apply(&hub, "manifests/cluster-profile/crd.yaml");
-    let established = [
-        "wait",
-        "--for=condition=Established",
-        "crd/clusterprofiles.multicluster.x-k8s.io",
-    ];
-    assert!(hub.kubectl(&established).ok());
-    apply(&hub, "manifests/export-argocd/rbac.yaml");
-    apply(&hub, "manifests/export-flux/rbac.yaml");
+    hub::install_publishing(&hub);
     let flags: Vec<&str> = FAST
         .iter()
         .copied()
@@ -302,7 +282,7 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
     // A consumer, as the least-privileged hub users: reads the profile with kubectl, writes the
     // provider's cluster entry and the credential plugin into a kubeconfig, and uses it.
     let dir = tempfile::tempdir().unwrap();
-    apply(&hub, "manifests/roles.yaml");
+    hub::apply(&hub, "manifests/roles.yaml");
     let viewer = person(&hub, &dir, "viewer", "extcluster-viewer");
     let operator = person(&hub, &dir, "operator", "extcluster-operator");
     let bind = [

@@ -16,7 +16,6 @@
 pub mod desired;
 mod write;
 
-use crate::clock::Owned;
 use crate::registrations::{Registrations, reflect};
 use desired::EXPORT_LABEL;
 use extcluster_core::api::ExportStatus;
@@ -26,6 +25,7 @@ use extcluster_core::{ExportKind, ExternalCluster};
 use extcluster_remote::stored;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::utils::CancelableJoinHandle;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -60,8 +60,8 @@ pub struct Publisher {
 
 /// What the watches hold of the published objects; the watches end with it.
 struct Published {
-    profiles: Option<(Store<ClusterProfile>, Owned)>,
-    secrets: BTreeMap<Tool, (Store<Secret>, Owned)>,
+    profiles: Option<(Store<ClusterProfile>, CancelableJoinHandle<()>)>,
+    secrets: BTreeMap<Tool, (Store<Secret>, CancelableJoinHandle<()>)>,
     changed: Arc<watch::Sender<()>>,
 }
 
@@ -122,7 +122,10 @@ impl Published {
     }
 
     /// A watch of our ClusterProfiles, once the hub serves v1alpha1 of the API.
-    async fn discover_profiles(&self, p: &Publisher) -> Option<(Store<ClusterProfile>, Owned)> {
+    async fn discover_profiles(
+        &self,
+        p: &Publisher,
+    ) -> Option<(Store<ClusterProfile>, CancelableJoinHandle<()>)> {
         match write::serves_profiles(&p.client).await {
             Ok(true) => {}
             Ok(false) => {
@@ -171,8 +174,8 @@ async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Opti
     for cluster in clusters.iter().filter(|c| c.is_live()) {
         plan.registration(p, published, memory, cluster);
     }
-    plan.strays(published);
-    plan.confirm_mass_delete(p).await;
+    let strays = plan.strays(published);
+    plan.delete(p, strays).await;
     let outcomes =
         write::execute(&p.client, std::mem::take(&mut plan.ops), WRITERS, &p.health).await;
     let now = Instant::now();
@@ -218,11 +221,14 @@ struct Plan {
     ops: Vec<Op>,
     /// Every object that should exist.
     wanted: HashSet<Target>,
-    /// What is published and not wanted, with the registration each stands for.
-    strays: Vec<(Target, Option<String>)>,
-    /// How many objects the watches hold.
-    published: usize,
     again: Option<Instant>,
+}
+
+/// What is published and not wanted, each with the registration it stands for, out of how many
+/// published objects.
+struct Strays {
+    unwanted: Vec<(Target, Option<String>)>,
+    published: usize,
 }
 
 /// The names of the live registrations, read from the API server now (not from a watch).
@@ -369,7 +375,7 @@ impl Plan {
     /// Plans to delete what is published but no longer wanted: a registration gone,
     /// disconnecting, or no longer asking for an export. Each stray is kept with the
     /// registration it stands for (a profile's name; a Secret's annotation).
-    fn strays(&mut self, published: &Published) {
+    fn strays(&self, published: &Published) -> Strays {
         let profiles = published
             .profiles
             .iter()
@@ -393,25 +399,31 @@ impl Plan {
                 (target, registration)
             })
         });
-        self.published = 0;
-        self.strays.clear();
+        let mut strays = Strays {
+            unwanted: Vec::new(),
+            published: 0,
+        };
         for (target, registration) in profiles.chain(secrets) {
-            self.published += 1;
+            strays.published += 1;
             if !self.wanted.contains(&target) {
-                self.strays.push((target, registration));
+                strays.unwanted.push((target, registration));
             }
         }
+        strays
     }
 
     /// Adds the deletes to the plan. Past [`MASS_DELETE`] and half of what is published, only
     /// those whose registration a fresh list from the API server shows gone or not live; the
     /// rest wait for a later pass.
-    async fn confirm_mass_delete(&mut self, p: &Publisher) {
-        let strays = std::mem::take(&mut self.strays);
-        let mass = strays.len() > MASS_DELETE && strays.len() * 2 > self.published;
+    async fn delete(&mut self, p: &Publisher, strays: Strays) {
+        let Strays {
+            unwanted,
+            published,
+        } = strays;
+        let mass = unwanted.len() > MASS_DELETE && unwanted.len() * 2 > published;
         let confirmed: Vec<Target> = if mass {
             let live = live_registrations(&p.client).await;
-            let (gone, held): (Vec<_>, Vec<_>) = strays.into_iter().partition(|(_, r)| {
+            let (gone, held): (Vec<_>, Vec<_>) = unwanted.into_iter().partition(|(_, r)| {
                 live.as_ref()
                     .is_ok_and(|live| r.as_ref().is_some_and(|r| !live.contains(r)))
             });
@@ -419,17 +431,19 @@ impl Plan {
                 tracing::warn!(
                     held = held.len(),
                     confirmed = gone.len(),
-                    published = self.published,
+                    published,
+                    again_in = ?RETRY_AFTER,
                     error = live.err().map(|e| e.to_string()),
                     "a pass would delete most of what is published, for registrations the API \
-                     server still holds (or could not be asked about): holding those deletes"
+                     server still holds (or could not be asked about): holding those deletes and asking \
+                     again (again_in)"
                 );
                 p.health.metrics.deletes_held.inc_by(held.len() as u64);
                 self.later(Instant::now() + RETRY_AFTER);
             }
             gone.into_iter().map(|(t, _)| t).collect()
         } else {
-            strays.into_iter().map(|(t, _)| t).collect()
+            unwanted.into_iter().map(|(t, _)| t).collect()
         };
         self.ops.extend(confirmed.into_iter().map(Op::Delete));
     }
