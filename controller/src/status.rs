@@ -2,18 +2,17 @@
 //! the hub only when something besides the probe time changed (or the heartbeat is due), and
 //! record an event for each transition.
 
-use crate::FIELD_MANAGER;
 use crate::probing::Context;
 use extcluster_core::health::{self, Subject, Transition};
 use extcluster_core::{ExternalCluster, Phase};
 use extcluster_remote::observe::observe;
+use extcluster_remote::status::{self, PROBE_MANAGER};
 use extcluster_remote::stored;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::PostParams;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, PostParams};
 use kube::{Client, Resource};
 use std::sync::Arc;
 use std::time::Instant;
@@ -117,7 +116,7 @@ pub async fn probe_and_record(ctx: &Context, probe: Probe) -> Outcome {
     if health::changed(old, &derived.status) || ctx.writer.heartbeat_due(old, now) {
         wrote = ctx
             .writer
-            .write(&name, &read_at, old, &derived.status, metrics)
+            .write(&name, &read_at, &derived.status, metrics)
             .await;
     }
     if matches!(wrote, Wrote::Conflict) {
@@ -165,13 +164,12 @@ impl Writer {
             .is_none_or(|t| now.duration_since(t.0) >= self.heartbeat)
     }
 
-    /// Writes what changed, only over the version the probe read: a write by anyone since (the
-    /// plugin, the publisher, another replica) is never overwritten with an older view.
+    /// Writes the probe's fields, only over the version the probe read: a write by anyone since
+    /// (the plugin, the publisher, another replica) is never overwritten with an older view.
     async fn write(
         &self,
         name: &str,
         read_at: &str,
-        old: Option<&extcluster_core::ExternalClusterStatus>,
         new: &extcluster_core::ExternalClusterStatus,
         metrics: &crate::metrics::Metrics,
     ) -> Wrote {
@@ -179,13 +177,7 @@ impl Writer {
             return Wrote::Nothing;
         }
         let api: Api<ExternalCluster> = Api::all(self.client.clone());
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PatchParams::default()
-        };
-        let mut body = health::status_patch(old, new);
-        body["metadata"] = serde_json::json!({ "resourceVersion": read_at });
-        match api.patch_status(name, &params, &Patch::Merge(&body)).await {
+        match status::apply_probed(&api, name, PROBE_MANAGER, Some(read_at), new).await {
             Ok(written) => {
                 metrics.hub_writes.inc();
                 Wrote::At(written.metadata.resource_version.unwrap_or_default())
@@ -219,7 +211,7 @@ impl Writer {
             action: Some("Probe".into()),
             event_time: Some(MicroTime(now)),
             regarding: Some(cluster.object_ref(&())),
-            reporting_controller: Some(FIELD_MANAGER.into()),
+            reporting_controller: Some(PROBE_MANAGER.into()),
             reporting_instance: Some(self.instance.clone()),
             ..Event::default()
         };

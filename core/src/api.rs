@@ -170,11 +170,15 @@ pub struct ExternalClusterStatus {
     /// Why the last probe failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// One entry per `type`, each owned by whoever last applied it (server-side apply).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// Where the controller publishes the registration for other tools: its ClusterProfile, and
     /// the Argo CD and Flux Secrets the `extcluster.io/exports` annotation asks for.
+    /// One entry per `kind`, kept by the publisher (field manager `extcluster-publisher`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["kind"]))]
     pub exports: Vec<ExportStatus>,
 }
 

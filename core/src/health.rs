@@ -567,26 +567,3 @@ pub fn changed(old: Option<&ExternalClusterStatus>, new: &ExternalClusterStatus)
     new.stale_after.clone_from(&old.stale_after);
     *old != new
 }
-
-/// A merge patch for the status subresource holding only what changed: each field whose value
-/// differs, `null` for one the new status leaves unset. A field the rules left alone is not
-/// written back, so a writer holding an older copy never undoes another's (the publisher's
-/// `exports`).
-pub fn status_patch(
-    old: Option<&ExternalClusterStatus>,
-    new: &ExternalClusterStatus,
-) -> serde_json::Value {
-    use serde_json::{Map, Value};
-    let fields = |s: Option<&ExternalClusterStatus>| match s.map(serde_json::to_value) {
-        Some(Ok(Value::Object(map))) => map,
-        _ => Map::new(),
-    };
-    let (old, new) = (fields(old), fields(Some(new)));
-    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    let body: Map<String, Value> = keys
-        .into_iter()
-        .filter(|k| old.get(*k) != new.get(*k))
-        .map(|k| (k.clone(), new.get(k).cloned().unwrap_or(Value::Null)))
-        .collect();
-    serde_json::json!({ "status": body })
-}

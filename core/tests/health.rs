@@ -2,7 +2,6 @@
 
 use extcluster_core::health::{
     self, Derived, FailureKind, Observation, ProbeError, Seen, Settings, Subject, changed, derive,
-    status_patch,
 };
 use extcluster_core::{ExternalClusterStatus, NodeSummary, Phase, VersionRange};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -444,17 +443,6 @@ fn only_a_change_beyond_the_probe_time_is_worth_a_write() {
     )
     .status;
     assert!(changed(Some(&same), &more));
-}
-
-#[test]
-fn the_patch_clears_what_the_new_status_leaves_unset() {
-    let down = step(None, &failed(FailureKind::Timeout, "timed out"), 5, 0).status;
-    assert!(down.message.is_some());
-    let up = step(Some(&down), &ok(seen("v1.30.1", ID, &["v1.30.1"])), 6, 60).status;
-    let patch = status_patch(Some(&down), &up);
-    assert!(patch["status"]["message"].is_null());
-    assert!(patch["status"].get("message").is_some(), "{patch}");
-    assert_eq!(patch["status"]["phase"], "Running");
 }
 
 #[test]

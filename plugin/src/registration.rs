@@ -17,6 +17,7 @@ use extcluster_core::{
 use extcluster_remote::explain::{self, FromFile, Reach};
 use extcluster_remote::failure::Failure;
 use extcluster_remote::kubeconfig::Minimized;
+use extcluster_remote::status;
 use extcluster_remote::stored::{self, SECRET_KEY, secret_name};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -219,18 +220,16 @@ pub async fn store_kubeconfig(
     }
 }
 
-/// Writes `new` as the status of registration `name`, clearing what `old` had and `new` has not.
+/// Writes `new` as the status of registration `name`, as the plugin: what a person just probed
+/// is newer than whatever the status held.
 pub async fn record_status(
     hub: &Hub,
     name: &str,
-    old: Option<&ExternalClusterStatus>,
     new: &ExternalClusterStatus,
 ) -> Result<(), kube::Error> {
-    let patch = health::status_patch(old, new);
-    hub.clusters()
-        .patch_status(name, &patch_params(), &Patch::Merge(patch))
+    status::apply_probed(&hub.clusters(), name, MANAGER, None, new)
         .await
-        .map(|_| ())
+        .map(drop)
 }
 
 /// The status after `observation`, by the controller's rules, except that a probe a person
@@ -305,7 +304,7 @@ pub async fn create(
         .map(|k| extcluster_remote::credentials::facts(&k))
         .unwrap_or_default();
     let new_status = probed_status(&created, facts, credentials);
-    if let Err(e) = record_status(hub, &name, None, &new_status).await {
+    if let Err(e) = record_status(hub, &name, &new_status).await {
         let err = hub.err(&format!("set the status of {name:?}"), &e);
         return Err(with_rollback(err, rollback(hub, &name).await));
     }

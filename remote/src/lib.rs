@@ -1,7 +1,8 @@
 //! Reaching external Kubernetes clusters: their kubeconfigs ([`kubeconfig`]), a context's own
 //! login ([`login`]), the one client builder ([`client`]), what a cluster shows ([`probe`],
 //! [`detect`]), conversion to a ServiceAccount token ([`convert`]), the kubeconfig the hub stores
-//! for a registration ([`stored`]), and the one sentence for a failed request ([`explain`]).
+//! for a registration ([`stored`]), a registration's status as each writer applies it
+//! ([`status`]), and the one sentence for a failed request ([`explain`]).
 //!
 //! Used by the kubectl plugin, and by anything else that probes registered clusters through their
 //! stored kubeconfigs. Depends on `extcluster-core` only; no message here quotes a credential.
@@ -20,6 +21,7 @@ pub mod kubeconfig;
 pub mod login;
 pub mod observe;
 pub mod probe;
+pub mod status;
 pub mod stored;
 pub mod transport;
 pub mod yaml;

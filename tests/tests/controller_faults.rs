@@ -530,10 +530,20 @@ async fn a_secret_that_comes_after_its_registration_is_waited_for_not_reported_m
         .create(&PostParams::default(), &cluster)
         .await
         .unwrap();
-    // What the plugin writes at registration, then its Secret a few seconds later.
-    let status = json!({"status": {"phase": "Running", "message": "registered by the plugin"}});
+    // What the plugin writes at registration (server-side apply, as the plugin), then its
+    // Secret a few seconds later.
+    let status = json!({
+        "apiVersion": "extcluster.io/v1alpha1", "kind": "ExternalCluster",
+        "metadata": {"name": "late"},
+        "status": {
+            "phase": "Running", "message": "registered by the plugin",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Registered",
+                "message": "registered", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+        }
+    });
+    let as_plugin = PatchParams::apply("kubectl-extcluster").force();
     clusters
-        .patch_status("late", &PatchParams::default(), &Patch::Merge(&status))
+        .patch_status("late", &as_plugin, &Patch::Apply(&status))
         .await
         .unwrap();
     let probes_before = metric(&c, PROBES).await;
@@ -552,9 +562,58 @@ async fn a_secret_that_comes_after_its_registration_is_waited_for_not_reported_m
         .await
         .unwrap();
     assert!(metric(&c, PROBES).await > probes_before, "no probe ran");
+    let probed = clusters.get("late").await.unwrap();
+    let status = probed.status.clone().unwrap();
+    assert_eq!(
+        status.message, None,
+        "the plugin's message outlived the probe"
+    );
+    assert_eq!(
+        status
+            .conditions
+            .iter()
+            .filter(|c| c.type_ == "Ready")
+            .count(),
+        1
+    );
+    assert_status_owned_by_the_probe(&probed);
     for (_, object) in watch.events() {
         let message = object["status"]["message"].as_str().unwrap_or("");
         assert!(!message.contains("Secret"), "reported missing: {object:#}");
         assert_ne!(object["status"]["phase"], "Pending", "{object:#}");
+    }
+}
+
+/// Every status field the probe derived is the controller's now, entry by entry for the
+/// conditions (a list-map keyed by type). The plugin still co-owns what both wrote alike (the
+/// phase, Ready's status), as apply has it, but none of what the probe wrote differently.
+fn assert_status_owned_by_the_probe(cluster: &ExternalCluster) {
+    // 1.20 API servers record no `subresource`: status entries are the ones under `f:status`.
+    let managed = cluster.metadata.managed_fields.clone().unwrap_or_default();
+    let on_status = |manager: &str| {
+        managed
+            .iter()
+            .filter(|m| m.manager.as_deref() == Some(manager))
+            .map(|m| serde_json::to_string(&m.fields_v1).unwrap())
+            .filter(|fields| fields.contains("f:status"))
+            .collect::<String>()
+    };
+    let probe = on_status("extcluster-controller");
+    for field in [
+        "f:phase",
+        r#"k:{\"type\":\"Ready\"}"#,
+        r#"k:{\"type\":\"IdentityVerified\"}"#,
+    ] {
+        assert!(
+            probe.contains(field),
+            "{field} not the probe's: {managed:#?}"
+        );
+    }
+    let plugin = on_status("kubectl-extcluster");
+    for field in ["f:message", "f:reason"] {
+        assert!(
+            !plugin.contains(field),
+            "{field} still the plugin's: {managed:#?}"
+        );
     }
 }

@@ -5,11 +5,12 @@ use crate::FIELD_MANAGER;
 use extcluster_core::api::ExportStatus;
 use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
 use extcluster_core::{ExportKind, ExternalCluster};
+use extcluster_remote::status;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use tokio::time::Instant;
 
@@ -210,20 +211,7 @@ async fn run(client: &Client, op: Op) -> Result<bool, String> {
             exports,
         } => {
             let api = Api::<ExternalCluster>::all(client.clone());
-            let exports = if exports.is_empty() {
-                Value::Null
-            } else {
-                json!(exports)
-            };
-            let body = json!({"status": {"exports": exports}});
-            let params = PatchParams {
-                field_manager: Some(FIELD_MANAGER.into()),
-                ..PatchParams::default()
-            };
-            match api
-                .patch_status(&registration, &params, &Patch::Merge(&body))
-                .await
-            {
+            match status::apply_exports(&api, &registration, &exports).await {
                 Ok(_) => Ok(false),
                 Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
                 Err(e) => Err(sentence(&e)),

@@ -5,9 +5,10 @@
 
 use crate::hub::{Global, Hub};
 use crate::output::resource_name;
-use crate::registration::remove_secrets;
+use crate::registration::{self, remove_secrets};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
+use extcluster_core::Phase;
 use extcluster_core::api::{DISCONNECT_ANNOTATION, MANAGER};
 use extcluster_remote::convert;
 use extcluster_remote::failure::{Failure, Transport};
@@ -79,13 +80,9 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         .await
         .map_err(|e| hub.err(&format!("mark {name:?} for disconnect"), &e))?;
     // Only informative, for anyone watching; the delete below is what matters.
-    let _ = clusters
-        .patch_status(
-            name,
-            &params,
-            &Patch::Merge(json!({"status": {"phase": "Disconnecting"}})),
-        )
-        .await;
+    let mut status = cluster.status.clone().unwrap_or_default();
+    status.phase = Some(Phase::Disconnecting);
+    let _ = registration::record_status(&hub, name, &status).await;
     match clusters.delete(name, &DeleteParams::default()).await {
         Ok(_) => {}
         Err(e) if Failure::of(&e).is_not_found() => {}

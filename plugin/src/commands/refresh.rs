@@ -69,7 +69,7 @@ pub async fn run(global: &Global, args: &RefreshArgs) -> Result<()> {
         let name = c.metadata.name.clone().unwrap_or_default();
         let old = c.status.as_ref();
         let new = derived_status(c, observation);
-        if let Err(e) = record_status(&hub, &name, old, &new).await {
+        if let Err(e) = record_status(&hub, &name, &new).await {
             hub_errors.push(format!(
                 "{:#}",
                 hub.err(&format!("update the status of {name:?}"), &e)

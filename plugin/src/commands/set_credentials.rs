@@ -73,7 +73,7 @@ pub async fn run(global: &Global, args: &SetCredentialsArgs) -> Result<()> {
     // What the new credentials just saw is the registration's status now.
     let credentials = extcluster_remote::credentials::facts(&minimized.kubeconfig);
     let new_status = registration::probed_status(&cluster, &facts, credentials);
-    registration::record_status(&hub, name, cluster.status.as_ref(), &new_status)
+    registration::record_status(&hub, name, &new_status)
         .await
         .map_err(|e| hub.err(&format!("update the status of {name:?}"), &e))?;
     println!(
