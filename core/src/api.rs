@@ -139,6 +139,9 @@ named_enum! {
         /// The kubeconfig reaches a cluster whose `kube-system` UID is not `spec.clusterID`: worse
         /// than unreachable, since whatever uses the registration acts on the wrong cluster.
         IdentityMismatch,
+        /// The cluster answers but refuses the stored credentials: not Unreachable, since the
+        /// network is fine and the remedy is on the hub's side (`set-credentials`).
+        CredentialsRejected,
         Disconnecting,
     }
 }
@@ -341,7 +344,7 @@ mod tests {
             "view".parse::<Mode>(),
             Err("\"view\" is not one of Connect, Import".to_owned())
         );
-        assert_eq!(Phase::VARIANTS.len(), 6);
+        assert_eq!(Phase::VARIANTS.len(), 7);
     }
 
     #[test]

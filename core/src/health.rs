@@ -256,7 +256,19 @@ impl Next<'_> {
                 error.message.clone(),
             );
         }
-        if failures >= settings.unreachable_after {
+        if failures >= settings.unreachable_after && error.kind == FailureKind::Unauthorized {
+            self.status.phase = Some(Phase::CredentialsRejected);
+            self.set(
+                READY,
+                false,
+                CREDENTIALS_REJECTED,
+                format!(
+                    "the cluster answers but refused the stored credentials {} or more times in                      a row ({}); give the hub credentials it accepts with `kubectl extcluster \
+                     set-credentials`",
+                    settings.unreachable_after, error.message
+                ),
+            );
+        } else if failures >= settings.unreachable_after {
             self.status.phase = Some(Phase::Unreachable);
             self.set(
                 READY,
@@ -438,6 +450,7 @@ impl Next<'_> {
 }
 
 const UNAUTHORIZED: &str = "Unauthorized";
+const CREDENTIALS_REJECTED: &str = "CredentialsRejected";
 const RIGHTS_MISSING: &str = "RightsMissing";
 
 /// The event a condition's change is worth, if any: (warning, reason). Ready's events follow
@@ -448,7 +461,7 @@ fn event_for(type_: &str, ok: bool, reason: &str) -> Option<(bool, &'static str)
         (IDENTITY_VERIFIED, true) => Some((false, "IdentityVerified")),
         (VERSION_SUPPORTED, false) => Some((true, "VersionUnsupported")),
         (VERSION_SUPPORTED, true) => Some((false, "VersionSupported")),
-        (CREDENTIALS_VALID, false) if reason == UNAUTHORIZED => Some((true, "CredentialsRejected")),
+        (CREDENTIALS_VALID, false) if reason == UNAUTHORIZED => Some((true, CREDENTIALS_REJECTED)),
         (CREDENTIALS_VALID, false) => Some((true, RIGHTS_MISSING)),
         (CREDENTIALS_VALID, true) => Some((false, "CredentialsAccepted")),
         (CREDENTIALS_EXPIRING, true) => Some((true, "CredentialsExpiring")),
@@ -521,6 +534,15 @@ fn identity_message(registered: &str, seen: &Seen) -> String {
          cluster {registered}: its kubeconfig reaches another cluster",
         seen.cluster_id
     )
+}
+
+/// The `IdentityVerified` condition when it is False: the stored kubeconfig reaches another
+/// cluster than the one registered, so nothing published may vouch for the registration.
+pub fn identity_refuted(status: Option<&ExternalClusterStatus>) -> Option<&Condition> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == IDENTITY_VERIFIED && c.status == "False")
 }
 
 fn condition_status<'c>(conditions: &'c [Condition], type_: &str) -> Option<&'c str> {

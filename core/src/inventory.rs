@@ -323,7 +323,8 @@ fn observed_version(cluster: &ExternalCluster) -> String {
 }
 
 /// `ControlPlaneHealthy` follows the registration's Ready condition, transition time included,
-/// so the profile changes only when the registration's health does; `Joined` holds while the
+/// so the profile changes only when the registration's health does, and is False while its
+/// identity is refuted (the cluster answering is another one); `Joined` holds while the
 /// registration exists.
 fn conditions(cluster: &ExternalCluster) -> Vec<Condition> {
     let registered = cluster
@@ -331,8 +332,10 @@ fn conditions(cluster: &ExternalCluster) -> Vec<Condition> {
         .creation_timestamp
         .clone()
         .unwrap_or(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
-    let ready = cluster.status.as_ref().and_then(|s| {
-        s.conditions
+    let status = cluster.status.as_ref();
+    let ready = crate::health::identity_refuted(status).or_else(|| {
+        status?
+            .conditions
             .iter()
             .find(|c| c.type_ == crate::health::condition::READY)
     });
@@ -377,7 +380,13 @@ fn properties(cluster: &ExternalCluster) -> Vec<Property> {
         .and_then(|s| s.last_probe_time.clone())
         .or_else(|| cluster.metadata.creation_timestamp.clone());
     let nodes = status.and_then(|s| s.nodes.as_ref());
-    let mut pairs: Vec<(String, String)> = CLUSTER_ID_PROPERTIES
+    // An ID the cluster behind the kubeconfig does not carry is not vouched for.
+    let ids: &[&str] = if crate::health::identity_refuted(status).is_some() {
+        &[]
+    } else {
+        &CLUSTER_ID_PROPERTIES
+    };
+    let mut pairs: Vec<(String, String)> = ids
         .iter()
         .map(|n| ((*n).to_owned(), cluster.spec.cluster_id.clone()))
         .collect();
@@ -544,6 +553,43 @@ mod tests {
             .unwrap();
         assert_eq!(zones.value, "eu-west-1a,eu-west-1b");
         assert_eq!(zones.last_observed_time, Some(probed));
+    }
+
+    #[test]
+    fn a_refuted_identity_is_unhealthy_and_publishes_no_cluster_id() {
+        let mut c = cluster();
+        let mut status = ExternalClusterStatus::default();
+        for (type_, state, reason) in [
+            (crate::health::condition::READY, "True", "ProbeSucceeded"),
+            (
+                crate::health::condition::IDENTITY_VERIFIED,
+                "False",
+                "IdentityMismatch",
+            ),
+        ] {
+            crate::health::set_condition(
+                &mut status.conditions,
+                Condition {
+                    type_: type_.into(),
+                    status: state.into(),
+                    reason: reason.into(),
+                    message: "kube-system UID is another".into(),
+                    last_transition_time: Time(Timestamp::UNIX_EPOCH),
+                    observed_generation: None,
+                },
+            );
+        }
+        c.status = Some(status);
+        let s = profile(&c, "inv", &Endpoint::default()).status.unwrap();
+        let healthy = &s.conditions[0];
+        assert_eq!(
+            (healthy.status.as_str(), healthy.reason.as_str()),
+            ("False", "IdentityMismatch")
+        );
+        let names: Vec<&str> = s.properties.iter().map(|p| p.name.as_str()).collect();
+        for id in CLUSTER_ID_PROPERTIES {
+            assert!(!names.contains(&id), "{names:?}");
+        }
     }
 
     #[test]

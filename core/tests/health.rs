@@ -221,6 +221,19 @@ fn refused_credentials_are_invalid_at_once_and_valid_again_when_accepted() {
     assert_eq!(reasons(&d), [("CredentialsRejected", true)]);
     let again = step(Some(&d.status), &rejected, 1, 120);
     assert!(again.transitions.is_empty());
+    let again = step(Some(&again.status), &rejected, 2, 150);
+    assert!(
+        again.transitions.is_empty(),
+        "one event, CredentialsRejected"
+    );
+    assert_eq!(again.status.phase, Some(Phase::CredentialsRejected));
+    assert_eq!(
+        condition(&again.status, "Ready"),
+        ("False", "CredentialsRejected"),
+        "a cluster that answers is not unreachable"
+    );
+    let ready = again.status.conditions.iter().find(|c| c.type_ == "Ready");
+    assert!(ready.unwrap().message.contains("set-credentials"));
     let back = step(
         Some(&again.status),
         &ok(seen("v1.30.1", ID, &["v1.30.1"])),
@@ -232,6 +245,7 @@ fn refused_credentials_are_invalid_at_once_and_valid_again_when_accepted() {
         ("True", "Accepted")
     );
     assert_eq!(reasons(&back), [("CredentialsAccepted", false)]);
+    assert_eq!(back.status.phase, Some(Phase::Running));
 }
 
 #[test]

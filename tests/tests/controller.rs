@@ -485,6 +485,11 @@ async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new
         occurrences(&events(&hub, "prod", "CredentialsRejected").await),
         1
     );
+    let s = wait_status(&hub, "prod", "phase CredentialsRejected", |s| {
+        s.phase == Some(Phase::CredentialsRejected)
+    })
+    .await;
+    assert_eq!(condition(&s, "Ready").1, "CredentialsRejected", "{s:#?}");
 
     extcluster(
         &hk,

@@ -5,7 +5,7 @@
 //! comes after it. Every "nothing happened" is paired with proof the controller was at work.
 
 use extcluster_core::api::SYSTEM_NAMESPACE;
-use extcluster_core::{ExternalCluster, Phase};
+use extcluster_core::{ExportKind, ExternalCluster, Phase};
 use extcluster_tests::controller::{ControllerProcess, FAST, Setup};
 use extcluster_tests::tcp_proxy::FreezableProxy;
 use extcluster_tests::{ControlPlane, Wait, free_port, hub};
@@ -616,4 +616,142 @@ fn assert_status_owned_by_the_probe(cluster: &ExternalCluster) {
             "{field} still the plugin's: {managed:#?}"
         );
     }
+}
+
+fn exported(hub: &ControlPlane, namespace: &str) -> usize {
+    let out = hub.kubectl(&[
+        "get",
+        "secrets",
+        "-n",
+        namespace,
+        "-l",
+        "extcluster.io/export",
+    ]);
+    out.stdout.lines().skip(1).count()
+}
+
+async fn until_exported(hub: &ControlPlane, count: usize, what: &str) {
+    Wait::up_to(SETTLE, format!("{count} exported Secrets each: {what}"))
+        .every(Duration::from_millis(300))
+        .until(async || {
+            let each = ["argocd", "flux-system"].map(|ns| exported(hub, ns));
+            (each == [count, count]).then_some(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_follow_what_registrations_ask_and_another_clusters_identity_is_never_vouched_for()
+{
+    let (hub, ext) = hub::and_external("ext").await.unwrap();
+    hub::install_publishing(&hub);
+    let kubeconfig = std::fs::read_to_string(ext.kubeconfig()).unwrap();
+    let uid = ext.kube_system_uid().await.unwrap();
+    let mut all: Vec<_> = (0..14)
+        .map(|i| registration(&format!("r-{i:02}"), &uid, &ext.server(), &kubeconfig))
+        .collect();
+    // Its kubeconfig reaches `ext`, whose kube-system UID is not the one it claims.
+    all.push(registration("liar", "not-ext", &ext.server(), &kubeconfig));
+    create_all(&hub, all).await;
+    let mut flags = FAST.to_vec();
+    flags.extend(["--export=argocd", "--export=flux"]);
+    let c = ControllerProcess::start(&hub, "c1", &flags).await.unwrap();
+    until_exported(&hub, 14, "all but the liar").await;
+
+    let clusters: Api<ExternalCluster> = Api::all(hub.client().await.unwrap());
+    let liar = Wait::up_to(SETTLE, "the liar's exports to say why")
+        .every(Duration::from_millis(300))
+        .until(async || {
+            let s = clusters.get("liar").await.ok()?.status?;
+            let refused = s
+                .exports
+                .iter()
+                .filter(|e| e.kind != ExportKind::ClusterProfile);
+            let said = refused
+                .filter(|e| {
+                    !e.ready
+                        && e.message
+                            .as_ref()
+                            .is_some_and(|m| m.contains("another cluster"))
+                })
+                .count();
+            (said == 2).then_some(s)
+        })
+        .await
+        .unwrap();
+    assert_eq!(liar.phase, Some(Phase::IdentityMismatch));
+    // The API's rate guidance holds a profile's status updates 30 s apart.
+    let profile = Wait::up_to(SETTLE, "the liar's profile to say it is not healthy")
+        .every(Duration::from_millis(500))
+        .until(async || {
+            let args = [
+                "get",
+                "clusterprofiles.multicluster.x-k8s.io",
+                "-n",
+                INVENTORY,
+                "liar",
+            ];
+            let mut args = args.to_vec();
+            args.extend(["-o", "json"]);
+            let profile: Value = serde_json::from_str(&hub.kubectl(&args).stdout).ok()?;
+            let healthy = &profile["status"]["conditions"][0];
+            (healthy["status"] == "False" && healthy["reason"] == "IdentityMismatch")
+                .then_some(profile)
+        })
+        .await
+        .unwrap();
+    assert!(
+        !profile["status"]["properties"]
+            .to_string()
+            .contains("not-ext"),
+        "{profile:#}"
+    );
+
+    // Twelve registrations stop asking: most of what is published goes, and goes at once, since
+    // the watch shows each registration asking no more.
+    for i in 0..12 {
+        let name = format!("r-{i:02}");
+        assert!(
+            hub.kubectl(&[
+                "annotate",
+                "externalcluster",
+                &name,
+                "extcluster.io/exports-"
+            ])
+            .ok()
+        );
+    }
+    until_exported(&hub, 2, "twelve no longer asked for").await;
+    // Twelve registrations deleted with nothing to collect what they owned: most of the profiles
+    // are strays of registrations the watch no longer shows, deleted once the API server confirms.
+    let names: Vec<String> = (0..12).map(|i| format!("r-{i:02}")).collect();
+    let mut args = vec!["delete", "externalcluster", "--wait=false"];
+    args.extend(names.iter().map(String::as_str));
+    assert!(hub.kubectl(&args).ok());
+    Wait::up_to(SETTLE, "the deleted registrations' profiles to go")
+        .every(Duration::from_millis(300))
+        .until(async || {
+            let out = hub.kubectl(&[
+                "get",
+                "clusterprofiles.multicluster.x-k8s.io",
+                "-n",
+                INVENTORY,
+                "--no-headers",
+            ]);
+            (out.stdout.lines().count() == 3).then_some(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        c.log()
+            .contains("the API server was asked which registrations are gone"),
+        "{}",
+        c.log()
+    );
+    assert_eq!(
+        c.metric("extcluster_controller_publish_deletes_held").await,
+        Some(0.0),
+        "a delete held, or no such metric"
+    );
 }

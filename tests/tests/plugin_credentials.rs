@@ -83,10 +83,10 @@ async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted()
     .until(async || {
         let refreshed = extcluster(&hk, &["refresh", "prod"]);
         last = refreshed.stdout.clone();
-        if last.contains("Unreachable") {
+        if last.contains("CredentialsRejected") {
             refreshed.failure();
         }
-        (last.contains("Unreachable") && last.contains("401")).then_some(())
+        (last.contains("CredentialsRejected") && last.contains("401")).then_some(())
     })
     .await;
     if let Err(timeout) = refused {

@@ -10,8 +10,10 @@
 //! Consumers delete what we delete (Argo CD drops a cluster whose Secret goes, and an
 //! ApplicationSet the Applications it generated for it), so nothing is deleted on what the
 //! watches have not shown yet: no pass runs before every watch has listed, and a pass that would
-//! delete more than [`MASS_DELETE`] objects and more than half of what is published deletes only
-//! those whose registration the API server itself, asked afresh, no longer holds live.
+//! delete, for registrations the watch does not show, more than [`MASS_DELETE`] objects and more
+//! than half of what is published deletes only those whose registration the API server itself,
+//! asked afresh, no longer holds live. Nothing vouches for a registration whose identity is
+//! refuted: its exports are removed and its ClusterProfile says it is not healthy.
 
 pub mod desired;
 mod write;
@@ -20,6 +22,7 @@ use crate::registrations::{Registrations, reflect};
 use desired::EXPORT_LABEL;
 use extcluster_core::api::ExportStatus;
 use extcluster_core::exports::{self, Export as Tool};
+use extcluster_core::health;
 use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
 use extcluster_core::{ExportKind, ExternalCluster};
 use extcluster_remote::stored;
@@ -221,6 +224,9 @@ struct Plan {
     ops: Vec<Op>,
     /// Every object that should exist.
     wanted: HashSet<Target>,
+    /// The live registrations this pass planned for: what they no longer want was decided on
+    /// what the watch showed of them, not on their absence from it.
+    seen: HashSet<String>,
     again: Option<Instant>,
 }
 
@@ -255,6 +261,7 @@ impl Plan {
         cluster: &ExternalCluster,
     ) {
         let name = cluster.name_any();
+        self.seen.insert(name.clone());
         let at = stored::secret_ref(cluster);
         let kubeconfig = stored::from_secret(
             p.registrations.secret(&at.namespace, &at.name).as_deref(),
@@ -332,6 +339,20 @@ impl Plan {
                 )),
             };
         };
+        if let Some(refuted) = health::identity_refuted(cluster.status.as_ref()) {
+            return ExportStatus {
+                kind,
+                namespace: Some(namespace.clone()),
+                name,
+                ready: false,
+                message: Some(format!(
+                    "not exported while the stored kubeconfig reaches another cluster ({}); \
+                     give the hub the registered cluster's kubeconfig with `kubectl extcluster \
+                     set-credentials`",
+                    refuted.message
+                )),
+            };
+        }
         let target = Target::new(kind, namespace, &name);
         self.wanted.insert(target.clone());
         let kubeconfig = match kubeconfig {
@@ -412,14 +433,21 @@ impl Plan {
         strays
     }
 
-    /// Adds the deletes to the plan. Past [`MASS_DELETE`] and half of what is published, only
-    /// those whose registration a fresh list from the API server shows gone or not live; the
-    /// rest wait for a later pass.
+    /// Adds the deletes to the plan. What a registration the watch shows no longer wants (an
+    /// export it stopped asking for, an identity refuted) goes at once. What stands for a
+    /// registration the watch does not show goes too, except past [`MASS_DELETE`] and half of
+    /// what is published: then only those whose registration a fresh list from the API server
+    /// shows gone or not live, and the rest wait for a later pass.
     async fn delete(&mut self, p: &Publisher, strays: Strays) {
         let Strays {
             unwanted,
             published,
         } = strays;
+        let (decided, unwanted): (Vec<_>, Vec<_>) = unwanted
+            .into_iter()
+            .partition(|(_, r)| r.as_ref().is_some_and(|r| self.seen.contains(r)));
+        self.ops
+            .extend(decided.into_iter().map(|(t, _)| Op::Delete(t)));
         let mass = unwanted.len() > MASS_DELETE && unwanted.len() * 2 > published;
         let confirmed: Vec<Target> = if mass {
             let live = live_registrations(&p.client).await;
@@ -427,6 +455,12 @@ impl Plan {
                 live.as_ref()
                     .is_ok_and(|live| r.as_ref().is_some_and(|r| !live.contains(r)))
             });
+            tracing::info!(
+                confirmed = gone.len(),
+                published,
+                "a pass would delete most of what is published: the API server was asked which \
+                 registrations are gone"
+            );
             if !held.is_empty() {
                 tracing::warn!(
                     held = held.len(),

@@ -78,7 +78,7 @@ pub async fn run(global: &Global, args: &RefreshArgs) -> Result<()> {
         }
         if matches!(
             new.phase,
-            Some(Phase::Unreachable | Phase::IdentityMismatch)
+            Some(Phase::Unreachable | Phase::IdentityMismatch | Phase::CredentialsRejected)
         ) {
             unhealthy.push(format!("{name} ({})", registration::phase_text(&new)));
         }
