@@ -527,17 +527,8 @@ mod tests {
             }),
             ..ExternalClusterStatus::default()
         };
-        crate::health::set_condition(
-            &mut status.conditions,
-            Condition {
-                type_: crate::health::condition::READY.into(),
-                status: "False".into(),
-                reason: "Unreachable".into(),
-                message: "connection refused".into(),
-                last_transition_time: probed.clone(),
-                observed_generation: None,
-            },
-        );
+        let ready = (crate::health::condition::READY, "False", "Unreachable");
+        set(&mut status, ready, probed.clone());
         c.status = Some(status);
         let s = profile(&c, "inv", &Endpoint::default()).status.unwrap();
         let healthy = &s.conditions[0];
@@ -555,6 +546,23 @@ mod tests {
         assert_eq!(zones.last_observed_time, Some(probed));
     }
 
+    /// Sets the condition (type, status, reason) as of `at`.
+    fn set(
+        status: &mut ExternalClusterStatus,
+        (type_, state, reason): (&str, &str, &str),
+        at: Time,
+    ) {
+        let condition = Condition {
+            type_: type_.into(),
+            status: state.into(),
+            reason: reason.into(),
+            message: format!("{reason} (test)"),
+            last_transition_time: at,
+            observed_generation: None,
+        };
+        crate::health::set_condition(&mut status.conditions, condition);
+    }
+
     #[test]
     fn a_refuted_identity_is_unhealthy_and_publishes_no_cluster_id() {
         let mut c = cluster();
@@ -567,16 +575,10 @@ mod tests {
                 "IdentityMismatch",
             ),
         ] {
-            crate::health::set_condition(
-                &mut status.conditions,
-                Condition {
-                    type_: type_.into(),
-                    status: state.into(),
-                    reason: reason.into(),
-                    message: "kube-system UID is another".into(),
-                    last_transition_time: Time(Timestamp::UNIX_EPOCH),
-                    observed_generation: None,
-                },
+            set(
+                &mut status,
+                (type_, state, reason),
+                Time(Timestamp::UNIX_EPOCH),
             );
         }
         c.status = Some(status);
