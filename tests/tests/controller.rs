@@ -57,6 +57,28 @@ fn apply_registration(
     assert!(out.ok(), "kubectl apply: {}", out.stderr);
 }
 
+const PROBES: &str = "extcluster_controller_probe_duration_seconds_count";
+
+/// Waits until `c` has made `n` more probes than now: the window in which a check that nothing
+/// else happened means something (a stalled controller never gets through it).
+async fn probes_made(c: &ControllerProcess, n: f64) {
+    let before = c.metric(PROBES).await.unwrap_or(0.0);
+    Wait::up_to(SETTLE, format!("{n} more probes by {}", c.identity))
+        .every(Duration::from_millis(200))
+        .until(async || (c.metric(PROBES).await.unwrap_or(0.0) >= before + n).then_some(()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log()));
+}
+
+/// Whether `c` holds a series for `registration` (its probes record one; forgetting removes it).
+async fn has_series(c: &ControllerProcess, registration: &str) -> bool {
+    let metrics = c.probe("/metrics").await.unwrap().1;
+    let label = format!("registration=\"{registration}\"");
+    metrics
+        .lines()
+        .any(|l| !l.starts_with('#') && l.contains(&label))
+}
+
 async fn status(hub: &ControlPlane, name: &str) -> Option<ExternalClusterStatus> {
     let api: Api<ExternalCluster> = Api::all(hub.client().await.unwrap());
     api.get(name).await.ok()?.status
@@ -197,7 +219,7 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
         .metric("extcluster_controller_hub_writes_total")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    probes_made(&controller, 3.0).await;
     assert_eq!(
         occurrences(&events(&hub, "prod", "Unreachable").await),
         1,
@@ -231,7 +253,8 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
     assert_eq!(condition(&s, "Ready").0, "True");
     assert_eq!(occurrences(&events(&hub, "prod", "Reachable").await), 1);
 
-    // Marked for disconnect: no longer probed.
+    // Marked for disconnect: forgotten and no longer probed, while a witness still is.
+    apply_registration(&hub, "witness", &id, &ext.server(), &ext.kubeconfig());
     let marked = hub.kubectl(&[
         "annotate",
         "externalcluster",
@@ -239,13 +262,10 @@ async fn a_registration_applied_with_kubectl_is_kept_true_through_an_outage() {
         "extcluster.io/disconnect=true",
     ]);
     assert!(marked.ok(), "{}", marked.stderr);
-    let probes = "extcluster_controller_probe_duration_seconds_count";
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = controller.metric(probes).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(
-        controller.metric(probes).await.unwrap(),
-        before,
+    probes_made(&controller, 4.0).await;
+    assert!(has_series(&controller, "witness").await);
+    assert!(
+        !has_series(&controller, "prod").await,
         "a registration leaving is probed"
     );
 
@@ -338,7 +358,7 @@ async fn a_node_upgrade_is_reconciling_and_a_skew_that_stays_settles_to_running(
 #[tokio::test]
 async fn another_clusters_identity_expiring_credentials_and_an_upgrade_out_of_range_are_flagged() {
     let (hub, mut ext) = hub_and_external(Options::default().name("edge")).await;
-    let _controller = ControllerProcess::start(&hub, "replica-a", FAST)
+    let controller = ControllerProcess::start(&hub, "replica-a", FAST)
         .await
         .unwrap();
     let id = ext.kube_system_uid().await.unwrap();
@@ -407,7 +427,7 @@ async fn another_clusters_identity_expiring_credentials_and_an_upgrade_out_of_ra
     );
 
     // Several probes later, each problem was announced once.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    probes_made(&controller, 6.0).await;
     assert_eq!(
         occurrences(&events(&hub, "wrong", "IdentityMismatch").await),
         1
@@ -448,7 +468,7 @@ async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new
         &["import", "prod", "--from-kubeconfig", path_str(&first)],
     )
     .success();
-    let _controller = ControllerProcess::start(&hub, "replica-a", FAST)
+    let controller = ControllerProcess::start(&hub, "replica-a", FAST)
         .await
         .unwrap();
     let s = wait_status(&hub, "prod", "the token accepted", |s| {
@@ -480,7 +500,7 @@ async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new
         .find_map(|l| l.trim().strip_prefix("token: "))
         .unwrap();
     assert!(!message.contains(token) && !s.message.unwrap_or_default().contains(token));
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    probes_made(&controller, 3.0).await;
     assert_eq!(
         occurrences(&events(&hub, "prod", "CredentialsRejected").await),
         1
@@ -508,7 +528,7 @@ async fn a_rotated_token_is_rejected_until_set_credentials_gives_the_hub_the_new
     })
     .await;
     assert_eq!(s.phase, Some(Phase::Running));
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    probes_made(&controller, 3.0).await;
     let s = status(&hub, "prod").await.unwrap();
     assert_eq!(
         condition(&s, "CredentialsValid").0,
@@ -531,9 +551,8 @@ async fn killing_the_leader_hands_over_within_the_lease_and_only_the_leader_prob
         .unwrap();
 
     assert!(a.leads().await && !b.leads().await);
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let probes = "extcluster_controller_probe_duration_seconds_count";
-    assert!(a.metric(probes).await.unwrap() >= 2.0);
+    probes_made(&a, 3.0).await;
+    let probes = PROBES;
     assert_eq!(
         b.metric(probes).await.unwrap_or(0.0),
         0.0,

@@ -358,9 +358,30 @@ async fn convert_from_exec_login_is_usable_idempotent_and_rotatable() {
         ],
     )
     .success();
-    assert_contains(&rot.stderr, "secret/extcluster-manager-token replaced");
+    // A new Secret under a new name (a legacy token re-made under the same name can be the very
+    // same token), the old one deleted.
+    assert_contains(
+        &rot.stderr,
+        "secret/extcluster-manager-token → secret/extcluster-manager-token-",
+    );
     let new_token = token_in(&read_kubeconfig(&rotated_file), "eks");
     assert_ne!(new_token, token);
+    let listed = secrets.list(&Default::default()).await.unwrap().items;
+    let names: Vec<String> = listed
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    assert!(
+        !names.contains(&"extcluster-manager-token".to_owned()),
+        "{names:?}"
+    );
+    let holder = listed.iter().filter(|s| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get("token"))
+            .is_some_and(|t| t.0 == new_token.as_bytes())
+    });
+    assert_eq!(holder.count(), 1, "the new token's Secret: {names:?}");
     namespaces_with(&rotated_file, true).await.success();
     let refused = namespaces_with(&old, false).await.failure();
     assert!(

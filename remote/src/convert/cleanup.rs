@@ -58,14 +58,15 @@ pub async fn cleanup(
             .collected
             .push(format!("serviceaccount/{service_account} in {namespace}"));
     }
-    let secret = format!("{service_account}-token");
+    // The account's token Secrets: one, or a newer one under another name after `--rotate`.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    if let Ok(Some(s)) = secrets.get_opt(&secret).await
-        && owned(&s.metadata)
-    {
-        report
-            .collected
-            .push(format!("secret/{secret} in {namespace}"));
+    if let Ok(list) = secrets.list(&ListParams::default().labels(&sel)).await {
+        for s in list.items.iter().filter(|s| owned(&s.metadata)) {
+            let name = s.name_any();
+            report
+                .collected
+                .push(format!("secret/{name} in {namespace}"));
+        }
     }
     let role = format!("{service_account}-read-only");
     let roles: Api<ClusterRole> = Api::all(client.clone());

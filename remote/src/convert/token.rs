@@ -3,7 +3,7 @@
 
 use super::{
     Options, SA_NAME_ANNOTATION, SA_UID_ANNOTATION, TOKEN_SECRET_TYPE, TOKEN_WAIT, TokenKind,
-    go_duration, ours, post, wait_failure, wait_gone,
+    go_duration, ours, post, wait_failure,
 };
 use crate::Error;
 use crate::login::Target;
@@ -11,7 +11,7 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::wait::await_condition;
 use std::collections::BTreeMap;
 
@@ -80,7 +80,10 @@ impl SecretFate {
 }
 
 /// The token of the account's token Secret: reused when it exists and is filled, made (and
-/// waited for) otherwise; replaced with `--rotate`.
+/// waited for) otherwise. `--rotate` makes a new Secret under a new name (a legacy token's claims
+/// name its Secret and nothing else that changes, so one re-made under the same name carries the
+/// very same token), waits for its token, and only then deletes the older ones: their tokens stop
+/// working, and there is no moment without a working one.
 async fn ensure_token_secret(
     target: &Target,
     opts: &Options,
@@ -88,54 +91,97 @@ async fn ensure_token_secret(
     owner: &OwnerReference,
     say: &mut dyn FnMut(String),
 ) -> Result<String, Error> {
-    let (ns, name) = (opts.namespace.as_str(), opts.secret_name());
+    let (ns, base) = (opts.namespace.as_str(), opts.secret_name());
     let api: Api<Secret> = Api::namespaced(target.client.clone(), ns);
-    let existing = api
-        .get_opt(&name)
-        .await
-        .map_err(|e| target.err(&format!("read secret {name} in {ns}"), &e))?;
-    let fate = match &existing {
-        None => SecretFate::Created,
-        Some(secret) => {
-            let fate = fate_of(target, opts, secret, sa_uid)?;
-            match fate {
-                SecretFate::Rotated | SecretFate::Stale => {
-                    api.delete(&name, &DeleteParams::default())
-                        .await
-                        .map_err(|e| target.err(&format!("delete secret {name} in {ns}"), &e))?;
-                    wait_gone(&api, &name).await.map_err(|e| {
-                        target.err(&format!("wait for secret {name} in {ns} to go"), &e)
-                    })?;
-                }
-                _ => super::provision::add_owner(target, &api, secret, owner).await?,
-            }
-            fate
-        }
+    let mut older = account_secrets(target, &api, opts).await?;
+    let Some(current) = older.pop() else {
+        let made = create_token_secret(target, &api, opts, owner, false).await?;
+        let token = wait_for_token(target, &api, ns, &made).await?;
+        say(SecretFate::Created.line(&format!("secret/{made}")));
+        return Ok(token);
     };
-    if fate.makes() {
-        api.create(&post(), &token_secret(opts, owner))
-            .await
-            .map_err(|e| target.err(&format!("create secret {name} in {ns}"), &e))?;
+    let name = current.metadata.name.clone().unwrap_or(base);
+    let fate = fate_of(opts, &current, sa_uid);
+    if !fate.makes() {
+        super::provision::add_owner(target, &api, &current, owner).await?;
+        let token = wait_for_token(target, &api, ns, &name).await?;
+        say(fate.line(&format!("secret/{name}")));
+        return Ok(token);
     }
-    let token = wait_for_token(target, &api, ns, &name).await?;
-    say(fate.line(&format!("secret/{name}")));
+    let made = create_token_secret(target, &api, opts, owner, true).await?;
+    let token = wait_for_token(target, &api, ns, &made).await?;
+    if secret_token(&current).is_some_and(|old| old == token) {
+        return Err(Error::Cluster(format!(
+            "the cluster at {} issued secret/{made} the same token as secret/{name}; nothing was revoked",
+            target.resolved.server
+        )));
+    }
+    older.push(current);
+    for old in older.iter().filter_map(|s| s.metadata.name.as_deref()) {
+        api.delete(old, &DeleteParams::default())
+            .await
+            .map_err(|e| target.err(&format!("delete secret {old} in {ns}"), &e))?;
+    }
+    say(fate.line(&format!("secret/{name} → secret/{made}")));
     Ok(token)
 }
 
-/// What happens to a token Secret that exists already; one someone else made is refused.
-fn fate_of(
+/// The account's token Secrets this tool made, oldest first; a Secret of the first name that
+/// someone else made is refused.
+async fn account_secrets(
     target: &Target,
+    api: &Api<Secret>,
     opts: &Options,
-    secret: &Secret,
-    sa_uid: &str,
-) -> Result<SecretFate, Error> {
+) -> Result<Vec<Secret>, Error> {
     let (ns, name) = (opts.namespace.as_str(), opts.secret_name());
-    if !ours(&secret.metadata) {
+    if let Some(named) = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| target.err(&format!("read secret {name} in {ns}"), &e))?
+        && !ours(&named.metadata)
+    {
         return Err(Error::Refused(format!(
             "secret {name} already exists in namespace {ns} of the cluster at {} and was not made by kubectl-extcluster; pass another --service-account",
             target.resolved.server
         )));
     }
+    let selector = super::selector(ns, &opts.service_account);
+    let mut found = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| target.err(&format!("list secrets in {ns}"), &e))?
+        .items;
+    found.retain(|s| s.type_.as_deref() == Some(TOKEN_SECRET_TYPE) && ours(&s.metadata));
+    found.sort_by(|a, b| {
+        let at = |s: &Secret| s.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        (at(a), &a.metadata.name).cmp(&(at(b), &b.metadata.name))
+    });
+    Ok(found)
+}
+
+/// Makes a token Secret for the account: under its first name, or a new one (`NAME-xxxxx`) for a
+/// rotation. Returns the name.
+async fn create_token_secret(
+    target: &Target,
+    api: &Api<Secret>,
+    opts: &Options,
+    owner: &OwnerReference,
+    fresh_name: bool,
+) -> Result<String, Error> {
+    let ns = opts.namespace.as_str();
+    let mut secret = token_secret(opts, owner);
+    if fresh_name {
+        secret.metadata.generate_name = secret.metadata.name.take().map(|n| format!("{n}-"));
+    }
+    let made = api
+        .create(&post(), &secret)
+        .await
+        .map_err(|e| target.err(&format!("create a token secret in {ns}"), &e))?;
+    Ok(made.metadata.name.unwrap_or_default())
+}
+
+/// What happens to the account's newest token Secret.
+fn fate_of(opts: &Options, secret: &Secret, sa_uid: &str) -> SecretFate {
     let annotations = secret.metadata.annotations.clone().unwrap_or_default();
     let for_this_account = secret.type_.as_deref() == Some(TOKEN_SECRET_TYPE)
         && annotations.get(SA_NAME_ANNOTATION).map(String::as_str)
@@ -143,14 +189,12 @@ fn fate_of(
         && annotations
             .get(SA_UID_ANNOTATION)
             .is_none_or(|uid| uid == sa_uid);
-    Ok(
-        match (opts.rotate, for_this_account, secret_token(secret)) {
-            (true, _, _) => SecretFate::Rotated,
-            (false, false, _) => SecretFate::Stale,
-            (false, true, Some(_)) => SecretFate::Reused,
-            (false, true, None) => SecretFate::Filling,
-        },
-    )
+    match (opts.rotate, for_this_account, secret_token(secret)) {
+        (true, _, _) => SecretFate::Rotated,
+        (false, false, _) => SecretFate::Stale,
+        (false, true, Some(_)) => SecretFate::Reused,
+        (false, true, None) => SecretFate::Filling,
+    }
 }
 
 /// A token Secret for the account, for the token controller to fill.
