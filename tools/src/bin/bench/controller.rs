@@ -1,6 +1,8 @@
 //! The controller, release build, pinned to CPU 0, probing registrations on a hub of its own:
 //! half of them name one real external API server (identity is not the point here, so they share
-//! it), half name loopback ports where nothing listens. Everything else runs on CPU 1.
+//! it), half name loopback ports where nothing listens. Everything else runs on CPU 1. The hub
+//! serves ClusterProfiles and every registration is exported to Argo CD and Flux, so the
+//! publisher's work is in every row.
 
 use crate::{Row, hub_load, row};
 use anyhow::{Context, Result, bail};
@@ -34,6 +36,8 @@ impl PinnedController {
             format!("--probe-interval={INTERVAL_SECS}s"),
             "--identity=bench".into(),
             "--log-format=json".into(),
+            "--export=argocd".into(),
+            "--export=flux".into(),
         ];
         let process = crate::spawn_on_measured_core(bin, &args, &dir.join("controller.log"))?;
         let flag = format!("--probe-listen=127.0.0.1:{probe}");
@@ -88,7 +92,8 @@ async fn seed(hub: &ControlPlane, ext: &ControlPlane, from: usize, to: usize) ->
                     .await?;
                 let cluster: ExternalCluster = serde_json::from_value(json!({
                     "apiVersion": "extcluster.io/v1alpha1", "kind": "ExternalCluster",
-                    "metadata": {"name": name},
+                    "metadata": {"name": name,
+                                 "annotations": {"extcluster.io/exports": "argocd,flux"}},
                     "spec": {"mode": "Connect", "clusterID": id, "server": server,
                              "kubernetesVersion": "v1.33.0"}
                 }))?;
@@ -123,6 +128,7 @@ pub async fn rows(bin: &Path, quick: bool) -> Result<Vec<Row>> {
         ControlPlane::start(Options::default().name("ext"))
     );
     let (hub, ext) = (hub?, ext?);
+    hub::install_publishing(&hub);
     for dir in [hub.dir(), ext.dir()] {
         hub_load::pin_to_load_core(dir)?;
     }
@@ -168,7 +174,7 @@ pub async fn rows(bin: &Path, quick: bool) -> Result<Vec<Row>> {
             "<= 0.3 core",
         ),
         row(
-            "controller: hub writes / min / 100 unchanged registrations",
+            "controller: hub writes / min / 100 unchanged registrations, published",
             format!(
                 "{:.2}",
                 (writes1 - writes0) / minutes / (large as f64 / 100.0)
@@ -177,7 +183,43 @@ pub async fn rows(bin: &Path, quick: bool) -> Result<Vec<Row>> {
         ),
         rss_row(&c, large)?,
     ]);
+    rows.push(publish_pass_row(&c, &hub, large).await?);
     Ok(rows)
+}
+
+/// The CPU of one publishing pass: a window in which ten registrations change two seconds apart
+/// (a pass each: a pass follows a second after the last change), less an equal window without
+/// changes, over the passes made.
+async fn publish_pass_row(c: &PinnedController, hub: &ControlPlane, n: usize) -> Result<Row> {
+    const CHANGES: usize = 10;
+    let gap = Duration::from_secs(2);
+    let quiet = cpu(c)?;
+    tokio::time::sleep(gap * CHANGES as u32).await;
+    let baseline = cpu(c)? - quiet;
+    let (before, passes_before) = (cpu(c)?, passes(c).await);
+    for i in 0..CHANGES {
+        let name = format!("ctl-{:05}", i * 2);
+        let label = format!("bench={i}");
+        let out = hub.kubectl(&["label", "externalcluster", &name, &label, "--overwrite"]);
+        if !out.ok() {
+            bail!("kubectl label {name}: {}", out.stderr);
+        }
+        tokio::time::sleep(gap).await;
+    }
+    let busy = cpu(c)? - before;
+    let made = passes(c).await - passes_before;
+    if made < 1.0 {
+        bail!("no publishing pass while registrations changed");
+    }
+    Ok(row(
+        &format!("publisher: CPU per pass at {n} registrations ({made:.0} passes)"),
+        format!("{:.0} ms", (busy - baseline).max(0.0) / made * 1e3),
+        "",
+    ))
+}
+
+async fn passes(c: &PinnedController) -> f64 {
+    c.metric("extcluster_controller_publish_passes").await
 }
 
 fn cpu(c: &PinnedController) -> Result<f64> {
