@@ -206,7 +206,7 @@ pub fn none_named(names: &[&str]) -> anyhow::Error {
 }
 
 /// The hub's kubeconfig and where it was read from, as kubectl finds it; `None` means in-cluster.
-fn read_kubeconfig(global: &Global) -> Result<Option<(Kubeconfig, String)>> {
+pub(crate) fn read_kubeconfig(global: &Global) -> Result<Option<(Kubeconfig, String)>> {
     if let Some(path) = &global.kubeconfig {
         let kc = Kubeconfig::read_from(path).map_err(|e| {
             anyhow!(

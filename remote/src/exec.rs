@@ -32,6 +32,19 @@ pub enum Error {
     NoCredential { command: String },
 }
 
+/// Set on every exec plugin started here: how many `kubectl-extcluster` processes deep it runs.
+/// A hub kubeconfig whose credentials come from `kubectl-extcluster credential` itself would
+/// otherwise start one process after another without end.
+pub const DEPTH_ENV: &str = "EXTCLUSTER_EXEC_DEPTH";
+
+/// How many `kubectl-extcluster` processes started this one, each as an exec plugin.
+pub fn depth() -> u32 {
+    std::env::var(DEPTH_ENV)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
+}
+
 /// What a plugin kube ran (to renew expiring credentials) failed with, in the same words; never
 /// its standard output, which may hold a token (kube's own message quotes it whole). `None` for
 /// failures that are not the plugin's.
@@ -147,7 +160,8 @@ fn spawn(exec: &ExecConfig) -> std::io::Result<tokio::process::Child> {
         "kind": "ExecCredential",
         "spec": spec,
     });
-    cmd.env("KUBERNETES_EXEC_INFO", info.to_string())
+    cmd.env(DEPTH_ENV, (depth() + 1).to_string())
+        .env("KUBERNETES_EXEC_INFO", info.to_string())
         .stdin(if interactive {
             Stdio::inherit()
         } else {

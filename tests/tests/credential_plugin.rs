@@ -119,3 +119,99 @@ async fn a_consumer_reaches_the_cluster_through_the_credential_plugin_with_the_h
         "is registered for",
     );
 }
+
+/// A consumer kubeconfig that is also the plugin's hub kubeconfig (`KUBECONFIG=consumer
+/// kubectl get ns`): each `credential` would start another through it. Real kubectl runs it; it
+/// ends with an error that says so, and no plugin process is left.
+#[tokio::test]
+async fn a_hub_kubeconfig_that_leads_back_to_the_plugin_ends_at_once_with_the_reason() {
+    let bin = workspace_bin("kubectl-extcluster").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (stderr, most) = kubectl_through_loop(dir.path(), &bin.display().to_string()).await;
+    assert_contains(
+        &stderr,
+        "gets its credentials from `kubectl-extcluster credential` itself",
+    );
+    assert_contains(&stderr, "consumer.kubeconfig");
+    assert!(
+        !stderr.contains("cannot log in"),
+        "a plugin was started: {stderr}"
+    );
+    assert!(most <= 1, "{most} plugin processes at once");
+}
+
+/// The same loop through a wrapper script the plugin cannot recognise: the depth it is started
+/// at ends it.
+#[tokio::test]
+async fn a_loop_through_a_wrapper_ends_two_levels_deep() {
+    let bin = workspace_bin("kubectl-extcluster").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("login-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {} \"$@\"\n", bin.display()),
+    )
+    .unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&wrapper, mode).unwrap();
+    let (stderr, most) = kubectl_through_loop(dir.path(), &wrapper.display().to_string()).await;
+    assert_contains(
+        &stderr,
+        "a loop: kubectl-extcluster credential started by itself 2 levels",
+    );
+    assert!(most <= 3, "{most} plugin processes at once");
+}
+
+/// `KUBECONFIG=consumer kubectl get ns`, where the consumer's user runs `command credential
+/// prod` with no hub kubeconfig of its own. Returns kubectl's stderr and the most plugin
+/// processes seen at once; fails if it hangs or leaves a plugin process behind.
+async fn kubectl_through_loop(dir: &Path, command: &str) -> (String, usize) {
+    let consumer = dir.join("consumer.kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: prod\n  context: {{cluster: prod, user: prod}}\nusers:\n- name: prod\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {command}\n      args: [credential, prod]\n      interactiveMode: Never\n"
+    );
+    std::fs::write(&consumer, text).unwrap();
+    let mut child = tokio::process::Command::new("kubectl")
+        .args(["get", "ns", "--request-timeout=5s"])
+        .env("KUBECONFIG", &consumer)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut most = 0;
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            most = most.max(plugins_running(&consumer));
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("kubectl get ns hung: the plugin runs away");
+    let out = child.wait_with_output().await.unwrap();
+    assert!(!finished.success());
+    assert_eq!(
+        plugins_running(&consumer),
+        0,
+        "a plugin process left behind"
+    );
+    (String::from_utf8_lossy(&out.stderr).into_owned(), most)
+}
+
+/// `kubectl-extcluster credential` processes whose environment names `kubeconfig`.
+fn plugins_running(kubeconfig: &Path) -> usize {
+    let needle = format!("KUBECONFIG={}", kubeconfig.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("kubectl-extcluster")
+                && String::from_utf8_lossy(&environ).contains(&needle)
+        })
+        .count()
+}
