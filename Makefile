@@ -45,10 +45,9 @@ image: deps
 unit:
 	$(CARGO) test -p extcluster-core -p extcluster-remote -p extcluster-webhook -p extcluster-controller -p kubectl-extcluster
 
-## Regenerate manifests/crd.yaml and manifests/cluster-profile/crd.yaml from the Rust types.
+## Regenerate manifests/crd.yaml from the Rust types (the ClusterProfile CRD is upstream's, vendored).
 crd:
 	$(CARGO) run -q -p extcluster-core --bin crdgen > manifests/crd.yaml
-	$(CARGO) run -q -p extcluster-core --bin crdgen cluster-profile > manifests/cluster-profile/crd.yaml
 
 TOOLS := $(or $(EXTCLUSTER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/extcluster)/tools
 

@@ -1,11 +1,11 @@
 //! SIG-Multicluster's ClusterProfile (`multicluster.x-k8s.io`, KEP-4322), as
 //! `kubernetes-sigs/cluster-inventory-api` defines it, and the profile a registration publishes.
 //!
-//! v1alpha1 is what consumers read today; v1alpha2 drops `credentialProviders` and gives the
-//! access providers' cluster a type of its own with the same JSON names. A profile is written in
-//! v1alpha1 with both provider lists, so it reads the same through either version.
+//! v1alpha1 is the only version upstream defines. These types map its fields (names, JSON names,
+//! list-map keys) and are checked against the CRD we ship, which is upstream's as published
+//! (`manifests/cluster-profile/crd.yaml`); nothing here generates a CRD.
 
-use crate::api::{ExternalCluster, MANAGER, is_label_value};
+use crate::api::{ExternalCluster, MANAGER};
 use crate::capability;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
 use kube::{CustomResource, Resource};
@@ -17,8 +17,6 @@ pub const GROUP: &str = "multicluster.x-k8s.io";
 pub const CRD_NAME: &str = "clusterprofiles.multicluster.x-k8s.io";
 /// Names the cluster manager a ClusterProfile belongs to; its value is `spec.clusterManager.name`.
 pub const CLUSTER_MANAGER_LABEL: &str = "x-k8s.io/cluster-manager";
-/// v1alpha2: correlates the ClusterProfiles (of any manager) that stand for one member cluster.
-pub const MEMBER_ID_LABEL: &str = "multicluster.x-k8s.io/inventory-member-id";
 pub const CONTROL_PLANE_HEALTHY: &str = "ControlPlaneHealthy";
 pub const JOINED: &str = "Joined";
 /// The access provider consumers configure to run `kubectl-extcluster credential`.
@@ -81,6 +79,8 @@ pub mod v1alpha1 {
     #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
     pub struct AccessProvider {
         pub name: String,
+        /// Optional upstream: another manager's provider may have none.
+        #[serde(default)]
         pub cluster: Cluster,
     }
 
@@ -107,93 +107,6 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub disable_compression: Option<bool>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        pub extensions: Vec<NamedExtension>,
-    }
-}
-
-pub mod v1alpha2 {
-    use super::*;
-
-    /// ClusterProfile represents a single cluster in a multi-cluster deployment.
-    #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-    #[kube(
-        group = "multicluster.x-k8s.io",
-        version = "v1alpha2",
-        kind = "ClusterProfile",
-        plural = "clusterprofiles",
-        namespaced,
-        category = "multicluster",
-        status = "ClusterProfileStatus",
-        printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName"}"#,
-        printcolumn = r#"{"name":"Manager","type":"string","jsonPath":".spec.clusterManager.name"}"#,
-        printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.version.kubernetes"}"#,
-        printcolumn = r#"{"name":"Healthy","type":"string","jsonPath":".status.conditions[?(@.type==\"ControlPlaneHealthy\")].status"}"#,
-        printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-    )]
-    #[serde(rename_all = "camelCase")]
-    pub struct ClusterProfileSpec {
-        /// DisplayName defines a human-readable name of the ClusterProfile
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        pub display_name: String,
-        /// ClusterManager defines which cluster manager owns this ClusterProfile resource
-        pub cluster_manager: ClusterManager,
-    }
-
-    #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-    #[serde(rename_all = "camelCase")]
-    pub struct ClusterProfileStatus {
-        /// Conditions contains the different condition statuses for this cluster.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-        pub conditions: Vec<Condition>,
-        /// Version defines the version information of the cluster.
-        #[serde(default)]
-        pub version: ClusterVersion,
-        /// Properties defines cluster characteristics through a list of Property objects.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
-        pub properties: Vec<Property>,
-        /// AccessProviders is a list of cluster access providers that can provide access
-        /// information for clusters.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        #[schemars(length(max = 64))]
-        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
-        pub access_providers: Vec<AccessProvider>,
-    }
-
-    /// AccessProvider describes one way a consumer can connect to the cluster.
-    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-    pub struct AccessProvider {
-        /// Name matches one of the consumer's configured access provider names.
-        #[schemars(length(min = 1, max = 253))]
-        pub name: String,
-        pub cluster: Cluster,
-    }
-
-    /// The connection information a consumer uses to reach the Kubernetes API server.
-    #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-    #[serde(rename_all = "kebab-case")]
-    pub struct Cluster {
-        /// Server is the URL of the Kubernetes API server.
-        #[schemars(length(max = 2048))]
-        pub server: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(max = 253))]
-        pub tls_server_name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub insecure_skip_tls_verify: Option<bool>,
-        /// PEM-encoded CA certificate bytes, base64-encoded.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(extend("format" = "byte"))]
-        pub certificate_authority_data: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[serde(rename = "proxy-url")]
-        #[schemars(length(max = 2048))]
-        pub proxy_url: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub disable_compression: Option<bool>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
         pub extensions: Vec<NamedExtension>,
     }
 }
@@ -259,10 +172,7 @@ pub fn profile(
 ) -> v1alpha1::ClusterProfile {
     use v1alpha1::{AccessProvider, ClusterProfile, ClusterProfileSpec, ClusterProfileStatus};
     let name = cluster.metadata.name.clone().unwrap_or_default();
-    let mut labels = BTreeMap::from([(CLUSTER_MANAGER_LABEL.to_owned(), MANAGER.to_owned())]);
-    if is_label_value(&cluster.spec.cluster_id) {
-        labels.insert(MEMBER_ID_LABEL.into(), cluster.spec.cluster_id.clone());
-    }
+    let labels = BTreeMap::from([(CLUSTER_MANAGER_LABEL.to_owned(), MANAGER.to_owned())]);
     let mut object = ClusterProfile::new(
         &name,
         ClusterProfileSpec {
@@ -422,23 +332,6 @@ fn properties(cluster: &ExternalCluster) -> Vec<Property> {
         .collect()
 }
 
-/// The CRD this project installs when the hub has none: v1alpha1 stored, v1alpha2 served too.
-pub fn crd_yaml() -> String {
-    use kube::CustomResourceExt;
-    let crd = kube::core::crd::merge_crds(
-        vec![
-            v1alpha1::ClusterProfile::crd(),
-            v1alpha2::ClusterProfile::crd(),
-        ],
-        "v1alpha1",
-    )
-    .expect("both versions describe one kind");
-    let body = serde_saphyr::to_string(&crd).expect("the CRD serializes");
-    format!(
-        "# Generated from core/src/inventory.rs by `cargo run -p extcluster-core --bin crdgen cluster-profile`; do not edit.\n---\n{body}"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,8 +367,9 @@ mod tests {
         let labels = p.metadata.labels.clone().unwrap();
         assert_eq!(labels[CLUSTER_MANAGER_LABEL], MANAGER);
         assert_eq!(
-            labels[MEMBER_ID_LABEL],
-            "6f1c2b9e-0d4a-4c1e-9a57-1f0e2d3c4b5a"
+            labels.len(),
+            1,
+            "no label upstream does not define: {labels:?}"
         );
         assert_eq!(p.spec.display_name, "Production EU");
         let owner = &p.metadata.owner_references.clone().unwrap()[0];
@@ -594,11 +488,52 @@ mod tests {
         }
     }
 
+    /// Every field our types write or read is one upstream's CRD defines, under the same JSON
+    /// name; nothing we require is optional upstream; list-maps have upstream's keys.
     #[test]
-    fn the_crd_serves_both_versions_and_stores_v1alpha1() {
-        let yaml = crd_yaml();
-        assert!(yaml.contains("name: clusterprofiles.multicluster.x-k8s.io"));
-        assert!(yaml.contains("name: v1alpha1") && yaml.contains("name: v1alpha2"));
-        assert!(yaml.contains("credentialProviders"));
+    fn the_types_match_the_vendored_upstream_crd() {
+        use kube::CustomResourceExt;
+        let text = include_str!("../../manifests/cluster-profile/crd.yaml");
+        let crd: serde_json::Value = serde_saphyr::from_str(text).unwrap();
+        let versions = crd["spec"]["versions"].as_array().unwrap();
+        let served: Vec<&str> = versions.iter().filter_map(|v| v["name"].as_str()).collect();
+        assert_eq!(served, ["v1alpha1"], "upstream defines v1alpha1 only");
+        let theirs = &versions[0]["schema"]["openAPIV3Schema"];
+        let ours = serde_json::to_value(v1alpha1::ClusterProfile::crd()).unwrap();
+        let ours = &ours["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        for part in ["spec", "status"] {
+            same_shape(&ours["properties"][part], &theirs["properties"][part], part);
+        }
+    }
+
+    fn same_shape(ours: &serde_json::Value, theirs: &serde_json::Value, at: &str) {
+        let names = |v: &serde_json::Value, key: &str| -> Vec<String> {
+            v[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        };
+        for required in names(ours, "required") {
+            assert!(
+                names(theirs, "required").contains(&required),
+                "{at}.{required}: required by us, optional upstream"
+            );
+        }
+        if ours.get("x-kubernetes-list-map-keys").is_some() {
+            assert_eq!(
+                ours["x-kubernetes-list-map-keys"], theirs["x-kubernetes-list-map-keys"],
+                "{at}"
+            );
+        }
+        if let Some(items) = ours.get("items") {
+            same_shape(items, &theirs["items"], &format!("{at}[]"));
+        }
+        for (name, field) in ours["properties"].as_object().into_iter().flatten() {
+            let upstream = &theirs["properties"][name];
+            assert!(upstream.is_object(), "{at}.{name}: not in upstream's CRD");
+            same_shape(field, upstream, &format!("{at}.{name}"));
+        }
     }
 }

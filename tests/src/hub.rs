@@ -98,6 +98,18 @@ pub fn apply(hub: &ControlPlane, manifest: &str) {
     assert!(out.ok(), "kubectl apply -f {manifest}: {}", out.stderr);
 }
 
+/// Upstream's ClusterProfile CRD, as a user applies it to an API server before 1.25: without
+/// client-side validation, which does not know its CEL rule (the API server drops the rule).
+pub fn apply_cluster_profile_crd(hub: &ControlPlane) {
+    let path = repo_root().join("manifests/cluster-profile/crd.yaml");
+    let out = hub.kubectl(&["apply", "--validate=false", "-f", crate::path_str(&path)]);
+    assert!(
+        out.ok(),
+        "kubectl apply the ClusterProfile CRD: {}",
+        out.stderr
+    );
+}
+
 /// The hub set up for the controller to publish: the namespaces, the ClusterProfile API
 /// (established), the Argo CD and Flux namespaces and the controller's rights there.
 pub fn install_publishing(hub: &ControlPlane) {
@@ -105,7 +117,7 @@ pub fn install_publishing(hub: &ControlPlane) {
         assert!(hub.kubectl(&["create", "namespace", ns]).ok());
     }
     apply(hub, "manifests/namespace.yaml");
-    apply(hub, "manifests/cluster-profile/crd.yaml");
+    apply_cluster_profile_crd(hub);
     let established = [
         "wait",
         "--for=condition=Established",

@@ -162,11 +162,7 @@ fn serve(dir: &Path) -> Result<()> {
         let webhook = WebhookProcess::start(&hub, &[]).await?;
         webhook.register_and_wait(&hub).await?;
         step("installing the ClusterProfile API (manifests/cluster-profile) on the hub");
-        let crd = extcluster_tests::repo_root().join("manifests/cluster-profile/crd.yaml");
-        let out = hub.kubectl(&["apply", "-f", extcluster_tests::path_str(&crd)]);
-        if !out.ok() {
-            bail!("applying the ClusterProfile CRD failed: {}", out.stderr);
-        }
+        hub::apply_cluster_profile_crd(&hub);
         step("starting extcluster-controller (probes every 5 s; Unreachable after 2 failures)");
         let controller = ControllerProcess::start(
             &hub,
