@@ -22,8 +22,10 @@ impl ReleaseBins {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--release", "-q"])
             .args(["-p", "extcluster-webhook", "-p", "kubectl-extcluster"])
-            .args(["-p", "extcluster-controller"])
-            .args(["-p", "extcluster-tools", "--bin", "review-cost"])
+            .args(["-p", "extcluster-controller", "-p", "extcluster-tools"])
+            // `--bin` limits every package named, so each binary is named.
+            .args(["--bin", "extcluster-webhook", "--bin", "kubectl-extcluster"])
+            .args(["--bin", "extcluster-controller", "--bin", "review-cost"])
             .args(["--bin", "tls-control"])
             .current_dir(repo_root())
             .status()?;
@@ -31,6 +33,11 @@ impl ReleaseBins {
             bail!("cargo build --release failed");
         }
         let release = bins::target_dir().join("release");
+        for bin in ["extcluster-webhook", "kubectl-extcluster", "extcluster-controller"] {
+            if !release.join(bin).exists() {
+                bail!("cargo build --release made no {bin}");
+            }
+        }
         Ok(Self {
             webhook: release.join("extcluster-webhook"),
             plugin: release.join("kubectl-extcluster"),
