@@ -147,9 +147,19 @@ pub async fn rows(bin: &Path, quick: bool) -> Result<Vec<Row>> {
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS / 2)).await;
     rows.push(rss_row(&c, small)?);
 
+    let seeding = Instant::now();
     seed(&hub, &ext, small, large).await?;
     wait_probes(&c, large as f64, Duration::from_secs(300)).await?;
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 10)).await;
+    let last_write = settled(&c).await.context("publishing to settle")?;
+    rows.push(row(
+        &format!(
+            "publisher: {} more registrations created to all published and settled",
+            large - small
+        ),
+        format!("{:.0} s", (last_write - seeding).as_secs_f64()),
+        "",
+    ));
     let (cpu0, probes0, writes0) = (cpu(&c)?, c.probes().await, writes(&c).await);
     tokio::time::sleep(window).await;
     let (cpu1, probes1, writes1) = (cpu(&c)?, c.probes().await, writes(&c).await);
@@ -220,6 +230,24 @@ async fn publish_pass_row(c: &PinnedController, hub: &ControlPlane, n: usize) ->
 
 async fn passes(c: &PinnedController) -> f64 {
     c.metric("extcluster_controller_publish_passes").await
+}
+
+/// Waits until the hub writes stop for 15 s (everything published, every profile's held status
+/// update made); returns when the last one was seen.
+async fn settled(c: &PinnedController) -> Result<Instant> {
+    let quiet = Duration::from_secs(15);
+    let mut last = (writes(c).await, Instant::now());
+    Wait::up_to(Duration::from_secs(900), "the hub writes to stop")
+        .every(Duration::from_secs(1))
+        .until(async || {
+            let now = writes(c).await;
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+            (last.1.elapsed() >= quiet).then_some(())
+        })
+        .await?;
+    Ok(last.1)
 }
 
 fn cpu(c: &PinnedController) -> Result<f64> {
