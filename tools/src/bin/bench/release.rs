@@ -33,7 +33,11 @@ impl ReleaseBins {
             bail!("cargo build --release failed");
         }
         let release = bins::target_dir().join("release");
-        for bin in ["extcluster-webhook", "kubectl-extcluster", "extcluster-controller"] {
+        for bin in [
+            "extcluster-webhook",
+            "kubectl-extcluster",
+            "extcluster-controller",
+        ] {
             if !release.join(bin).exists() {
                 bail!("cargo build --release made no {bin}");
             }
