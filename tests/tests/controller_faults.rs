@@ -725,10 +725,22 @@ async fn deletes_follow_what_registrations_ask_and_another_clusters_identity_is_
     until_exported(&hub, 2, "twelve no longer asked for").await;
     // Twelve registrations deleted with nothing to collect what they owned: most of the profiles
     // are strays of registrations the watch no longer shows, deleted once the API server confirms.
-    let names: Vec<String> = (0..12).map(|i| format!("r-{i:02}")).collect();
-    let mut args = vec!["delete", "externalcluster", "--wait=false"];
-    args.extend(names.iter().map(String::as_str));
-    assert!(hub.kubectl(&args).ok());
+    // One request (a delete of the collection), so the publisher sees them go in one pass even
+    // on a loaded machine, as after a restore or a mistaken `kubectl delete -l`.
+    for i in 0..12 {
+        let name = format!("r-{i:02}");
+        assert!(
+            hub.kubectl(&["label", "externalcluster", &name, "batch=gone"])
+                .ok()
+        );
+    }
+    clusters
+        .delete_collection(
+            &kube::api::DeleteParams::default(),
+            &kube::api::ListParams::default().labels("batch=gone"),
+        )
+        .await
+        .unwrap();
     Wait::up_to(SETTLE, "the deleted registrations' profiles to go")
         .every(Duration::from_millis(300))
         .until(async || {
