@@ -313,7 +313,7 @@ impl Election {
 
 fn params() -> PostParams {
     PostParams {
-        field_manager: Some(crate::FIELD_MANAGER.into()),
+        field_manager: Some(extcluster_remote::status::CONTROLLER_MANAGER.into()),
         ..PostParams::default()
     }
 }

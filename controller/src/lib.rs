@@ -22,10 +22,6 @@ use k8s_openapi::jiff::SignedDuration;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// The field manager of every write but `status.exports` (the publisher's own), so
-/// `kubectl get -o yaml --show-managed-fields` tells the controller's writes from the plugin's.
-pub const FIELD_MANAGER: &str = extcluster_remote::status::PROBE_MANAGER;
-
 /// The whole program, for the binaries: flags from the command line, then elect, work, serve.
 pub async fn run() -> anyhow::Result<()> {
     let flags = Flags::parse();

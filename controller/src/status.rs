@@ -6,7 +6,7 @@ use crate::probing::Context;
 use extcluster_core::health::{self, Subject, Transition};
 use extcluster_core::{ExternalCluster, Phase};
 use extcluster_remote::observe::observe;
-use extcluster_remote::status::{self, PROBE_MANAGER};
+use extcluster_remote::status::{self, CONTROLLER_MANAGER};
 use extcluster_remote::stored;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -177,7 +177,7 @@ impl Writer {
             return Wrote::Nothing;
         }
         let api: Api<ExternalCluster> = Api::all(self.client.clone());
-        match status::apply_probed(&api, name, PROBE_MANAGER, Some(read_at), new).await {
+        match status::apply_probed(&api, name, CONTROLLER_MANAGER, Some(read_at), new).await {
             Ok(written) => {
                 metrics.hub_writes.inc();
                 Wrote::At(written.metadata.resource_version.unwrap_or_default())
@@ -211,7 +211,7 @@ impl Writer {
             action: Some("Probe".into()),
             event_time: Some(MicroTime(now)),
             regarding: Some(cluster.object_ref(&())),
-            reporting_controller: Some(PROBE_MANAGER.into()),
+            reporting_controller: Some(CONTROLLER_MANAGER.into()),
             reporting_instance: Some(self.instance.clone()),
             ..Event::default()
         };

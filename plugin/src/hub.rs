@@ -1,7 +1,7 @@
 //! The hub: whatever kubectl would talk to (`--kubeconfig`, `--context`, `KUBECONFIG`,
 //! `~/.kube/config`, else in-cluster).
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use extcluster_core::ExternalCluster;
 use extcluster_core::api::{CRD_NAME, SYSTEM_NAMESPACE};
@@ -77,6 +77,7 @@ impl Hub {
         let mut acting_as = global.as_user.as_ref().map(|u| format!("user {u}"));
         let mut config = match read_kubeconfig(global)? {
             Some((kc, source)) => {
+                refuse_loop(&kc, global.context.as_ref(), &source)?;
                 if acting_as.is_none() {
                     let mut chosen = kc.clone();
                     if global.context.is_some() {
@@ -206,7 +207,7 @@ pub fn none_named(names: &[&str]) -> anyhow::Error {
 }
 
 /// The hub's kubeconfig and where it was read from, as kubectl finds it; `None` means in-cluster.
-pub(crate) fn read_kubeconfig(global: &Global) -> Result<Option<(Kubeconfig, String)>> {
+fn read_kubeconfig(global: &Global) -> Result<Option<(Kubeconfig, String)>> {
     if let Some(path) = &global.kubeconfig {
         let kc = Kubeconfig::read_from(path).map_err(|e| {
             anyhow!(
@@ -226,6 +227,48 @@ pub(crate) fn read_kubeconfig(global: &Global) -> Result<Option<(Kubeconfig, Str
         )),
         None => Ok(None),
     }
+}
+
+/// Refuses a hub kubeconfig whose chosen user is this very plugin's `credential` reading the same
+/// kubeconfig again (no `--kubeconfig` in its args, no KUBECONFIG in its env): a consumer's
+/// kubeconfig used as the hub's, where every run would start another.
+fn refuse_loop(kc: &Kubeconfig, context: Option<&String>, source: &str) -> Result<()> {
+    let context = context.or(kc.current_context.as_ref());
+    let user = kc
+        .contexts
+        .iter()
+        .find(|c| Some(&c.name) == context)
+        .and_then(|c| c.context.as_ref()?.user.as_ref());
+    let exec = kc
+        .auth_infos
+        .iter()
+        .find(|a| Some(&a.name) == user)
+        .and_then(|a| a.auth_info.as_ref()?.exec.as_ref());
+    let Some(exec) = exec else { return Ok(()) };
+    let command = exec.command.as_deref().map(std::path::Path::new);
+    let base = command.and_then(|c| c.file_name()?.to_str()).unwrap_or("");
+    let args: Vec<&str> = exec.args.iter().flatten().map(String::as_str).collect();
+    let credential = match base {
+        "kubectl-extcluster" => args.first() == Some(&"credential"),
+        "kubectl" => args.get(..2) == Some(&["extcluster", "credential"][..]),
+        _ => false,
+    };
+    let elsewhere = args.iter().any(|a| a.starts_with("--kubeconfig"))
+        || exec
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.get("name").is_some_and(|n| n == "KUBECONFIG"));
+    if credential && !elsewhere {
+        bail!(
+            "the hub kubeconfig {source} (context {}) gets its credentials from \
+             `kubectl-extcluster credential` itself, so every run would start another: a \
+             consumer's kubeconfig is not a hub kubeconfig; add `--kubeconfig HUB-KUBECONFIG` to \
+             the exec args, or run with --kubeconfig pointing at the hub's own",
+            context.map_or("none", String::as_str)
+        );
+    }
+    Ok(())
 }
 
 /// The client configuration for `context` (or the current one) of the hub's kubeconfig.

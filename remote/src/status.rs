@@ -13,8 +13,9 @@ use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Map, Value, json};
 
-/// The controller's probe.
-pub const PROBE_MANAGER: &str = "extcluster-controller";
+/// The controller: its probe's status fields, and everything else it writes but `exports`
+/// (published objects, its Lease), so `--show-managed-fields` tells its writes from the plugin's.
+pub const CONTROLLER_MANAGER: &str = "extcluster-controller";
 /// The controller's publisher, which keeps `status.exports`.
 pub const PUBLISHER_MANAGER: &str = "extcluster-publisher";
 

@@ -455,13 +455,14 @@ impl Plan {
                 live.as_ref()
                     .is_ok_and(|live| r.as_ref().is_some_and(|r| !live.contains(r)))
             });
-            tracing::info!(
-                confirmed = gone.len(),
-                published,
-                "a pass would delete most of what is published: the API server was asked which \
-                 registrations are gone"
-            );
-            if !held.is_empty() {
+            if held.is_empty() {
+                tracing::info!(
+                    confirmed = gone.len(),
+                    published,
+                    "a pass would delete most of what is published: the API server was asked \
+                     which registrations are gone"
+                );
+            } else {
                 tracing::warn!(
                     held = held.len(),
                     confirmed = gone.len(),

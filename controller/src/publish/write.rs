@@ -1,11 +1,10 @@
 //! The publisher's writes: what differs between a desired object and the one the watch holds,
 //! and the requests that mend it. Objects this controller did not make are never taken over.
 
-use crate::FIELD_MANAGER;
 use extcluster_core::api::ExportStatus;
 use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
 use extcluster_core::{ExportKind, ExternalCluster};
-use extcluster_remote::status;
+use extcluster_remote::status::{self, CONTROLLER_MANAGER};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -157,12 +156,12 @@ pub async fn execute(
 }
 
 fn apply() -> PatchParams {
-    PatchParams::apply(FIELD_MANAGER).force()
+    PatchParams::apply(CONTROLLER_MANAGER).force()
 }
 
 fn create() -> PostParams {
     PostParams {
-        field_manager: Some(FIELD_MANAGER.into()),
+        field_manager: Some(CONTROLLER_MANAGER.into()),
         ..PostParams::default()
     }
 }

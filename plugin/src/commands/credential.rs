@@ -44,36 +44,6 @@ pub struct CredentialArgs {
     pub name: Option<String>,
 }
 
-/// Where the hub kubeconfig comes from, when the user of its chosen context is this very
-/// plugin (`kubectl-extcluster credential`, or `kubectl extcluster credential`).
-fn leads_back(global: &Global) -> Result<Option<String>> {
-    let Some((kc, source)) = crate::hub::read_kubeconfig(global)? else {
-        return Ok(None);
-    };
-    let context = global.context.as_ref().or(kc.current_context.as_ref());
-    let user = kc
-        .contexts
-        .iter()
-        .find(|c| Some(&c.name) == context)
-        .and_then(|c| c.context.as_ref()?.user.as_ref());
-    let exec = kc
-        .auth_infos
-        .iter()
-        .find(|a| Some(&a.name) == user)
-        .and_then(|a| a.auth_info.as_ref()?.exec.as_ref());
-    let Some(exec) = exec else { return Ok(None) };
-    let command = exec.command.as_deref().map(std::path::Path::new);
-    let base = command.and_then(|c| c.file_name()?.to_str()).unwrap_or("");
-    let mut args = exec.args.iter().flatten().map(String::as_str);
-    let first = args.next();
-    let ours = match base {
-        "kubectl-extcluster" => first == Some("credential"),
-        "kubectl" => first == Some("extcluster") && args.next() == Some("credential"),
-        _ => false,
-    };
-    Ok(ours.then_some(source))
-}
-
 /// What client-go tells an exec plugin (`KUBERNETES_EXEC_INFO`), as far as it matters here.
 #[derive(Debug)]
 struct ExecInfo {
@@ -94,13 +64,6 @@ pub async fn run(global: &Global, args: &CredentialArgs) -> Result<()> {
         bail!(
             "a loop: kubectl-extcluster credential started by itself {depth} levels deep; give \
              it the hub's own kubeconfig with --kubeconfig in the exec args"
-        );
-    }
-    if let Some(source) = leads_back(global)? {
-        bail!(
-            "the hub kubeconfig {source} gets its credentials from `kubectl-extcluster \
-             credential` itself, so every run would start another: a consumer's kubeconfig is \
-             not a hub kubeconfig; add `--kubeconfig HUB-KUBECONFIG` to the exec args"
         );
     }
     let info = exec_info(std::env::var("KUBERNETES_EXEC_INFO").ok().as_deref())?;
