@@ -99,6 +99,11 @@ pub struct Flags {
     #[arg(long, env = "EXTCLUSTER_INVENTORY_NAMESPACE", default_value = extcluster_core::api::INVENTORY_NAMESPACE)]
     pub inventory_namespace: String,
 
+    /// Also write each ClusterProfile's deprecated status.credentialProviders (a copy of
+    /// status.accessProviders), for consumers built on cluster-inventory-api before v0.1.0.
+    #[arg(long, env = "EXTCLUSTER_CREDENTIAL_PROVIDERS")]
+    pub credential_providers: bool,
+
     /// A tool this hub exports registrations to, when their extcluster.io/exports annotation
     /// asks: argocd, flux (repeat the flag, or separate with commas).
     #[arg(long = "export", env = "EXTCLUSTER_EXPORTS", value_delimiter = ',', value_parser = extcluster_core::exports::parse_tool)]

@@ -124,6 +124,7 @@ impl Work {
             client: self.client.clone(),
             registrations: registrations.clone(),
             inventory_namespace: flags.inventory_namespace.clone(),
+            credential_providers: flags.credential_providers,
             targets: flags.exports.iter().map(|t| (*t, namespace(t))).collect(),
             health: self.health.clone(),
         }

@@ -180,6 +180,7 @@ impl Writer {
         match status::apply_probed(&api, name, CONTROLLER_MANAGER, Some(read_at), new).await {
             Ok(written) => {
                 metrics.hub_writes.inc();
+                tracing::debug!(registration = name, phase = ?new.phase, message = ?new.message, "status written");
                 Wrote::At(written.metadata.resource_version.unwrap_or_default())
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Wrote::Conflict,

@@ -18,6 +18,10 @@ pub mod condition {
 }
 use condition::*;
 
+/// Ready's reason while it stays True through failed probes below `--unreachable-after`: the
+/// cluster answered before, but not the last probe.
+pub const PROBE_FAILING: &str = "ProbeFailing";
+
 /// What a successful probe saw of the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
@@ -279,6 +283,18 @@ impl Next<'_> {
                 format!(
                     "{} or more probes in a row failed; the last: {}",
                     settings.unreachable_after, error.message
+                ),
+            );
+        } else if condition_status(&self.old.conditions, READY) == Some("True") {
+            // Still Ready (one failure is not an outage), but no longer answering: what reads
+            // "the last probe answered" must be able to tell.
+            self.set(
+                READY,
+                true,
+                PROBE_FAILING,
+                format!(
+                    "the last probe failed ({}); {} in a row make it Unreachable",
+                    error.message, settings.unreachable_after
                 ),
             );
         } else if self.status.phase.is_none() {

@@ -23,8 +23,10 @@ pub const JOINED: &str = "Joined";
 pub const ACCESS_PROVIDER: &str = MANAGER;
 /// The cluster extension client-go hands an exec plugin (with `provideClusterInfo`).
 pub const EXEC_EXTENSION: &str = "client.authentication.k8s.io/exec";
-/// The properties that carry the cluster ID: KEP-2149's and the one some consumers read instead.
-pub const CLUSTER_ID_PROPERTIES: [&str; 2] = ["cluster.clusterset.k8s.io", "id.k8s.io"];
+/// The property that carries the cluster ID (KEP-2149's well-known name, as about-api and
+/// Karmada use it). OCM's older `id.k8s.io` names a ClusterClaim on its own objects; no
+/// ClusterProfile consumer reads it, so it is not written twice.
+pub const CLUSTER_ID_PROPERTY: &str = "cluster.clusterset.k8s.io";
 /// A property's value is at most this long (the API's limit); longer ones are not published.
 pub const PROPERTY_VALUE_MAX: usize = 1024;
 
@@ -163,11 +165,20 @@ pub struct Endpoint {
     pub insecure_skip_tls_verify: bool,
 }
 
-/// The ClusterProfile a live registration publishes in `namespace`, owned by the registration so
-/// the hub's garbage collector removes it with the registration.
+/// Where and how the hub publishes its ClusterProfiles.
+#[derive(Debug, Clone, Copy)]
+pub struct Inventory<'a> {
+    pub namespace: &'a str,
+    /// Also write the deprecated `status.credentialProviders`, for consumers built on
+    /// cluster-inventory-api before `accessProviders` (v0.1.0).
+    pub credential_providers: bool,
+}
+
+/// The ClusterProfile a live registration publishes, owned by the registration so the hub's
+/// garbage collector removes it with the registration.
 pub fn profile(
     cluster: &ExternalCluster,
-    namespace: &str,
+    inventory: Inventory<'_>,
     endpoint: &Endpoint,
 ) -> v1alpha1::ClusterProfile {
     use v1alpha1::{AccessProvider, ClusterProfile, ClusterProfileSpec, ClusterProfileStatus};
@@ -182,7 +193,7 @@ pub fn profile(
             },
         },
     );
-    object.metadata.namespace = Some(namespace.into());
+    object.metadata.namespace = Some(inventory.namespace.into());
     object.metadata.labels = Some(labels);
     object.metadata.owner_references = owner(cluster).map(|o| vec![o]);
     let access = vec![AccessProvider {
@@ -195,7 +206,11 @@ pub fn profile(
             kubernetes: observed_version(cluster),
         },
         properties: properties(cluster),
-        credential_providers: access.clone(),
+        credential_providers: if inventory.credential_providers {
+            access.clone()
+        } else {
+            Vec::new()
+        },
         access_providers: access,
     });
     object
@@ -233,8 +248,10 @@ fn observed_version(cluster: &ExternalCluster) -> String {
 }
 
 /// `ControlPlaneHealthy` follows the registration's Ready condition, transition time included,
-/// so the profile changes only when the registration's health does, and is False while its
-/// identity is refuted (the cluster answering is another one); `Joined` holds while the
+/// so the profile changes only when the registration's health does. It is True only while the
+/// API server answered the last probe (upstream's meaning, which multicluster-runtime connects
+/// on): Unknown while Ready holds through failures below `--unreachable-after`, and False while
+/// the identity is refuted (the cluster answering is another one). `Joined` holds while the
 /// registration exists.
 fn conditions(cluster: &ExternalCluster) -> Vec<Condition> {
     let registered = cluster
@@ -250,6 +267,16 @@ fn conditions(cluster: &ExternalCluster) -> Vec<Condition> {
             .find(|c| c.type_ == crate::health::condition::READY)
     });
     let healthy = match ready {
+        Some(r) if r.reason == crate::health::PROBE_FAILING => Condition {
+            type_: CONTROL_PLANE_HEALTHY.into(),
+            status: "Unknown".into(),
+            reason: "ProbeFailed".into(),
+            message: r.message.clone(),
+            last_transition_time: status
+                .and_then(|s| s.last_probe_time.clone())
+                .unwrap_or_else(|| r.last_transition_time.clone()),
+            observed_generation: None,
+        },
         Some(r) => Condition {
             type_: CONTROL_PLANE_HEALTHY.into(),
             status: r.status.clone(),
@@ -281,7 +308,52 @@ fn conditions(cluster: &ExternalCluster) -> Vec<Condition> {
     vec![healthy, joined]
 }
 
-/// The cluster ID under both well-known names, then mode, provider, regions, zones, instance
+/// Whether the condition list says the control plane is healthy (`ControlPlaneHealthy=True`).
+pub fn healthy(status: Option<&v1alpha1::ClusterProfileStatus>) -> bool {
+    status.is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == CONTROL_PLANE_HEALTHY && c.status == "True")
+    })
+}
+
+/// Why consumers built on cluster-inventory-api's `pkg/access` cannot verify the published
+/// server, if they cannot: they take its `server`, CA data and proxy only, so a kubeconfig that
+/// verifies under another name (`tls-server-name`) or not at all (`insecure-skip-tls-verify`)
+/// does not carry over.
+pub fn unverifiable_by_consumers(endpoint: &Endpoint) -> Option<String> {
+    let host = url_host(&endpoint.server);
+    if let Some(name) = endpoint.tls_server_name.as_deref().filter(|n| *n != host) {
+        return Some(format!(
+            "published, but consumers built on cluster-inventory-api's pkg/access (Kueue, \
+             multicluster-runtime, Argo CD's integration) ignore tls-server-name: they check the \
+             certificate for {host:?}, not {name:?}, and fail unless it also names {host:?}; \
+             register the cluster with a server URL whose host its certificate names"
+        ));
+    }
+    (endpoint.insecure_skip_tls_verify && endpoint.certificate_authority_data.is_none()).then(
+        || {
+            "published, but consumers built on cluster-inventory-api's pkg/access ignore \
+         insecure-skip-tls-verify and have no CA to verify the server with; give the hub a \
+         kubeconfig with the cluster's certificate-authority-data (`kubectl extcluster \
+         set-credentials`)"
+                .to_owned()
+        },
+    )
+}
+
+/// The host of a server URL, without port or IPv6 brackets.
+fn url_host(server: &str) -> &str {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+}
+
+/// The cluster ID, then mode, provider, regions, zones, instance
 /// types and declared capabilities under this project's domain. Each carries the time of the probe that last
 /// confirmed the registration's status, which moves only when the status is written.
 fn properties(cluster: &ExternalCluster) -> Vec<Property> {
@@ -291,15 +363,10 @@ fn properties(cluster: &ExternalCluster) -> Vec<Property> {
         .or_else(|| cluster.metadata.creation_timestamp.clone());
     let nodes = status.and_then(|s| s.nodes.as_ref());
     // An ID the cluster behind the kubeconfig does not carry is not vouched for.
-    let ids: &[&str] = if crate::health::identity_refuted(status).is_some() {
-        &[]
-    } else {
-        &CLUSTER_ID_PROPERTIES
-    };
-    let mut pairs: Vec<(String, String)> = ids
-        .iter()
-        .map(|n| ((*n).to_owned(), cluster.spec.cluster_id.clone()))
-        .collect();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if crate::health::identity_refuted(status).is_none() {
+        pairs.push((CLUSTER_ID_PROPERTY.into(), cluster.spec.cluster_id.clone()));
+    }
     pairs.push(("extcluster.io/mode".into(), cluster.spec.mode.to_string()));
     pairs.push((
         "extcluster.io/provider".into(),
@@ -338,6 +405,11 @@ mod tests {
     use crate::api::{ExternalClusterSpec, ExternalClusterStatus, Mode, NodeSummary, Provider};
     use k8s_openapi::jiff::Timestamp;
 
+    const INV: Inventory<'static> = Inventory {
+        namespace: "inv",
+        credential_providers: false,
+    };
+
     fn cluster() -> ExternalCluster {
         let mut c = ExternalCluster::new(
             "prod-eu",
@@ -363,7 +435,7 @@ mod tests {
 
     #[test]
     fn a_fresh_registration_is_joined_and_not_yet_known_healthy() {
-        let p = profile(&cluster(), "inv", &Endpoint::default());
+        let p = profile(&cluster(), INV, &Endpoint::default());
         let labels = p.metadata.labels.clone().unwrap();
         assert_eq!(labels[CLUSTER_MANAGER_LABEL], MANAGER);
         assert_eq!(
@@ -397,10 +469,20 @@ mod tests {
                 "cluster.clusterset.k8s.io",
                 "extcluster.io/mode",
                 "extcluster.io/provider",
-                "id.k8s.io"
             ]
         );
-        assert_eq!(status.access_providers, status.credential_providers);
+        assert!(
+            status.credential_providers.is_empty(),
+            "one copy unless asked"
+        );
+        let both = Inventory {
+            credential_providers: true,
+            ..INV
+        };
+        let legacy = profile(&cluster(), both, &Endpoint::default())
+            .status
+            .unwrap();
+        assert_eq!(legacy.access_providers, legacy.credential_providers);
         assert_eq!(
             status.access_providers[0].cluster.extensions[0].extension["registration"],
             "prod-eu"
@@ -424,7 +506,7 @@ mod tests {
         let ready = (crate::health::condition::READY, "False", "Unreachable");
         set(&mut status, ready, probed.clone());
         c.status = Some(status);
-        let s = profile(&c, "inv", &Endpoint::default()).status.unwrap();
+        let s = profile(&c, INV, &Endpoint::default()).status.unwrap();
         let healthy = &s.conditions[0];
         assert_eq!(
             (healthy.status.as_str(), healthy.reason.as_str()),
@@ -476,16 +558,79 @@ mod tests {
             );
         }
         c.status = Some(status);
-        let s = profile(&c, "inv", &Endpoint::default()).status.unwrap();
+        let s = profile(&c, INV, &Endpoint::default()).status.unwrap();
         let healthy = &s.conditions[0];
         assert_eq!(
             (healthy.status.as_str(), healthy.reason.as_str()),
             ("False", "IdentityMismatch")
         );
         let names: Vec<&str> = s.properties.iter().map(|p| p.name.as_str()).collect();
-        for id in CLUSTER_ID_PROPERTIES {
-            assert!(!names.contains(&id), "{names:?}");
-        }
+        assert!(!names.contains(&CLUSTER_ID_PROPERTY), "{names:?}");
+    }
+
+    #[test]
+    fn healthy_only_while_the_last_probe_answered() {
+        let mut c = cluster();
+        let probed = Time(Timestamp::from_second(1_800_000_000).unwrap());
+        let mut status = ExternalClusterStatus {
+            last_probe_time: Some(probed.clone()),
+            ..ExternalClusterStatus::default()
+        };
+        let ready = (crate::health::condition::READY, "True", "ProbeSucceeded");
+        set(&mut status, ready, Time(Timestamp::UNIX_EPOCH));
+        c.status = Some(status.clone());
+        assert!(healthy(
+            profile(&c, INV, &Endpoint::default()).status.as_ref()
+        ));
+        let failing = (
+            crate::health::condition::READY,
+            "True",
+            crate::health::PROBE_FAILING,
+        );
+        set(&mut status, failing, Time(Timestamp::UNIX_EPOCH));
+        c.status = Some(status);
+        let s = profile(&c, INV, &Endpoint::default()).status.unwrap();
+        assert!(!healthy(Some(&s)));
+        let condition = &s.conditions[0];
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("Unknown", "ProbeFailed")
+        );
+        assert_eq!(condition.last_transition_time, probed);
+    }
+
+    #[test]
+    fn consumers_that_ignore_the_server_name_are_told_about() {
+        let mut endpoint = Endpoint {
+            server: "https://10.0.0.1:6443".into(),
+            certificate_authority_data: Some("Q0E=".into()),
+            ..Endpoint::default()
+        };
+        assert_eq!(unverifiable_by_consumers(&endpoint), None);
+        endpoint.tls_server_name = Some("10.0.0.1".into());
+        assert_eq!(unverifiable_by_consumers(&endpoint), None, "the same host");
+        endpoint.tls_server_name = Some("api.internal".into());
+        let why = unverifiable_by_consumers(&endpoint).unwrap();
+        assert!(
+            why.contains("\"10.0.0.1\"") && why.contains("api.internal"),
+            "{why}"
+        );
+        endpoint.server = "https://[fd00::1]:6443/path".into();
+        endpoint.tls_server_name = Some("fd00::1".into());
+        assert_eq!(unverifiable_by_consumers(&endpoint), None, "IPv6 host");
+        endpoint.tls_server_name = None;
+        endpoint.insecure_skip_tls_verify = true;
+        assert_eq!(
+            unverifiable_by_consumers(&endpoint),
+            None,
+            "the CA still verifies"
+        );
+        endpoint.certificate_authority_data = None;
+        assert!(
+            unverifiable_by_consumers(&endpoint)
+                .unwrap()
+                .contains("insecure-skip-tls-verify")
+        );
     }
 
     /// Every field our types write or read is one upstream's CRD defines, under the same JSON

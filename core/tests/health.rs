@@ -125,10 +125,20 @@ fn unreachable_only_after_the_configured_failures_and_back_on_the_first_success(
         one.status.message.as_deref(),
         Some("cannot reach https://x: refused")
     );
-    assert_eq!(condition(&one.status, "Ready").0, "True");
+    assert_eq!(
+        condition(&one.status, "Ready"),
+        ("True", "ProbeFailing"),
+        "still Ready, and saying the last probe got no answer"
+    );
+    assert!(one.transitions.is_empty());
     let two = step(Some(&one.status), &refused, 1, 120);
     assert_eq!(two.status.phase, Some(Phase::Running));
     assert!(two.transitions.is_empty());
+    assert_eq!(
+        condition(&two.status, "Ready"),
+        condition(&one.status, "Ready"),
+        "the same words for every failure below the threshold"
+    );
     let three = step(Some(&two.status), &refused, 2, 180);
     assert_eq!(three.status.phase, Some(Phase::Unreachable));
     assert_eq!(condition(&three.status, "Ready"), ("False", "Unreachable"));
@@ -152,6 +162,16 @@ fn unreachable_only_after_the_configured_failures_and_back_on_the_first_success(
     assert_eq!(back.status.phase, Some(Phase::Running));
     assert_eq!(back.status.message, None);
     assert_eq!(reasons(&back), [("Reachable", false)]);
+    let answered_again = step(
+        Some(&one.status),
+        &ok(seen("v1.30.1", ID, &["v1.30.1"])),
+        0,
+        120,
+    );
+    assert_eq!(
+        condition(&answered_again.status, "Ready"),
+        ("True", "ProbeSucceeded")
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod step;
 pub mod tcp_proxy;
 pub mod tls_client;
 pub mod wait;
+pub mod watch_events;
 pub mod webhook;
 
 pub use assert::assert_contains;

@@ -56,6 +56,8 @@ pub struct Publisher {
     pub client: Client,
     pub registrations: Registrations,
     pub inventory_namespace: String,
+    /// Whether profiles carry the deprecated `credentialProviders` too.
+    pub credential_providers: bool,
     /// The tools this hub exports to, and the namespace of each.
     pub targets: BTreeMap<Tool, String>,
     pub health: Arc<crate::serve::Health>,
@@ -272,19 +274,31 @@ impl Plan {
         let mut statuses = Vec::new();
         if let Some((profiles, _)) = &published.profiles {
             let endpoint = desired::endpoint(cluster, kubeconfig.as_ref().ok().copied());
-            let profile = inventory::profile(cluster, &p.inventory_namespace, &endpoint);
+            let inventory = inventory::Inventory {
+                namespace: &p.inventory_namespace,
+                credential_providers: p.credential_providers,
+            };
+            let profile = inventory::profile(cluster, inventory, &endpoint);
             let target = Target::new(ExportKind::ClusterProfile, &p.inventory_namespace, &name);
             let observed = profiles.get(&ObjectRef::new(&name).within(&p.inventory_namespace));
             let held = memory
                 .profile_status_written
                 .get(&name)
                 .map(|at| *at + PROFILE_STATUS_EVERY);
-            match write::profile_op(target.clone(), profile, observed.as_deref(), held) {
-                write::Needed::Nothing => {}
-                write::Needed::Op(op) => self.ops.push(op),
-                write::Needed::Later(at) => self.later(at),
+            // A profile being deleted is left to whoever holds it: no write makes it live again.
+            let terminating = observed.as_deref().and_then(write::held_by);
+            if terminating.is_none() {
+                match write::profile_op(target.clone(), profile, observed.as_deref(), held) {
+                    write::Needed::Nothing => {}
+                    write::Needed::Op(op) => self.ops.push(op),
+                    write::Needed::Later(at) => self.later(at),
+                }
             }
-            statuses.push(self.status_of(&target, planned, memory, None));
+            let mut status = self.status_of(&target, planned, memory, terminating);
+            if status.message.is_none() {
+                status.message = inventory::unverifiable_by_consumers(&endpoint);
+            }
+            statuses.push(status);
             self.wanted.insert(target);
         }
         for tool in exports::requested(cluster.metadata.annotations.as_ref()) {
@@ -397,10 +411,12 @@ impl Plan {
     /// disconnecting, or no longer asking for an export. Each stray is kept with the
     /// registration it stands for (a profile's name; a Secret's annotation).
     fn strays(&self, published: &Published) -> Strays {
+        // What is already being deleted was deleted once: asking again only writes again.
         let profiles = published
             .profiles
             .iter()
             .flat_map(|(s, _)| s.state())
+            .filter(|o| o.metadata.deletion_timestamp.is_none())
             .map(|o| {
                 let target = Target::new(
                     ExportKind::ClusterProfile,
@@ -411,14 +427,17 @@ impl Plan {
             });
         let secrets = published.secrets.iter().flat_map(|(tool, (s, _))| {
             let kind = ExportKind::from(*tool);
-            s.state().into_iter().map(move |o| {
-                let target = Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any());
-                let registration = o
-                    .annotations()
-                    .get(desired::REGISTRATION_ANNOTATION)
-                    .cloned();
-                (target, registration)
-            })
+            let live = s.state().into_iter();
+            live.filter(|o| o.metadata.deletion_timestamp.is_none())
+                .map(move |o| {
+                    let target =
+                        Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any());
+                    let registration = o
+                        .annotations()
+                        .get(desired::REGISTRATION_ANNOTATION)
+                        .cloned();
+                    (target, registration)
+                })
         });
         let mut strays = Strays {
             unwanted: Vec::new(),

@@ -81,7 +81,8 @@ pub enum Needed {
 }
 
 /// What brings the observed profile (if any) to `desired`. `status_held` is when the rate
-/// guidance next allows a status update of it.
+/// guidance next allows a status update of it; a profile that stops being healthy is not held
+/// (consumers act on `ControlPlaneHealthy=True`, so it must not outlive the answers).
 pub fn profile_op(
     target: Target,
     desired: ClusterProfile,
@@ -95,10 +96,15 @@ pub fn profile_op(
         && observed.meta().owner_references == desired.meta().owner_references
         && observed.spec == desired.spec;
     let status_same = observed.status == desired.status;
+    if !status_same && tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(profile = %target.name, differs = ?status_differences(observed, &desired), "profile status differs");
+    }
+    let health_lost = inventory::healthy(observed.status.as_ref())
+        && !inventory::healthy(desired.status.as_ref());
     match (meta_same, status_same) {
         (true, true) => Needed::Nothing,
         (true, false) => match status_held {
-            Some(at) if at > Instant::now() => Needed::Later(at),
+            Some(at) if at > Instant::now() && !health_lost => Needed::Later(at),
             _ => Needed::Op(Op::ApplyProfile {
                 target,
                 profile: Box::new(desired),
@@ -111,6 +117,45 @@ pub fn profile_op(
             status_only: false,
         }),
     }
+}
+
+/// Why a profile being deleted is still there, when it is: the finalizers that hold it (a
+/// consumer's, such as Argo CD's ClusterProfile integration).
+pub fn held_by(observed: &ClusterProfile) -> Option<String> {
+    observed.metadata.deletion_timestamp.as_ref()?;
+    let at = format!(
+        "ClusterProfile {}/{}",
+        observed.namespace().unwrap_or_default(),
+        observed.name_any()
+    );
+    Some(match observed.finalizers() {
+        [] => format!("{at} is being deleted; it is published again once it is gone"),
+        held => format!(
+            "{at} is being deleted and waits for finalizer {}, which its consumer added; it is \
+             published again once that consumer removes it",
+            held.join(", ")
+        ),
+    })
+}
+
+/// The parts of a profile's status that differ, for a debug line.
+fn status_differences(observed: &ClusterProfile, desired: &ClusterProfile) -> Vec<&'static str> {
+    let (Some(o), Some(d)) = (&observed.status, &desired.status) else {
+        return vec!["status"];
+    };
+    [
+        ("conditions", o.conditions != d.conditions),
+        ("version", o.version != d.version),
+        ("properties", o.properties != d.properties),
+        ("accessProviders", o.access_providers != d.access_providers),
+        (
+            "credentialProviders",
+            o.credential_providers != d.credential_providers,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(part, differs)| differs.then_some(part))
+    .collect()
 }
 
 /// What brings the observed Secret (if any) to `desired`.
@@ -148,7 +193,9 @@ pub async fn execute(
                 let why = "this replica no longer leads".to_owned();
                 return (what, target, Err(why));
             }
-            (what, target, run(client, op).await)
+            let result = run(client, op).await;
+            tracing::debug!(object = %what, ok = result.is_ok(), "published");
+            (what, target, result)
         })
         .buffer_unordered(writers)
         .collect()
@@ -291,13 +338,17 @@ pub async fn serves_profiles(client: &Client) -> Result<bool, kube::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use extcluster_core::inventory::{Endpoint, profile};
+    use extcluster_core::inventory::{Endpoint, Inventory, profile};
     use std::time::Duration;
 
     fn desired() -> ClusterProfile {
+        let inventory = Inventory {
+            namespace: "inv",
+            credential_providers: false,
+        };
         profile(
             &crate::publish::desired::tests::cluster(),
-            "inv",
+            inventory,
             &Endpoint::default(),
         )
     }
@@ -342,6 +393,37 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn losing_health_is_written_at_once_and_a_terminating_profile_says_who_holds_it() {
+        let mut observed = desired();
+        let healthy = &mut observed.status.as_mut().unwrap().conditions[0];
+        assert_eq!(healthy.type_, inventory::CONTROL_PLANE_HEALTHY);
+        healthy.status = "True".into();
+        let held = Instant::now() + Duration::from_secs(20);
+        assert!(matches!(
+            profile_op(target(), desired(), Some(&observed), Some(held)),
+            Needed::Op(Op::ApplyProfile {
+                status_only: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            profile_op(target(), observed.clone(), Some(&desired()), Some(held)),
+            Needed::Later(_)
+        ));
+        assert_eq!(held_by(&observed), None);
+        observed.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        observed.metadata.finalizers = Some(vec!["argoproj.io/cluster-profile-finalizer".into()]);
+        let why = held_by(&observed).unwrap();
+        assert!(
+            why.contains("inv/prod-eu") && why.contains("argoproj.io/cluster-profile-finalizer"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -102,7 +102,33 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         );
     }
     println!("{} disconnected; {secrets}", resource_name(name));
+    if let Some(held) = profile_held(&hub, name).await {
+        println!("{held}");
+    }
     Ok(())
+}
+
+/// What a consumer keeps of the registration's ClusterProfile: its finalizers hold the profile
+/// until that consumer lets go. Only said when the profile can be read.
+async fn profile_held(hub: &Hub, name: &str) -> Option<String> {
+    use extcluster_core::inventory::v1alpha1::ClusterProfile;
+    let namespace = extcluster_core::api::INVENTORY_NAMESPACE;
+    let api = kube::Api::<ClusterProfile>::namespaced(hub.client.clone(), namespace);
+    let profile = api.get_metadata_opt(name).await.ok()??;
+    let labels = profile.metadata.labels.unwrap_or_default();
+    if labels
+        .get(extcluster_core::inventory::CLUSTER_MANAGER_LABEL)
+        .map(String::as_str)
+        != Some(MANAGER)
+    {
+        return None;
+    }
+    let finalizers = profile.metadata.finalizers.filter(|f| !f.is_empty())?;
+    Some(format!(
+        "ClusterProfile {namespace}/{name} stays until its consumer removes finalizer {} (the \
+         controller deletes it once and then leaves it alone)",
+        finalizers.join(", ")
+    ))
 }
 
 /// The finalizers that keep a deleted registration from going, when it has not gone.
