@@ -18,7 +18,7 @@
 //! - work that ends or panics ends the process (the Deployment restarts it) rather than holding
 //!   the Lease while doing nothing.
 
-use crate::serve::Health;
+use crate::serve::ReplicaState;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
@@ -35,7 +35,7 @@ pub struct Election {
     pub identity: String,
     pub duration: Duration,
     /// Where this replica says whether it leads.
-    pub health: Arc<Health>,
+    pub replica: Arc<ReplicaState>,
 }
 
 /// Why the election ended.
@@ -102,7 +102,7 @@ impl Election {
                 Err(stop) => break stop,
             };
             self.after_round(&mut state, result, sent, &work);
-            let next = sent + self.round_every(self.health.leading_until().is_some());
+            let next = sent + self.round_every(self.replica.leading_until().is_some());
             let pause = tokio::time::sleep_until(next);
             if let Err(stop) = self.guarded(&mut state, &mut shutdown, pause).await {
                 break stop;
@@ -127,7 +127,7 @@ impl Election {
     ) -> Result<T, Stop> {
         tokio::pin!(step);
         loop {
-            let deadline = crate::clock::sleep_until(self.health.leading_until());
+            let deadline = crate::clock::sleep_until(self.replica.leading_until());
             let work = async {
                 match state.work.as_mut() {
                     Some(task) => task.await,
@@ -168,7 +168,7 @@ impl Election {
                     // Renewed, but too late to count: the next round renews again.
                     return;
                 }
-                self.health.leading(until);
+                self.replica.leading(until);
                 if state.work.is_none() {
                     tracing::info!(identity = %self.identity, "leading: probing and publishing");
                     state.work = Some(tokio::spawn(work()));
@@ -180,7 +180,7 @@ impl Election {
                     tracing::info!(identity = %self.identity, "another replica holds the Lease: no longer leading");
                 }
                 self.step_down(state);
-                self.health.follows();
+                self.replica.follows();
             }
             Ok(Err(e)) => {
                 let next = match &e {
@@ -209,7 +209,7 @@ impl Election {
         if let Some(task) = state.work.take() {
             task.abort();
         }
-        self.health.following();
+        self.replica.following();
     }
 
     /// One round: read the Lease; renew it if it is ours, take it if it lapsed or was given up.
@@ -276,7 +276,7 @@ impl Election {
     /// Stops the work and hands the Lease back (holder cleared), so another replica takes it at
     /// its next round instead of waiting the Lease out.
     async fn give_up(&self, state: &mut State) {
-        let held = self.health.leading_until().is_some();
+        let held = self.replica.leading_until().is_some();
         self.step_down(state);
         if !held {
             return;
@@ -346,7 +346,7 @@ impl Observed {
     }
 }
 
-/// What the election keeps between rounds (the deadline is `Health`'s, which every writer reads).
+/// What the election keeps between rounds (the deadline is `ReplicaState`'s, which every writer reads).
 #[derive(Default)]
 struct State {
     observed: Option<Observed>,

@@ -31,24 +31,24 @@ pub async fn run() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("a TLS crypto provider was installed twice"))?;
     let client = extcluster_remote::hub::client(flags.kubeconfig.as_deref()).await?;
     let identity = flags.identity.clone().unwrap_or_else(default_identity);
-    let health = Arc::new(serve::Health::default());
-    let served = tokio::spawn(serve::serve(flags.probe_listen, health.clone()));
+    let replica = Arc::new(serve::ReplicaState::default());
+    let served = tokio::spawn(serve::serve(flags.probe_listen, replica.clone()));
     let election = lease::Election {
         api: kube::Api::namespaced(client.clone(), &flags.namespace),
         name: flags.lease_name.clone(),
         identity: identity.clone(),
         duration: flags.lease_duration,
-        health: health.clone(),
+        replica: replica.clone(),
     };
     let work = Arc::new(Work {
         flags,
         client,
         identity,
-        health,
+        replica,
     });
     let lead = move || work.clone().run();
     tokio::select! {
-        ended = election.run(lead, shutdown()) => {
+        ended = election.run(lead, extcluster_serving::shutdown_signal()) => {
             ended?;
             tracing::info!("shut down");
             Ok(())
@@ -63,7 +63,7 @@ struct Work {
     flags: Flags,
     client: kube::Client,
     identity: String,
-    health: Arc<serve::Health>,
+    replica: Arc<serve::ReplicaState>,
 }
 
 impl Work {
@@ -74,7 +74,7 @@ impl Work {
         let ctx = Arc::new(self.context(registrations.clone()));
         let synced = async {
             if registrations.mark_listed().await {
-                self.health.synced.store(true, Ordering::Relaxed);
+                self.replica.synced.store(true, Ordering::Relaxed);
             }
         };
         tokio::join!(probing::run(ctx, triggers), publish::run(publisher), synced);
@@ -84,32 +84,37 @@ impl Work {
         let flags = &self.flags;
         probing::Context {
             registrations,
-            health: self.health.clone(),
-            settings: Settings {
-                unreachable_after: flags.unreachable_after,
-                expiry_warning: signed(flags.expiry_warning),
-                accepted_versions: flags.accepted_versions.clone(),
-                fresh_for: health::fresh_for(signed(flags.heartbeat), signed(flags.probe_interval)),
-                skew_settles_after: signed(flags.skew_settles_after),
-            },
+            replica: self.replica.clone(),
             cadence: schedule::Cadence {
                 interval: flags.probe_interval,
                 unreachable_after: flags.unreachable_after,
                 max_backoff: flags.max_backoff,
             },
-            limits: Limits {
-                connect: flags.connect_timeout,
-                whole: flags.probe_timeout,
-            },
             rights_interval: flags.rights_interval,
-            writer: status::Writer {
-                instance: self.identity.clone(),
-                client: self.client.clone(),
-                heartbeat: signed(flags.heartbeat),
-                health: self.health.clone(),
+            recorder: status::Recorder {
+                limits: Limits {
+                    connect: flags.connect_timeout,
+                    whole: flags.probe_timeout,
+                },
+                settings: Settings {
+                    unreachable_after: flags.unreachable_after,
+                    expiry_warning: signed(flags.expiry_warning),
+                    accepted_versions: flags.accepted_versions.clone(),
+                    fresh_for: health::fresh_for(
+                        signed(flags.heartbeat),
+                        signed(flags.probe_interval),
+                    ),
+                    skew_settles_after: signed(flags.skew_settles_after),
+                },
+                writer: status::Writer {
+                    instance: self.identity.clone(),
+                    client: self.client.clone(),
+                    heartbeat: signed(flags.heartbeat),
+                    replica: self.replica.clone(),
+                },
             },
             concurrency: u16::try_from(flags.concurrency).unwrap_or(u16::MAX),
-            memory: probing::Memory::default(),
+            memory: probing::RegistrationMemory::default(),
         }
     }
 
@@ -126,7 +131,7 @@ impl Work {
             inventory_namespace: flags.inventory_namespace.clone(),
             credential_providers: flags.credential_providers,
             targets: flags.exports.iter().map(|t| (*t, namespace(t))).collect(),
-            health: self.health.clone(),
+            replica: self.replica.clone(),
         }
     }
 }
@@ -161,14 +166,5 @@ fn init_logging(format: &str) {
         builder.json().init();
     } else {
         builder.init();
-    }
-}
-
-async fn shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

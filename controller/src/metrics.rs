@@ -112,10 +112,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        extcluster_serving::metrics_text(&self.registry)
     }
 }
 

@@ -10,11 +10,9 @@
 
 use crate::registrations::{Registrations, Triggers};
 use crate::schedule::Cadence;
-use crate::serve::Health;
+use crate::serve::ReplicaState;
 use crate::status::{self, Outcome, Written};
-use extcluster_core::health::Settings;
 use extcluster_core::{ExternalCluster, Phase};
-use extcluster_remote::observe::Limits;
 use extcluster_remote::stored;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
@@ -30,22 +28,20 @@ use tokio::time::Instant;
 /// What every reconcile needs.
 pub struct Context {
     pub registrations: Registrations,
-    pub health: Arc<Health>,
-    pub settings: Settings,
+    pub replica: Arc<ReplicaState>,
     pub cadence: Cadence,
-    pub limits: Limits,
     pub rights_interval: Duration,
-    pub writer: status::Writer,
+    pub recorder: status::Recorder,
     pub concurrency: u16,
-    pub memory: Memory,
+    pub memory: RegistrationMemory,
 }
 
 /// This replica's memory of the registrations, by name: empty when it starts leading.
 #[derive(Default)]
-pub struct Memory(Mutex<HashMap<String, Known>>);
+pub struct RegistrationMemory(Mutex<HashMap<String, Remembered>>);
 
-impl Memory {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
+impl RegistrationMemory {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
         self.0.lock().expect("the memory lock is never poisoned")
     }
 }
@@ -67,7 +63,7 @@ struct Fingerprint {
 
 /// This replica's memory of one registration.
 #[derive(Debug)]
-pub struct Known {
+pub struct Remembered {
     fingerprint: Fingerprint,
     failures: u32,
     panics: u32,
@@ -157,7 +153,7 @@ async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<A
         Turn::Wait(d) => return Ok(Action::requeue(d)),
         Turn::Probe(p) => p,
     };
-    let outcome = std::panic::AssertUnwindSafe(status::probe_and_record(&ctx, probe))
+    let outcome = std::panic::AssertUnwindSafe(status::probe_and_record(&ctx.recorder, probe))
         .catch_unwind()
         .await
         .map_err(|panic| Panicked {
@@ -169,7 +165,7 @@ async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<A
 
 fn error_policy(cluster: Arc<ExternalCluster>, error: &Panicked, ctx: Arc<Context>) -> Action {
     tracing::error!(registration = %error.registration, error = %error, "probe panicked; probing it again later");
-    ctx.health.metrics.probe_panics.inc();
+    ctx.replica.metrics.probe_panics.inc();
     let mut memory = ctx.memory.lock();
     let panics = memory.get_mut(&cluster.name_any()).map_or(1, |k| {
         k.panics += 1;
@@ -208,7 +204,10 @@ impl Context {
             Some(k) if k.fingerprint.uid == fingerprint.uid => k,
             _ => {
                 let first = self.first_probe(cluster);
-                memory.insert(name.clone(), Known::new(fingerprint.clone(), now + first));
+                memory.insert(
+                    name.clone(),
+                    Remembered::new(fingerprint.clone(), now + first),
+                );
                 memory.get_mut(&name).expect("just inserted")
             }
         };
@@ -254,7 +253,7 @@ impl Context {
         if outcome.rights_checked {
             k.rights_checked = Some(Instant::now());
         }
-        self.health.metrics.count_phase(k.phase, outcome.phase);
+        self.replica.metrics.count_phase(k.phase, outcome.phase);
         k.phase = outcome.phase;
         if outcome.written.is_some() {
             k.written = outcome.written;
@@ -272,9 +271,9 @@ impl Context {
     fn forget(&self, name: &str) {
         let mut memory = self.memory.lock();
         if let Some(k) = memory.remove(name) {
-            self.health.metrics.count_phase(k.phase, None);
+            self.replica.metrics.count_phase(k.phase, None);
         }
-        self.health.metrics.record_expiry(name, None);
+        self.replica.metrics.record_expiry(name, None);
     }
 }
 
@@ -309,7 +308,7 @@ fn with_own_write(
     }
 }
 
-impl Known {
+impl Remembered {
     fn new(fingerprint: Fingerprint, due: Instant) -> Self {
         Self {
             fingerprint,

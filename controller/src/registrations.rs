@@ -40,12 +40,17 @@ impl Registrations {
     pub fn watch(client: &Client, namespace: &str) -> (Self, Triggers) {
         let changed = Arc::new(watch::Sender::new(()));
         let everything = watcher::Config::default();
-        let (clusters, cluster_triggers) =
-            reflected(Api::all(client.clone()), everything.clone(), &changed);
+        let (clusters, cluster_triggers) = reflected(
+            Api::all(client.clone()),
+            everything.clone(),
+            &changed,
+            |_| {},
+        );
         let (secrets, secret_triggers) = reflected(
             Api::namespaced(client.clone(), namespace),
             everything,
             &changed,
+            |_| {},
         );
         let triggers = Triggers {
             clusters: cluster_triggers.boxed(),
@@ -96,7 +101,7 @@ pub async fn listed<K: hub::Watched>(store: &Store<K>) -> bool {
 /// What the controller never reads, dropped before an object is held: managed fields, and the
 /// copy of the whole object `kubectl apply` leaves in an annotation (for a Secret, its data
 /// again). Thousands of registrations are held at once.
-fn slim<K: kube::Resource>(object: &mut K) {
+fn drop_unread_fields<K: kube::Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
     if let Some(annotations) = object.meta_mut().annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
@@ -109,6 +114,7 @@ fn reflected<K: hub::Watched>(
     api: Api<K>,
     config: watcher::Config,
     changed: &Arc<watch::Sender<()>>,
+    keep: fn(&mut K),
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -116,7 +122,10 @@ fn reflected<K: hub::Watched>(
     let (store, writer) = reflector::store();
     let changed = changed.clone();
     let stream = hub::watch_with(api, config)
-        .modify(slim)
+        .modify(move |object| {
+            drop_unread_fields(object);
+            keep(object);
+        })
         .reflect(writer)
         .inspect(move |event| {
             if let Err(e) = event {
@@ -136,14 +145,16 @@ pub fn owned(
     CancelableJoinHandle::spawn(task, &tokio::runtime::Handle::current())
 }
 
-/// A store of what `api` and `config` select, kept by a task that ends when the returned handle
-/// is dropped. Every change marks `changed`.
+/// A store of what `api` and `config` select, each object cut down by `keep` to what its reader
+/// compares, kept by a task that ends when the returned handle is dropped. Every change marks
+/// `changed`.
 pub fn reflect<K: hub::Watched>(
     api: Api<K>,
     config: watcher::Config,
     changed: &Arc<watch::Sender<()>>,
+    keep: fn(&mut K),
 ) -> (Store<K>, CancelableJoinHandle<()>) {
-    let (store, stream) = reflected(api, config, changed);
+    let (store, stream) = reflected(api, config, changed, keep);
     let task = owned(stream.for_each(|_| futures::future::ready(())));
     (store, task)
 }

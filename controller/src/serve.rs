@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// What the probe endpoints read.
 #[derive(Default)]
-pub struct Health {
+pub struct ReplicaState {
     /// This replica has read the Lease: it knows whether it leads.
     role_known: AtomicBool,
     /// While leading: the registrations and their kubeconfig Secrets have been listed.
@@ -25,7 +25,7 @@ pub struct Health {
     leading_until: Mutex<Option<Instant>>,
 }
 
-impl Health {
+impl ReplicaState {
     /// Leading until `deadline` (a renewal succeeded).
     pub fn leading(&self, deadline: Instant) {
         *self.leading_until.lock().expect("never poisoned") = Some(deadline);
@@ -62,12 +62,12 @@ impl Health {
     }
 }
 
-pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> anyhow::Result<()> {
+pub async fn serve(addr: SocketAddr, replica: Arc<ReplicaState>) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(health);
+        .with_state(replica);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     // The bound address, so a port of 0 (tests, the sandbox) says where it landed.
     let addr = listener.local_addr()?;
@@ -76,7 +76,7 @@ pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn readyz(State(h): State<Arc<Health>>) -> (StatusCode, &'static str) {
+async fn readyz(State(h): State<Arc<ReplicaState>>) -> (StatusCode, &'static str) {
     if h.ready() {
         (StatusCode::OK, "ok")
     } else {
@@ -87,6 +87,6 @@ async fn readyz(State(h): State<Arc<Health>>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics(State(h): State<Arc<Health>>) -> String {
+async fn metrics(State(h): State<Arc<ReplicaState>>) -> String {
     h.metrics.encode()
 }

@@ -2,10 +2,10 @@
 //! the hub only when something besides the probe time changed (or the heartbeat is due), and
 //! record an event for each transition.
 
-use crate::probing::Context;
-use extcluster_core::health::{self, Subject, Transition};
+use extcluster_core::health::{self, Settings, Subject, Transition};
 use extcluster_core::{ExternalCluster, Phase};
-use extcluster_remote::observe::observe;
+use extcluster_remote::failure::is_not_found;
+use extcluster_remote::observe::{Limits, observe};
 use extcluster_remote::status::{self, CONTROLLER_MANAGER};
 use extcluster_remote::stored;
 use k8s_openapi::api::core::v1::Secret;
@@ -65,6 +65,14 @@ pub struct Written {
     pub status: extcluster_core::ExternalClusterStatus,
 }
 
+/// What a registration's turn needs: how long a look may take, the rules that judge what it saw,
+/// and where the result is written.
+pub struct Recorder {
+    pub limits: Limits,
+    pub settings: Settings,
+    pub writer: Writer,
+}
+
 /// Writes status and events to the hub.
 pub struct Writer {
     pub client: Client,
@@ -73,10 +81,10 @@ pub struct Writer {
     /// A status unchanged for this long is written anyway, so staleness shows.
     pub heartbeat: SignedDuration,
     /// Whether this replica may still write (its Lease's deadline).
-    pub health: Arc<crate::serve::Health>,
+    pub replica: Arc<crate::serve::ReplicaState>,
 }
 
-pub async fn probe_and_record(ctx: &Context, probe: Probe) -> Outcome {
+pub async fn probe_and_record(recorder: &Recorder, probe: Probe) -> Outcome {
     let Probe {
         cluster,
         secret,
@@ -86,36 +94,29 @@ pub async fn probe_and_record(ctx: &Context, probe: Probe) -> Outcome {
     #[cfg(feature = "fault-injection")]
     fault_injection::panic_if_asked(&cluster);
     let cluster = cluster.as_ref();
-    let secret = secret.as_deref();
     let name = cluster.metadata.name.clone().unwrap_or_default();
-    let started = Instant::now();
-    let kubeconfig = stored::from_secret(secret, &stored::secret_ref(cluster));
-    let observation = observe(kubeconfig, cluster, check_rights, ctx.limits).await;
-    let metrics = &ctx.health.metrics;
-    metrics
-        .probe_duration
-        .observe(started.elapsed().as_secs_f64());
-    if let Err(e) = &observation.outcome {
-        metrics.count_failure(e);
-    }
-    metrics.record_expiry(&name, observation.credentials.expires);
-
+    let observation = recorder
+        .look(cluster, secret.as_deref(), check_rights)
+        .await;
+    let Recorder {
+        settings, writer, ..
+    } = recorder;
+    let metrics = &writer.replica.metrics;
     let now = Timestamp::now();
     let subject = Subject {
         cluster_id: &cluster.spec.cluster_id,
         generation: cluster.metadata.generation,
     };
     let old = cluster.status.as_ref();
-    let derived = health::derive(old, subject, &observation, failures, &ctx.settings, now);
+    let derived = health::derive(old, subject, &observation, failures, settings, now);
     let read_at = cluster
         .metadata
         .resource_version
         .clone()
         .unwrap_or_default();
     let mut wrote = Wrote::Nothing;
-    if health::changed(old, &derived.status) || ctx.writer.heartbeat_due(old, now) {
-        wrote = ctx
-            .writer
+    if health::changed(old, &derived.status) || writer.heartbeat_due(old, now) {
+        wrote = writer
             .write(&name, &read_at, &derived.status, metrics)
             .await;
     }
@@ -131,7 +132,7 @@ pub async fn probe_and_record(ctx: &Context, probe: Probe) -> Outcome {
         };
     }
     for transition in &derived.transitions {
-        ctx.writer.event(cluster, transition, metrics).await;
+        writer.event(cluster, transition, metrics).await;
     }
     Outcome {
         name,
@@ -154,6 +155,30 @@ pub async fn probe_and_record(ctx: &Context, probe: Probe) -> Outcome {
     }
 }
 
+impl Recorder {
+    /// One look at the cluster through its stored kubeconfig, timed and counted.
+    async fn look(
+        &self,
+        cluster: &ExternalCluster,
+        secret: Option<&Secret>,
+        check_rights: bool,
+    ) -> health::Observation {
+        let name = cluster.metadata.name.as_deref().unwrap_or_default();
+        let started = Instant::now();
+        let kubeconfig = stored::from_secret(secret, &stored::secret_ref(cluster));
+        let observation = observe(kubeconfig, cluster, check_rights, self.limits).await;
+        let metrics = &self.writer.replica.metrics;
+        metrics
+            .probe_duration
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(e) = &observation.outcome {
+            metrics.count_failure(e);
+        }
+        metrics.record_expiry(name, observation.credentials.expires);
+        observation
+    }
+}
+
 impl Writer {
     fn heartbeat_due(
         &self,
@@ -173,18 +198,18 @@ impl Writer {
         new: &extcluster_core::ExternalClusterStatus,
         metrics: &crate::metrics::Metrics,
     ) -> Wrote {
-        if !self.health.may_write() {
+        if !self.replica.may_write() {
             return Wrote::Nothing;
         }
         let api: Api<ExternalCluster> = Api::all(self.client.clone());
         match status::apply_probed(&api, name, CONTROLLER_MANAGER, Some(read_at), new).await {
             Ok(written) => {
                 metrics.hub_writes.inc();
-                tracing::debug!(registration = name, phase = ?new.phase, message = ?new.message, "status written");
+                tracing::debug!(registration = name, phase = ?new.phase, status_message = ?new.message, "status written");
                 Wrote::At(written.metadata.resource_version.unwrap_or_default())
             }
             Err(kube::Error::Api(e)) if e.code == 409 => Wrote::Conflict,
-            Err(kube::Error::Api(e)) if e.code == 404 => Wrote::Nothing,
+            Err(e) if is_not_found(&e) => Wrote::Nothing,
             Err(e) => {
                 tracing::warn!(registration = name, error = %e, "cannot write the status");
                 Wrote::Nothing
@@ -216,7 +241,7 @@ impl Writer {
             reporting_instance: Some(self.instance.clone()),
             ..Event::default()
         };
-        if !self.health.may_write() {
+        if !self.replica.may_write() {
             return;
         }
         let events: Api<Event> = Api::namespaced(self.client.clone(), EVENT_NAMESPACE);

@@ -8,7 +8,7 @@ mod registration;
 mod template;
 
 use clap::Parser;
-use extcluster_remote::failure::one_line;
+use extcluster_remote::words::one_line;
 use std::process::ExitCode;
 
 const ABOUT: &str = "Register Kubernetes clusters you did not create on a hub cluster, and list, \

@@ -299,31 +299,28 @@ pub fn print_clusters(
             .iter()
             .map(|c| resource_name(c.metadata.name.as_deref().unwrap_or_default()) + "\n")
             .collect(),
-        Some(Format::Json) | Some(Format::Yaml) => {
-            // As kubectl does by default: managedFields are noise to a reader.
-            let shown: Vec<ExternalCluster> = clusters
-                .iter()
-                .cloned()
-                .map(|mut c| {
-                    c.metadata.managed_fields = None;
-                    c
-                })
-                .collect();
-            let one = single && shown.len() == 1;
-            if *format == Some(Format::Json) {
-                let mut s = if one {
-                    serde_json::to_string_pretty(&shown[0])?
-                } else {
-                    serde_json::to_string_pretty(&list(&shown))?
-                };
-                s.push('\n');
-                s
-            } else if one {
-                yaml(&shown[0])?
-            } else {
-                yaml(&list(&shown))?
-            }
-        }
+        Some(Format::Json) => serialized(clusters, single, true)?,
+        Some(Format::Yaml) => serialized(clusters, single, false)?,
+    })
+}
+
+/// `-o json` (else `-o yaml`): the object for a `get NAME`, else a List; without managedFields,
+/// as kubectl prints by default (they are noise to a reader).
+fn serialized(clusters: &[ExternalCluster], single: bool, json: bool) -> Result<String> {
+    let shown: Vec<ExternalCluster> = clusters
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            c.metadata.managed_fields = None;
+            c
+        })
+        .collect();
+    let one = single && shown.len() == 1;
+    Ok(match (json, one) {
+        (true, true) => serde_json::to_string_pretty(&shown[0])? + "\n",
+        (true, false) => serde_json::to_string_pretty(&list(&shown))? + "\n",
+        (false, true) => yaml(&shown[0])?,
+        (false, false) => yaml(&list(&shown))?,
     })
 }
 

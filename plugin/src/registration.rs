@@ -15,7 +15,7 @@ use extcluster_core::{
     SecretKeyRef,
 };
 use extcluster_remote::explain::{self, FromFile, Reach};
-use extcluster_remote::failure::Failure;
+use extcluster_remote::failure::{Failure, is_not_found};
 use extcluster_remote::kubeconfig::Minimized;
 use extcluster_remote::status;
 use extcluster_remote::stored::{self, SECRET_KEY, secret_name};
@@ -203,7 +203,7 @@ pub async fn store_kubeconfig(
         .await
     {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => {
+        Err(e) if is_not_found(&e) => {
             let name = cluster.name_any();
             let mut fresh = build_secret(&name, &cluster.spec.cluster_id, Vec::new());
             fresh.metadata.name = Some(secret.clone());
@@ -326,7 +326,7 @@ async fn rollback(hub: &Hub, name: &str) -> Vec<String> {
         ));
     }
     if let Err(e) = hub.clusters().delete(name, &DeleteParams::default()).await
-        && !Failure::of(&e).is_not_found()
+        && !is_not_found(&e)
     {
         problems.push(format!(
             "deleting ExternalCluster {name:?}: {}",
@@ -337,7 +337,7 @@ async fn rollback(hub: &Hub, name: &str) -> Vec<String> {
         .system_secrets()
         .delete(&secret_name(name), &DeleteParams::default())
         .await
-        && !Failure::of(&e).is_not_found()
+        && !is_not_found(&e)
     {
         problems.push(format!(
             "deleting Secret {SYSTEM_NAMESPACE}/{}: {}",
@@ -384,7 +384,7 @@ async fn delete_secret(hub: &Hub, namespace: &str, name: &str) -> Result<bool> {
         .await
     {
         Ok(_) => Ok(true),
-        Err(e) if Failure::of(&e).is_not_found() => Ok(false),
+        Err(e) if is_not_found(&e) => Ok(false),
         Err(e) => Err(hub.err(&format!("delete Secret {namespace}/{name}"), &e)),
     }
 }

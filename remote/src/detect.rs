@@ -4,7 +4,7 @@
 //! Reading ([`observe`]) is separate from deciding ([`propose`]), so every rule is tested without
 //! a cluster.
 
-use crate::failure::Failure;
+use crate::failure::{Failure, is_not_found};
 use extcluster_core::Capability;
 use extcluster_core::provider::cloud_load_balancer;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -16,7 +16,7 @@ use serde_json::json;
 /// What was read from the cluster; each part is its own result, so one refusal does not hide the
 /// rest.
 #[derive(Debug, Clone)]
-pub struct Observed {
+pub struct CapabilitySignals {
     /// (name, controller) of every IngressClass.
     pub ingress_classes: Reading<Vec<(String, String)>>,
     pub nodes: Reading<Vec<NodeView>>,
@@ -66,7 +66,7 @@ fn reading<T>(r: Result<T, kube::Error>) -> Reading<T> {
 }
 
 /// Reads what detection needs. Never fails as a whole.
-pub async fn observe(client: &Client) -> Observed {
+pub async fn read_signals(client: &Client) -> CapabilitySignals {
     let ingress = Api::<IngressClass>::all(client.clone())
         .list(&ListParams::default())
         .await
@@ -90,7 +90,7 @@ pub async fn observe(client: &Client) -> Observed {
             .resources
             .iter()
             .any(|r| r.name == "podsecuritypolicies")),
-        Err(e) if Failure::of(&e).is_not_found() => Ok(false),
+        Err(e) if is_not_found(&e) => Ok(false),
         Err(e) => Err(e),
     };
     let apiservers = Api::<Pod>::namespaced(client.clone(), "kube-system")
@@ -119,7 +119,7 @@ pub async fn observe(client: &Client) -> Observed {
                 })
                 .collect()
         });
-    Observed {
+    CapabilitySignals {
         ingress_classes: reading(ingress),
         nodes: reading(nodes),
         psp_served: reading(psp),
@@ -179,7 +179,7 @@ pub fn ingress_provider(controller: &str) -> String {
 pub const DEFAULT_NODE_PORT_RANGE: &str = "30000-32767";
 
 /// What the observations say, for every capability in [`Capability::ALL`] order.
-pub fn propose(o: &Observed) -> Vec<Proposal> {
+pub fn propose(o: &CapabilitySignals) -> Vec<Proposal> {
     Capability::ALL
         .into_iter()
         .map(|capability| {
@@ -210,7 +210,7 @@ fn cannot(what: &str, why: &str) -> (Option<String>, String) {
     (None, format!("cannot read {what}: {why}"))
 }
 
-fn ingress(o: &Observed) -> (Option<String>, String) {
+fn ingress(o: &CapabilitySignals) -> (Option<String>, String) {
     let classes = match &o.ingress_classes {
         Ok(c) => c,
         Err(why) => return cannot("IngressClasses", why),
@@ -240,7 +240,7 @@ fn ingress(o: &Observed) -> (Option<String>, String) {
     (Some(json!(list).to_string()), seen.join("; "))
 }
 
-fn load_balancer(o: &Observed) -> (Option<String>, String) {
+fn load_balancer(o: &CapabilitySignals) -> (Option<String>, String) {
     let nodes = match &o.nodes {
         Ok(n) => n,
         Err(why) => return cannot("nodes", why),
@@ -265,7 +265,7 @@ fn load_balancer(o: &Observed) -> (Option<String>, String) {
     }
 }
 
-fn node_port_range(o: &Observed) -> (Option<String>, String) {
+fn node_port_range(o: &CapabilitySignals) -> (Option<String>, String) {
     let pods = match &o.apiservers {
         Ok(p) => p,
         Err(why) => return cannot("the kube-apiserver Pods in kube-system", why),
@@ -297,7 +297,7 @@ const FLAGS_NOT_VISIBLE: &str = "the API server's flags are not visible (no kube
 
 /// PodSecurityPolicy is enforced when its admission plugin is enabled, which needs the API served
 /// too; the API being served alone (every cluster before 1.25 serves it) is not enough.
-fn psp(o: &Observed) -> (Option<String>, String) {
+fn psp(o: &CapabilitySignals) -> (Option<String>, String) {
     match &o.psp_served {
         Ok(true) => {}
         Ok(false) => {
@@ -342,7 +342,7 @@ fn psp(o: &Observed) -> (Option<String>, String) {
     }
 }
 
-fn taints(o: &Observed) -> (Option<String>, String) {
+fn taints(o: &CapabilitySignals) -> (Option<String>, String) {
     let nodes = match &o.nodes {
         Ok(n) => n,
         Err(why) => return cannot("nodes", why),
@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_cloud_cluster_with_everything_visible() {
-        let o = Observed {
+        let o = CapabilitySignals {
             ingress_classes: Ok(vec![
                 ("nginx".into(), "k8s.io/ingress-nginx".into()),
                 ("nginx-internal".into(), "k8s.io/ingress-nginx".into()),
@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn a_bare_cluster_says_little_and_why() {
-        let o = Observed {
+        let o = CapabilitySignals {
             ingress_classes: Ok(vec![]),
             nodes: Ok(vec![node("a", &[], Some("kind://docker/x/y"))]),
             psp_served: Ok(false),
@@ -465,7 +465,7 @@ mod tests {
     fn refusals_are_reasons_not_values() {
         let denied =
             || Err::<Vec<NodeView>, _>("the stored credentials may not read it".to_owned());
-        let o = Observed {
+        let o = CapabilitySignals {
             ingress_classes: Err("no".into()),
             nodes: denied(),
             psp_served: Err("no".into()),
@@ -491,7 +491,7 @@ mod tests {
     #[test]
     fn psp_served_is_not_psp_enforced() {
         let with = |apiservers: Reading<Vec<ApiServerPod>>| {
-            let o = Observed {
+            let o = CapabilitySignals {
                 ingress_classes: Ok(vec![]),
                 nodes: Ok(vec![]),
                 psp_served: Ok(true),

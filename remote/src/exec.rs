@@ -2,7 +2,7 @@
 //! that hangs (waiting for a browser, a prompt, a network) ends the command with a sentence
 //! naming it, where kubectl (and kube, which runs it inside a request) would wait forever.
 
-use crate::failure::{command_base, io_words, last_words};
+use crate::words::{command_base, io_words, last_words};
 use kube::config::{ExecConfig, ExecInteractiveMode};
 use secrecy::SecretString;
 use std::process::Stdio;

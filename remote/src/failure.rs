@@ -1,6 +1,7 @@
 //! What a failed API call means, in plain words: no answer (and why), an error status, or
 //! something else. Nothing here ever prints a credential: kube errors carry none.
 
+use crate::words::one_line;
 use std::error::Error as StdError;
 
 /// Why a request to an API server did not get an answer.
@@ -51,45 +52,6 @@ pub enum Failure {
     Other(String),
 }
 
-/// ": LINE", the last non-empty line of a plugin's stderr (shortened), or nothing.
-pub fn last_words(stderr: &[u8]) -> String {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(|l| format!(": {}", shorten(l)))
-        .unwrap_or_default()
-}
-
-/// The file name of a command, for messages.
-pub fn command_base(command: &str) -> String {
-    std::path::Path::new(command)
-        .file_name()
-        .map_or(command.to_owned(), |b| b.to_string_lossy().into_owned())
-}
-
-pub fn io_words(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such command".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
-/// At most 200 bytes of `s`, cut at a character boundary.
-pub fn shorten(s: &str) -> String {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 impl Failure {
     pub fn of(err: &kube::Error) -> Self {
         match err {
@@ -121,6 +83,11 @@ impl Failure {
     pub fn is_not_found(&self) -> bool {
         self.code() == Some(404)
     }
+}
+
+/// Whether the API server answered 404: for a delete or a status write, the work is done.
+pub fn is_not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == 404)
 }
 
 impl std::fmt::Display for Failure {
@@ -222,11 +189,6 @@ pub fn chain(err: &(dyn StdError + 'static)) -> String {
     one_line(&out)
 }
 
-/// Collapses whitespace runs (newlines included) so a message stays on one line.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,10 +242,5 @@ mod tests {
         let other = Wrap("boom", Box::new(std::io::Error::other("deep cause")));
         assert_eq!(transport(&other), Transport::Other("deep cause".into()));
         assert_eq!(chain(&other), "boom: deep cause");
-    }
-
-    #[test]
-    fn one_line_collapses() {
-        assert_eq!(one_line("a\n  b\tc \n"), "a b c");
     }
 }

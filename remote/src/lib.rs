@@ -24,6 +24,7 @@ pub mod probe;
 pub mod status;
 pub mod stored;
 pub mod transport;
+pub mod words;
 pub mod yaml;
 
 /// Why reaching or changing an external cluster failed, as the one sentence a user reads.

@@ -5,8 +5,9 @@
 
 use crate::Error;
 use crate::explain::{self, FromFile, Reach};
-use crate::failure::{Failure, chain, command_base, io_words, last_words};
+use crate::failure::{Failure, chain};
 use crate::kubeconfig::Resolved;
+use crate::words::{command_base, io_words, last_words};
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::error::Error as StdError;

@@ -3,7 +3,8 @@
 
 use crate::Error;
 use crate::explain::{self, FromFile, Reach};
-use crate::failure::{Failure, Transport, one_line};
+use crate::failure::{Failure, Transport};
+use crate::words::one_line;
 use extcluster_core::Mode;
 use extcluster_core::facts::{Facts, NodeInfo};
 use extcluster_core::provider::{self, NodeFacts, OPENSHIFT_NODE_LABEL};

@@ -60,7 +60,7 @@ pub(crate) async fn run(
 
 async fn remove(api: &Api<ExternalCluster>, name: &str) -> Result<(), kube::Error> {
     let mark = serde_json::json!({"metadata": {"annotations": {DISCONNECT_ANNOTATION: "true"}}});
-    let gone = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404);
+    let gone = extcluster_remote::failure::is_not_found;
     match api
         .patch(name, &PatchParams::default(), &Patch::Merge(&mark))
         .await

@@ -111,9 +111,6 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("encoding to a String cannot fail");
-        out
+        extcluster_serving::metrics_text(&self.registry)
     }
 }

@@ -62,19 +62,10 @@ pub async fn serve(args: Serve) -> Result<()> {
         args.shutdown_grace,
     ));
 
-    shutdown_signal().await;
+    extcluster_serving::shutdown_signal().await;
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     let _ = stop_tx.send(true);
     let _ = serving.await;
     let _ = probes.await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

@@ -22,6 +22,28 @@ pub const REGISTRATION_ANNOTATION: &str = "extcluster.io/registration";
 pub const ARGOCD_SECRET_TYPE: (&str, &str) = ("argocd.argoproj.io/secret-type", "cluster");
 /// The key of the kubeconfig Flux's `spec.kubeConfig.secretRef` reads when it names none.
 pub const FLUX_KEY: &str = "value";
+/// The one key of an exported Secret as the publisher's watch keeps it: a digest of its data.
+/// The publisher compares the data and never reads it, and at 5,000 registrations the 10,000
+/// copies of kubeconfigs and tokens would be most of its memory.
+pub const DATA_DIGEST_KEY: &str = "extcluster.io/data-digest";
+
+/// A digest of a Secret's data (keys and values), stable within this process.
+pub fn data_digest(data: Option<&BTreeMap<String, ByteString>>) -> ByteString {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    for (key, value) in data.into_iter().flatten() {
+        key.hash(&mut hasher);
+        value.0.hash(&mut hasher);
+    }
+    ByteString(hasher.finish().to_be_bytes().to_vec())
+}
+
+/// An exported Secret as the watch keeps it: its data replaced by [`data_digest`] of it.
+pub fn keep_digest(secret: &mut Secret) {
+    let digest = data_digest(secret.data.as_ref());
+    secret.data = Some(BTreeMap::from([(DATA_DIGEST_KEY.to_owned(), digest)]));
+    secret.string_data = None;
+}
 
 /// Why the stored kubeconfig cannot be handed to another tool.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

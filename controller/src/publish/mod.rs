@@ -60,7 +60,7 @@ pub struct Publisher {
     pub credential_providers: bool,
     /// The tools this hub exports to, and the namespace of each.
     pub targets: BTreeMap<Tool, String>,
-    pub health: Arc<crate::serve::Health>,
+    pub replica: Arc<crate::serve::ReplicaState>,
 }
 
 /// What the watches hold of the published objects; the watches end with it.
@@ -70,9 +70,9 @@ struct Published {
     changed: Arc<watch::Sender<()>>,
 }
 
-/// The publisher's memory between passes.
+/// The publisher's history between passes.
 #[derive(Default)]
-struct Memory {
+struct WriteHistory {
     /// The last failed write of each object, as the sentence `status.exports` shows.
     errors: HashMap<Target, String>,
     profile_status_written: HashMap<String, Instant>,
@@ -82,7 +82,7 @@ pub async fn run(p: Arc<Publisher>) {
     let mut published = Published::watch(&p);
     let mut changed = published.changed.subscribe();
     let mut registrations_changed = p.registrations.changed.subscribe();
-    let mut memory = Memory::default();
+    let mut history = WriteHistory::default();
     let mut discover_at = Instant::now();
     let mut pass_at = Some(Instant::now());
     loop {
@@ -95,7 +95,7 @@ pub async fn run(p: Arc<Publisher>) {
             && p.registrations.wait_until_ready().await
             && published.ready().await
         {
-            pass_at = pass(&p, &published, &mut memory).await;
+            pass_at = pass(&p, &published, &mut history).await;
         }
         let discover = published.profiles.is_none().then_some(discover_at);
         let wake = [pass_at, discover].into_iter().flatten().min();
@@ -116,7 +116,10 @@ impl Published {
             .map(|(tool, namespace)| {
                 let api = Api::<Secret>::namespaced(p.client.clone(), namespace);
                 let selected = watcher::Config::default().labels(&format!("{EXPORT_LABEL}={tool}"));
-                (*tool, reflect(api, selected, &changed))
+                (
+                    *tool,
+                    reflect(api, selected, &changed, desired::keep_digest),
+                )
             })
             .collect();
         Self {
@@ -153,7 +156,7 @@ impl Published {
             extcluster_core::api::MANAGER
         ));
         tracing::info!(namespace = %p.inventory_namespace, "publishing ClusterProfiles");
-        Some(reflect(api, ours, &self.changed))
+        Some(reflect(api, ours, &self.changed, |_| {}))
     }
 
     /// Whether every watch has listed what it selects: before that, a missing object may only be
@@ -173,48 +176,57 @@ impl Published {
 
 /// One pass: the writes that bring the published objects in line, done; returns when to pass
 /// again without a change (a retry, or a status update held back by the rate guidance).
-async fn pass(p: &Publisher, published: &Published, memory: &mut Memory) -> Option<Instant> {
+async fn pass(p: &Publisher, published: &Published, history: &mut WriteHistory) -> Option<Instant> {
     let mut plan = Plan::default();
     let clusters = p.registrations.clusters.state();
     for cluster in clusters.iter().filter(|c| c.is_live()) {
-        plan.registration(p, published, memory, cluster);
+        plan.registration(p, published, history, cluster);
     }
     let strays = plan.strays(published);
     plan.delete(p, strays).await;
-    let outcomes =
-        write::execute(&p.client, std::mem::take(&mut plan.ops), WRITERS, &p.health).await;
+    let outcomes = write::execute(
+        &p.client,
+        std::mem::take(&mut plan.ops),
+        WRITERS,
+        &p.replica,
+    )
+    .await;
     let now = Instant::now();
-    for (what, target, outcome) in outcomes {
-        match outcome {
-            Ok(wrote_profile_status) => {
-                p.health.metrics.hub_writes.inc();
+    for write::Outcome {
+        what,
+        target,
+        result,
+    } in outcomes
+    {
+        match result {
+            Ok(wrote) => {
                 if let Some(target) = target {
-                    memory.errors.remove(&target);
-                    if wrote_profile_status {
-                        memory.profile_status_written.insert(target.name, now);
+                    history.errors.remove(&target);
+                    if wrote == write::Wrote::ProfileStatus {
+                        history.profile_status_written.insert(target.name, now);
                     }
                 }
             }
             Err(why) => {
                 tracing::warn!(object = %what, error = %why, "cannot publish");
                 if let Some(target) = target {
-                    memory.errors.insert(target, why);
+                    history.errors.insert(target, why);
                 }
-                plan.later(now + RETRY_AFTER);
+                plan.pass_again_at(now + RETRY_AFTER);
             }
         }
     }
-    memory
+    history
         .profile_status_written
         .retain(|_, at| at.elapsed() < PROFILE_STATUS_EVERY);
-    p.health.metrics.publish_passes.inc();
-    plan.again
+    p.replica.metrics.publish_passes.inc();
+    plan.next_pass
 }
 
 /// One registration as its exports are planned: its stored kubeconfig (or why it is unusable),
 /// and where its writes start in the plan.
 #[derive(Clone, Copy)]
-struct Export<'a> {
+struct RegistrationExports<'a> {
     cluster: &'a ExternalCluster,
     kubeconfig: Result<&'a kube::config::Kubeconfig, &'a String>,
     planned: usize,
@@ -229,7 +241,7 @@ struct Plan {
     /// The live registrations this pass planned for: what they no longer want was decided on
     /// what the watch showed of them, not on their absence from it.
     seen: HashSet<String>,
-    again: Option<Instant>,
+    next_pass: Option<Instant>,
 }
 
 /// What is published and not wanted, each with the registration it stands for, out of how many
@@ -259,7 +271,7 @@ impl Plan {
         &mut self,
         p: &Publisher,
         published: &Published,
-        memory: &Memory,
+        history: &WriteHistory,
         cluster: &ExternalCluster,
     ) {
         let name = cluster.name_any();
@@ -281,7 +293,7 @@ impl Plan {
             let profile = inventory::profile(cluster, inventory, &endpoint);
             let target = Target::new(ExportKind::ClusterProfile, &p.inventory_namespace, &name);
             let observed = profiles.get(&ObjectRef::new(&name).within(&p.inventory_namespace));
-            let held = memory
+            let held = history
                 .profile_status_written
                 .get(&name)
                 .map(|at| *at + PROFILE_STATUS_EVERY);
@@ -289,12 +301,12 @@ impl Plan {
             let terminating = observed.as_deref().and_then(write::held_by);
             if terminating.is_none() {
                 match write::profile_op(target.clone(), profile, observed.as_deref(), held) {
-                    write::Needed::Nothing => {}
-                    write::Needed::Op(op) => self.ops.push(op),
-                    write::Needed::Later(at) => self.later(at),
+                    write::ProfileWrite::None => {}
+                    write::ProfileWrite::Now(op) => self.ops.push(op),
+                    write::ProfileWrite::HeldUntil(at) => self.pass_again_at(at),
                 }
             }
-            let mut status = self.status_of(&target, planned, memory, terminating);
+            let mut status = self.status_of(&target, planned, history, terminating);
             if status.message.is_none() {
                 status.message = inventory::unverifiable_by_consumers(&endpoint);
             }
@@ -302,12 +314,12 @@ impl Plan {
             self.wanted.insert(target);
         }
         for tool in exports::requested(cluster.metadata.annotations.as_ref()) {
-            let at = Export {
+            let at = RegistrationExports {
                 cluster,
                 kubeconfig: kubeconfig.as_ref().map(|k| *k),
                 planned,
             };
-            statuses.push(self.export(p, published, memory, &at, tool));
+            statuses.push(self.export(p, published, history, &at, tool));
         }
         let busy = self.ops.len() > planned;
         let failing = statuses.iter().any(|s| s.message.is_some());
@@ -328,11 +340,11 @@ impl Plan {
         &mut self,
         p: &Publisher,
         published: &Published,
-        memory: &Memory,
-        of: &Export<'_>,
+        history: &WriteHistory,
+        of: &RegistrationExports<'_>,
         tool: Tool,
     ) -> ExportStatus {
-        let Export {
+        let RegistrationExports {
             cluster,
             kubeconfig,
             planned,
@@ -371,7 +383,7 @@ impl Plan {
         self.wanted.insert(target.clone());
         let kubeconfig = match kubeconfig {
             Ok(k) => k,
-            Err(why) => return self.status_of(&target, planned, memory, Some(why.clone())),
+            Err(why) => return self.status_of(&target, planned, history, Some(why.clone())),
         };
         match desired::secret(tool, cluster, kubeconfig, namespace) {
             Ok(secret) => {
@@ -379,9 +391,9 @@ impl Plan {
                 if let Some(op) = write::secret_op(target.clone(), secret, observed.as_deref()) {
                     self.ops.push(op);
                 }
-                self.status_of(&target, planned, memory, None)
+                self.status_of(&target, planned, history, None)
             }
-            Err(why) => self.status_of(&target, planned, memory, Some(why.to_string())),
+            Err(why) => self.status_of(&target, planned, history, Some(why.to_string())),
         }
     }
 
@@ -391,13 +403,13 @@ impl Plan {
         &self,
         target: &Target,
         planned: usize,
-        memory: &Memory,
+        history: &WriteHistory,
         problem: Option<String>,
     ) -> ExportStatus {
         let pending = self.ops[planned..]
             .iter()
             .any(|op| op.target() == Some(target));
-        let message = problem.or_else(|| memory.errors.get(target).cloned());
+        let message = problem.or_else(|| history.errors.get(target).cloned());
         ExportStatus {
             kind: target.kind,
             namespace: Some(target.namespace.clone()),
@@ -492,8 +504,8 @@ impl Plan {
                      server still holds (or could not be asked about): holding those deletes and asking \
                      again (again_in)"
                 );
-                p.health.metrics.deletes_held.inc_by(held.len() as u64);
-                self.later(Instant::now() + RETRY_AFTER);
+                p.replica.metrics.deletes_held.inc_by(held.len() as u64);
+                self.pass_again_at(Instant::now() + RETRY_AFTER);
             }
             gone.into_iter().map(|(t, _)| t).collect()
         } else {
@@ -502,7 +514,7 @@ impl Plan {
         self.ops.extend(confirmed.into_iter().map(Op::Delete));
     }
 
-    fn later(&mut self, at: Instant) {
-        self.again = Some(self.again.map_or(at, |a| a.min(at)));
+    fn pass_again_at(&mut self, at: Instant) {
+        self.next_pass = Some(self.next_pass.map_or(at, |a| a.min(at)));
     }
 }

@@ -1,9 +1,11 @@
 //! The publisher's writes: what differs between a desired object and the one the watch holds,
 //! and the requests that mend it. Objects this controller did not make are never taken over.
 
+use super::desired;
 use extcluster_core::api::ExportStatus;
 use extcluster_core::inventory::{self, v1alpha1::ClusterProfile};
 use extcluster_core::{ExportKind, ExternalCluster};
+use extcluster_remote::failure::{Failure, is_not_found};
 use extcluster_remote::status::{self, CONTROLLER_MANAGER};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -73,11 +75,12 @@ impl Op {
     }
 }
 
-pub enum Needed {
-    Nothing,
-    Op(Op),
+/// What a profile needs.
+pub enum ProfileWrite {
+    None,
+    Now(Op),
     /// Only the status differs, and the rate guidance holds its update until then.
-    Later(Instant),
+    HeldUntil(Instant),
 }
 
 /// What brings the observed profile (if any) to `desired`. `status_held` is when the rate
@@ -88,9 +91,9 @@ pub fn profile_op(
     desired: ClusterProfile,
     observed: Option<&ClusterProfile>,
     status_held: Option<Instant>,
-) -> Needed {
+) -> ProfileWrite {
     let Some(observed) = observed else {
-        return Needed::Op(Op::CreateProfile(target, Box::new(desired)));
+        return ProfileWrite::Now(Op::CreateProfile(target, Box::new(desired)));
     };
     let meta_same = contains(observed.labels(), desired.labels())
         && observed.meta().owner_references == desired.meta().owner_references
@@ -102,16 +105,16 @@ pub fn profile_op(
     let health_lost = inventory::healthy(observed.status.as_ref())
         && !inventory::healthy(desired.status.as_ref());
     match (meta_same, status_same) {
-        (true, true) => Needed::Nothing,
+        (true, true) => ProfileWrite::None,
         (true, false) => match status_held {
-            Some(at) if at > Instant::now() && !health_lost => Needed::Later(at),
-            _ => Needed::Op(Op::ApplyProfile {
+            Some(at) if at > Instant::now() && !health_lost => ProfileWrite::HeldUntil(at),
+            _ => ProfileWrite::Now(Op::ApplyProfile {
                 target,
                 profile: Box::new(desired),
                 status_only: true,
             }),
         },
-        (false, _) => Needed::Op(Op::ApplyProfile {
+        (false, _) => ProfileWrite::Now(Op::ApplyProfile {
             target,
             profile: Box::new(desired),
             status_only: false,
@@ -158,7 +161,7 @@ fn status_differences(observed: &ClusterProfile, desired: &ClusterProfile) -> Ve
     .collect()
 }
 
-/// What brings the observed Secret (if any) to `desired`.
+/// What brings the observed Secret (if any, its data kept as a digest) to `desired`.
 pub fn secret_op(target: Target, desired: Secret, observed: Option<&Secret>) -> Option<Op> {
     let Some(observed) = observed else {
         return Some(Op::CreateSecret(target, Box::new(desired)));
@@ -167,7 +170,11 @@ pub fn secret_op(target: Target, desired: Secret, observed: Option<&Secret>) -> 
         && contains(observed.annotations(), desired.annotations())
         && observed.metadata.owner_references == desired.metadata.owner_references
         && observed.type_ == desired.type_
-        && observed.data == desired.data;
+        && observed
+            .data
+            .as_ref()
+            .and_then(|d| d.get(desired::DATA_DIGEST_KEY))
+            == Some(&desired::data_digest(desired.data.as_ref()));
     (!same).then(|| Op::ApplySecret(target, Box::new(desired)))
 }
 
@@ -175,27 +182,55 @@ fn contains(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>) ->
     want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
-/// What one write did: the object described, its target, and whether a profile's status was
-/// written (or why nothing was).
-pub type Outcome = (String, Option<Target>, Result<bool, String>);
+/// What a write that went through touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrote {
+    /// A profile's status: the next update of it waits for the rate guidance.
+    ProfileStatus,
+    Other,
+}
 
-/// Runs the writes, `writers` at once, each only while this replica may still write.
+/// What one write did.
+pub struct Outcome {
+    /// The object written, for a log line.
+    pub what: String,
+    pub target: Option<Target>,
+    /// What it touched, or why it did not go through.
+    pub result: Result<Wrote, String>,
+}
+
+/// Runs the writes, `writers` at once, each only while this replica may still write, and counts
+/// each that lands.
 pub async fn execute(
     client: &Client,
     ops: Vec<Op>,
     writers: usize,
-    health: &crate::serve::Health,
+    replica: &crate::serve::ReplicaState,
 ) -> Vec<Outcome> {
     futures::stream::iter(ops)
         .map(|op| async move {
             let (what, target) = (op.describe(), op.target().cloned());
-            if !health.may_write() {
+            if !replica.may_write() {
                 let why = "this replica no longer leads".to_owned();
-                return (what, target, Err(why));
+                let result = Err(why);
+                return Outcome {
+                    what,
+                    target,
+                    result,
+                };
             }
             let result = run(client, op).await;
             tracing::debug!(object = %what, ok = result.is_ok(), "published");
-            (what, target, result)
+            // Counted as each write lands: a pass can take minutes (a fleet published at once),
+            // and a count that moved only at its end would look like a burst after a quiet.
+            if result.is_ok() {
+                replica.metrics.hub_writes.inc();
+            }
+            Outcome {
+                what,
+                target,
+                result,
+            }
         })
         .buffer_unordered(writers)
         .collect()
@@ -213,14 +248,16 @@ fn create() -> PostParams {
     }
 }
 
-async fn run(client: &Client, op: Op) -> Result<bool, String> {
+async fn run(client: &Client, op: Op) -> Result<Wrote, String> {
     match op {
         Op::CreateProfile(_, profile) => {
             let api = profiles(client, &profile);
             api.create(&create(), &profile)
                 .await
                 .map_err(|e| taken(e, "ClusterProfile", &profile.name_any()))?;
-            apply_profile_status(&api, &profile).await.map(|()| true)
+            apply_profile_status(&api, &profile)
+                .await
+                .map(|()| Wrote::ProfileStatus)
         }
         Op::ApplyProfile {
             profile,
@@ -235,31 +272,33 @@ async fn run(client: &Client, op: Op) -> Result<bool, String> {
                     .await
                     .map_err(|e| sentence(&e))?;
             }
-            apply_profile_status(&api, &profile).await.map(|()| true)
+            apply_profile_status(&api, &profile)
+                .await
+                .map(|()| Wrote::ProfileStatus)
         }
         Op::CreateSecret(target, secret) => {
             let api = Api::<Secret>::namespaced(client.clone(), &target.namespace);
             api.create(&create(), &secret)
                 .await
-                .map(|_| false)
+                .map(|_| Wrote::Other)
                 .map_err(|e| taken(e, "Secret", &target.name))
         }
         Op::ApplySecret(target, secret) => {
             let api = Api::<Secret>::namespaced(client.clone(), &target.namespace);
             api.patch(&target.name, &apply(), &Patch::Apply(&*secret))
                 .await
-                .map(|_| false)
+                .map(|_| Wrote::Other)
                 .map_err(|e| sentence(&e))
         }
-        Op::Delete(target) => delete(client, &target).await.map(|()| false),
+        Op::Delete(target) => delete(client, &target).await.map(|()| Wrote::Other),
         Op::ExportsStatus {
             registration,
             exports,
         } => {
             let api = Api::<ExternalCluster>::all(client.clone());
             match status::apply_exports(&api, &registration, &exports).await {
-                Ok(_) => Ok(false),
-                Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+                Ok(_) => Ok(Wrote::Other),
+                Err(e) if is_not_found(&e) => Ok(Wrote::Other),
                 Err(e) => Err(sentence(&e)),
             }
         }
@@ -302,7 +341,7 @@ async fn delete(client: &Client, target: &Target) -> Result<(), String> {
     };
     match result {
         Ok(()) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
         Err(e) => Err(sentence(&e)),
     }
 }
@@ -319,9 +358,10 @@ fn taken(e: kube::Error, kind: &str, name: &str) -> String {
 }
 
 fn sentence(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(a) => format!("the hub refused the write: {} ({})", a.message, a.code),
-        other => format!("cannot reach the hub: {other}"),
+    match Failure::of(e) {
+        f @ Failure::Status { code, .. } => format!("the hub refused the write ({code}): {f}"),
+        f @ Failure::Transport(_) => format!("cannot reach the hub: {f}"),
+        f => format!("the write failed: {f}"),
     }
 }
 
@@ -330,7 +370,7 @@ pub async fn serves_profiles(client: &Client) -> Result<bool, kube::Error> {
     let version = format!("{}/v1alpha1", inventory::GROUP);
     match client.list_api_group_resources(&version).await {
         Ok(list) => Ok(list.resources.iter().any(|r| r.name == "clusterprofiles")),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) if is_not_found(&e) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -361,7 +401,7 @@ mod tests {
     fn only_what_differs_is_written_and_a_status_waits_for_the_rate_guidance() {
         assert!(matches!(
             profile_op(target(), desired(), None, None),
-            Needed::Op(Op::CreateProfile(..))
+            ProfileWrite::Now(Op::CreateProfile(..))
         ));
         let mut observed = desired();
         observed
@@ -371,16 +411,16 @@ mod tests {
             .insert("added-by".into(), "someone".into());
         assert!(matches!(
             profile_op(target(), desired(), Some(&observed), None),
-            Needed::Nothing
+            ProfileWrite::None
         ));
         observed.status.as_mut().unwrap().version.kubernetes = "v1.29.0".into();
         let held = Instant::now() + Duration::from_secs(20);
         assert!(
-            matches!(profile_op(target(), desired(), Some(&observed), Some(held)), Needed::Later(at) if at == held)
+            matches!(profile_op(target(), desired(), Some(&observed), Some(held)), ProfileWrite::HeldUntil(at) if at == held)
         );
         assert!(matches!(
             profile_op(target(), desired(), Some(&observed), None),
-            Needed::Op(Op::ApplyProfile {
+            ProfileWrite::Now(Op::ApplyProfile {
                 status_only: true,
                 ..
             })
@@ -388,7 +428,7 @@ mod tests {
         observed.spec.display_name = "renamed".into();
         assert!(matches!(
             profile_op(target(), desired(), Some(&observed), Some(held)),
-            Needed::Op(Op::ApplyProfile {
+            ProfileWrite::Now(Op::ApplyProfile {
                 status_only: false,
                 ..
             })
@@ -404,14 +444,14 @@ mod tests {
         let held = Instant::now() + Duration::from_secs(20);
         assert!(matches!(
             profile_op(target(), desired(), Some(&observed), Some(held)),
-            Needed::Op(Op::ApplyProfile {
+            ProfileWrite::Now(Op::ApplyProfile {
                 status_only: true,
                 ..
             })
         ));
         assert!(matches!(
             profile_op(target(), observed.clone(), Some(&desired()), Some(held)),
-            Needed::Later(_)
+            ProfileWrite::HeldUntil(_)
         ));
         assert_eq!(held_by(&observed), None);
         observed.metadata.deletion_timestamp =
@@ -439,17 +479,27 @@ mod tests {
             secret_op(target.clone(), want.clone(), None),
             Some(Op::CreateSecret(..))
         ));
-        assert!(secret_op(target.clone(), want.clone(), Some(&want)).is_none());
+        // As the watch keeps them: the data as a digest.
+        let watched = |s: &Secret| {
+            let mut s = s.clone();
+            desired::keep_digest(&mut s);
+            s
+        };
+        assert!(secret_op(target.clone(), want.clone(), Some(&watched(&want))).is_none());
+        assert!(
+            secret_op(target.clone(), want.clone(), Some(&want)).is_some(),
+            "an observed Secret is compared by its digest only"
+        );
         let mut stale = want.clone();
         stale.data = Some(BTreeMap::from([(
             "value".into(),
             k8s_openapi::ByteString(b"old".to_vec()),
         )]));
         assert!(matches!(
-            secret_op(target.clone(), want.clone(), Some(&stale)),
+            secret_op(target.clone(), want.clone(), Some(&watched(&stale))),
             Some(Op::ApplySecret(..))
         ));
-        let mut relabelled = want.clone();
+        let mut relabelled = watched(&want);
         relabelled.metadata.labels = Some(BTreeMap::new());
         assert!(secret_op(target, want, Some(&relabelled)).is_some());
     }

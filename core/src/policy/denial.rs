@@ -92,20 +92,7 @@ impl fmt::Display for Denial {
                 version,
                 range,
                 too_new,
-            } => {
-                let why = if *too_new {
-                    "newer than the hub supports yet; ask the hub's administrator whether the \
-                     webhook's --accepted-versions can include it"
-                } else {
-                    "older than the hub supports; upgrade the cluster, or ask the hub's \
-                     administrator to change the webhook's --accepted-versions"
-                };
-                write!(
-                    f,
-                    "cluster {name:?} runs Kubernetes {version}, which is outside the accepted \
-                     range {range}: {why}"
-                )
-            }
+            } => out_of_range(f, name, version, range, *too_new),
             Denial::VersionUnreadable { name, error } => write!(
                 f,
                 "cluster {name:?} has an unreadable spec.kubernetesVersion: {error}; set it to the \
@@ -156,22 +143,7 @@ impl fmt::Display for Denial {
                 "cannot check whether the cluster behind {name:?} is already registered: {why}; \
                  retry in a few seconds"
             ),
-            Denial::RegistrationsRemain { count, first } => {
-                let more = count.saturating_sub(first.len());
-                let listed = if more > 0 {
-                    format!("{} and {more} more", first.join(", "))
-                } else {
-                    first.join(", ")
-                };
-                write!(
-                    f,
-                    "deleting CRD {CRD_NAME} would delete {count} imported registration{} ({listed}) \
-                     and, through the garbage collector, their stored kubeconfigs; disconnect \
-                     each first (`kubectl extcluster disconnect NAME`), or, to delete them all \
-                     anyway, remove the guard first: `kubectl label crd {CRD_NAME} {GUARD_LABEL}-`",
-                    if *count == 1 { "" } else { "s" }
-                )
-            }
+            Denial::RegistrationsRemain { count, first } => registrations_remain(f, *count, first),
             Denial::RegistrationsUncounted { why } => write!(
                 f,
                 "cannot count the imported registrations that deleting CRD {CRD_NAME} would \
@@ -184,6 +156,44 @@ impl fmt::Display for Denial {
             ),
         }
     }
+}
+
+fn out_of_range(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    version: &str,
+    range: &impl fmt::Display,
+    too_new: bool,
+) -> fmt::Result {
+    let why = if too_new {
+        "newer than the hub supports yet; ask the hub's administrator whether the webhook's \
+         --accepted-versions can include it"
+    } else {
+        "older than the hub supports; upgrade the cluster, or ask the hub's administrator to \
+         change the webhook's --accepted-versions"
+    };
+    write!(
+        f,
+        "cluster {name:?} runs Kubernetes {version}, which is outside the accepted range \
+         {range}: {why}"
+    )
+}
+
+fn registrations_remain(f: &mut fmt::Formatter<'_>, count: usize, first: &[String]) -> fmt::Result {
+    let more = count.saturating_sub(first.len());
+    let listed = if more > 0 {
+        format!("{} and {more} more", first.join(", "))
+    } else {
+        first.join(", ")
+    };
+    write!(
+        f,
+        "deleting CRD {CRD_NAME} would delete {count} imported registration{} ({listed}) and, \
+         through the garbage collector, their stored kubeconfigs; disconnect each first \
+         (`kubectl extcluster disconnect NAME`), or, to delete them all anyway, remove the guard \
+         first: `kubectl label crd {CRD_NAME} {GUARD_LABEL}-`",
+        if count == 1 { "" } else { "s" }
+    )
 }
 
 impl std::error::Error for Denial {}

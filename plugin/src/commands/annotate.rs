@@ -7,12 +7,13 @@ use crate::hub::{Global, Hub, not_found};
 use crate::output::{resource_name, table};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
+use extcluster_core::ExternalCluster;
 use extcluster_core::api::MANAGER;
 use extcluster_core::capability::{self, Capability};
 use extcluster_core::exports::{self, Export};
 use extcluster_core::policy::{self, Registration};
 use extcluster_remote::detect::{self, Proposal};
-use extcluster_remote::failure::Failure;
+use extcluster_remote::failure::is_not_found;
 use extcluster_remote::stored;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation, TestOperation};
@@ -410,22 +411,7 @@ pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
     let mut changes: Vec<(Change, Source)> =
         given.into_iter().map(|c| (c, Source::Given)).collect();
     if args.detect {
-        let client = stored::client(&hub.client, &cluster).await.map_err(|why| {
-            anyhow!("cannot read {name:?} to detect its capabilities: {why}; nothing was changed")
-        })?;
-        let proposals = detect::propose(&detect::observe(&client).await);
-        print!(
-            "{}",
-            detection_table(name, &cluster.spec.server, &proposals)
-        );
-        for p in proposals {
-            if changes.iter().any(|(c, _)| c.capability() == p.capability) {
-                continue;
-            }
-            if let Some(v) = p.value {
-                changes.push((Change::Set(p.capability, v), Source::Detected));
-            }
-        }
+        add_detected(&hub, &cluster, &mut changes).await?;
     }
 
     let mut plan = plan(
@@ -469,10 +455,37 @@ pub async fn run(global: &Global, args: &AnnotateArgs) -> Result<()> {
         Err(e) if is_conflict(&e) => bail!(
             "the capabilities of {name:?} changed while this command ran (someone else annotated it, so the hub refused the patch's test of the values read before); nothing was changed: look at them with `kubectl extcluster describe {name}` and run the command again"
         ),
-        Err(e) if Failure::of(&e).is_not_found() => return Err(not_found(name)),
+        Err(e) if is_not_found(&e) => return Err(not_found(name)),
         Err(e) => return Err(hub.err(&format!("annotate ExternalCluster {name:?}"), &e)),
     }
     println!("{} annotated{dry}: {summary}", resource_name(name));
+    Ok(())
+}
+
+/// Reads the cluster through its stored kubeconfig, prints what detection found, and adds each
+/// detected value that no given change already names.
+async fn add_detected(
+    hub: &Hub,
+    cluster: &ExternalCluster,
+    changes: &mut Vec<(Change, Source)>,
+) -> Result<()> {
+    let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    let client = stored::client(&hub.client, cluster).await.map_err(|why| {
+        anyhow!("cannot read {name:?} to detect its capabilities: {why}; nothing was changed")
+    })?;
+    let proposals = detect::propose(&detect::read_signals(&client).await);
+    print!(
+        "{}",
+        detection_table(name, &cluster.spec.server, &proposals)
+    );
+    for p in proposals {
+        if changes.iter().any(|(c, _)| c.capability() == p.capability) {
+            continue;
+        }
+        if let Some(v) = p.value {
+            changes.push((Change::Set(p.capability, v), Source::Detected));
+        }
+    }
     Ok(())
 }
 

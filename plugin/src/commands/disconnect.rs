@@ -11,7 +11,7 @@ use clap::Args;
 use extcluster_core::Phase;
 use extcluster_core::api::{DISCONNECT_ANNOTATION, MANAGER};
 use extcluster_remote::convert;
-use extcluster_remote::failure::{Failure, Transport};
+use extcluster_remote::failure::{Failure, Transport, is_not_found};
 use extcluster_remote::kubeconfig::file::token_of;
 use extcluster_remote::stored::{self, StoredError};
 use extcluster_remote::{jwt, probe};
@@ -85,7 +85,7 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
     let _ = registration::record_status(&hub, name, &status).await;
     match clusters.delete(name, &DeleteParams::default()).await {
         Ok(_) => {}
-        Err(e) if Failure::of(&e).is_not_found() => {}
+        Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(hub.err(&format!("delete ExternalCluster {name:?}"), &e)),
     }
     let removed = remove_secrets(&hub, name, &stored::secret_ref(&cluster)).await?;

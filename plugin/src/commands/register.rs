@@ -171,19 +171,9 @@ pub async fn import(global: &Global, args: &ImportArgs) -> Result<()> {
     register(global, &args.registration, Mode::Import).await
 }
 
-async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result<()> {
-    let name = args.name.as_str();
-    check_name(name)?;
-    let path = args.from_kubeconfig.display().to_string();
-    // The external cluster first: it is only read, and nothing is written before it answered.
-    let seen = read_external(args, mode, &path, global.exec_timeout).await?;
-    if seen.facts.cluster_id.is_empty() {
-        bail!(
-            "the external cluster at {} has no kube-system namespace UID to identify it by",
-            seen.server
-        );
-    }
-    let described = Described {
+/// The registration as the command line describes it, with what the cluster showed.
+fn described(args: &RegistrationArgs, mode: Mode, seen: &Seen) -> Described {
+    Described {
         mode,
         provider: match args.provider {
             ProviderChoice::Auto => seen.facts.provider,
@@ -202,8 +192,22 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
                     .map(|dc| (DATACENTER_LABEL.to_owned(), dc.clone())),
             )
             .collect(),
-    };
-    let cluster = registration::build_cluster(name, &described, &seen.facts);
+    }
+}
+
+async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result<()> {
+    let name = args.name.as_str();
+    check_name(name)?;
+    let path = args.from_kubeconfig.display().to_string();
+    // The external cluster first: it is only read, and nothing is written before it answered.
+    let seen = read_external(args, mode, &path, global.exec_timeout).await?;
+    if seen.facts.cluster_id.is_empty() {
+        bail!(
+            "the external cluster at {} has no kube-system namespace UID to identify it by",
+            seen.server
+        );
+    }
+    let cluster = registration::build_cluster(name, &described(args, mode, &seen), &seen.facts);
     // With --convert the kubeconfig does not exist yet: the checks below run with an empty one.
     let kubeconfig_yaml = match &seen.kubeconfig {
         Some(kc) => kubeconfig::to_yaml(kc)?,

@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use extcluster_core::api::{MANAGER, MODE_CHANGED_ANNOTATION};
 use extcluster_core::{ExternalCluster, Mode};
-use extcluster_remote::failure::Failure;
+use extcluster_remote::failure::is_not_found;
 use extcluster_remote::{probe, stored};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -85,7 +85,7 @@ pub async fn run(global: &Global, args: &SetModeArgs) -> Result<()> {
         Err(e) if is_conflict(&e) => bail!(
             "the mode of {name:?} changed while this command ran; nothing was changed: look with `kubectl extcluster describe {name}` and run the command again"
         ),
-        Err(e) if Failure::of(&e).is_not_found() => return Err(not_found(name)),
+        Err(e) if is_not_found(&e) => return Err(not_found(name)),
         Err(e) => return Err(hub.err(&format!("change the mode of ExternalCluster {name:?}"), &e)),
     }
     println!("{} mode {to} (was {from}){dry}", resource_name(name));

@@ -14,7 +14,7 @@ use extcluster_core::upgrade::{
 };
 use extcluster_core::version::DEFAULT_ACCEPTED_VERSIONS;
 use extcluster_core::{ExternalCluster, VersionRange};
-use extcluster_remote::failure::Failure;
+use extcluster_remote::failure::{Failure, is_not_found};
 use extcluster_remote::stored;
 use k8s_openapi::api::core::v1::Node;
 use kube::Client;
@@ -142,7 +142,7 @@ async fn require_plan_api(client: &Client, cluster: &ExternalCluster) -> Result<
     {
         Ok(list) if list.resources.iter().any(|r| r.name == "plans") => Ok(()),
         Ok(_) => bail!(missing_controller(server)),
-        Err(e) if Failure::of(&e).is_not_found() => bail!(missing_controller(server)),
+        Err(e) if is_not_found(&e) => bail!(missing_controller(server)),
         Err(e) => bail!(
             "cannot ask {server} whether it serves Plans: {}; nothing was changed",
             stored::explain(server, &Failure::of(&e))

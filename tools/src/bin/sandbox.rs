@@ -127,6 +127,31 @@ fn running(dir: &Path) -> Option<i32> {
     (alive && !zombie).then_some(pid)
 }
 
+/// Until SIGTERM (or Ctrl-C): SIGUSR1 stops eks-prod's API server, SIGUSR2 starts it again, so
+/// the story can show an outage and the recovery.
+async fn outages_until_stopped(eks: &mut ControlPlane, step: impl Fn(&str)) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let (mut outage, mut recover) = (
+        signal(SignalKind::user_defined1())?,
+        signal(SignalKind::user_defined2())?,
+    );
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = outage.recv() => {
+                eks.stop_apiserver();
+                step("eks-prod's API server stopped");
+            }
+            _ = recover.recv() => {
+                eks.start_apiserver().await?;
+                step("eks-prod's API server started again");
+            }
+        }
+    }
+}
+
 /// Holds every process until SIGTERM; dropping the fixtures stops them.
 fn serve(dir: &Path) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,28 +214,8 @@ fn serve(dir: &Path) -> Result<()> {
         )?;
         std::fs::write(dir.join("ready"), "")?;
         step("ready");
-
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let (mut outage, mut recover) = (
-            signal(SignalKind::user_defined1())?,
-            signal(SignalKind::user_defined2())?,
-        );
         let mut eks = eks;
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = tokio::signal::ctrl_c() => break,
-                _ = outage.recv() => {
-                    eks.stop_apiserver();
-                    step("eks-prod's API server stopped");
-                }
-                _ = recover.recv() => {
-                    eks.start_apiserver().await?;
-                    step("eks-prod's API server started again");
-                }
-            }
-        }
+        outages_until_stopped(&mut eks, step).await?;
         step("stopping");
         drop(controller);
         drop(webhook);

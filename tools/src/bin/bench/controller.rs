@@ -50,17 +50,21 @@ impl PinnedController {
         })
     }
 
-    async fn metric(&self, name: &str) -> f64 {
-        let Ok((_, body)) = http_get(self.probe, "/metrics").await else {
-            return 0.0;
-        };
-        body.lines()
+    /// The sum of a metric's samples. A busy controller can be slow to answer /metrics: it is
+    /// asked again rather than read as 0 (a 0 would look like a counter that stopped).
+    async fn metric(&self, name: &str) -> Result<f64> {
+        let body = Wait::up_to(Duration::from_secs(60), "the controller's /metrics")
+            .every(Duration::from_millis(200))
+            .until(async || http_get(self.probe, "/metrics").await.ok().map(|(_, b)| b))
+            .await?;
+        Ok(body
+            .lines()
             .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            .sum())
     }
 
-    async fn probes(&self) -> f64 {
+    async fn probes(&self) -> Result<f64> {
         self.metric("extcluster_controller_probe_duration_seconds_count")
             .await
     }
@@ -115,7 +119,7 @@ async fn wait_probes(c: &PinnedController, n: f64, limit: Duration) -> Result<Du
     let started = Instant::now();
     Wait::up_to(limit, format!("{n} probes"))
         .every(Duration::from_millis(200))
-        .until(async || (c.probes().await >= n).then_some(()))
+        .until(async || (c.probes().await.ok()? >= n).then_some(()))
         .await?;
     Ok(started.elapsed())
 }
@@ -160,9 +164,9 @@ pub async fn rows(bin: &Path, quick: bool) -> Result<Vec<Row>> {
         format!("{:.0} s", (last_write - seeding).as_secs_f64()),
         "",
     ));
-    let (cpu0, probes0, writes0) = (cpu(&c)?, c.probes().await, writes(&c).await);
+    let (cpu0, probes0, writes0) = (cpu(&c)?, c.probes().await?, writes(&c).await?);
     tokio::time::sleep(window).await;
-    let (cpu1, probes1, writes1) = (cpu(&c)?, c.probes().await, writes(&c).await);
+    let (cpu1, probes1, writes1) = (cpu(&c)?, c.probes().await?, writes(&c).await?);
     let (cpu, probes, minutes) = (cpu1 - cpu0, probes1 - probes0, window.as_secs_f64() / 60.0);
     if probes < 1.0 {
         bail!("no probes in the steady-state window");
@@ -206,7 +210,7 @@ async fn publish_pass_row(c: &PinnedController, hub: &ControlPlane, n: usize) ->
     let quiet = cpu(c)?;
     tokio::time::sleep(gap * CHANGES as u32).await;
     let baseline = cpu(c)? - quiet;
-    let (before, passes_before) = (cpu(c)?, passes(c).await);
+    let (before, passes_before) = (cpu(c)?, passes(c).await?);
     for i in 0..CHANGES {
         let name = format!("ctl-{:05}", i * 2);
         let label = format!("bench={i}");
@@ -217,7 +221,7 @@ async fn publish_pass_row(c: &PinnedController, hub: &ControlPlane, n: usize) ->
         tokio::time::sleep(gap).await;
     }
     let busy = cpu(c)? - before;
-    let made = passes(c).await - passes_before;
+    let made = passes(c).await? - passes_before;
     if made < 1.0 {
         bail!("no publishing pass while registrations changed");
     }
@@ -228,19 +232,20 @@ async fn publish_pass_row(c: &PinnedController, hub: &ControlPlane, n: usize) ->
     ))
 }
 
-async fn passes(c: &PinnedController) -> f64 {
+async fn passes(c: &PinnedController) -> Result<f64> {
     c.metric("extcluster_controller_publish_passes").await
 }
 
-/// Waits until the hub writes stop for 15 s (everything published, every profile's held status
-/// update made); returns when the last one was seen.
+/// Waits until the hub writes stop for 40 s, longer than a profile's held status update waits
+/// (30 s), so everything is published and every held update made; returns when the last one was
+/// seen.
 async fn settled(c: &PinnedController) -> Result<Instant> {
-    let quiet = Duration::from_secs(15);
-    let mut last = (writes(c).await, Instant::now());
+    let quiet = Duration::from_secs(40);
+    let mut last = (writes(c).await?, Instant::now());
     Wait::up_to(Duration::from_secs(900), "the hub writes to stop")
         .every(Duration::from_secs(1))
         .until(async || {
-            let now = writes(c).await;
+            let now = writes(c).await.ok()?;
             if now != last.0 {
                 last = (now, Instant::now());
             }
@@ -254,7 +259,7 @@ fn cpu(c: &PinnedController) -> Result<f64> {
     procfs::cpu_seconds(c.pid).context("the controller's CPU time")
 }
 
-async fn writes(c: &PinnedController) -> f64 {
+async fn writes(c: &PinnedController) -> Result<f64> {
     c.metric("extcluster_controller_hub_writes_total").await
 }
 
