@@ -290,7 +290,10 @@ async fn metrics_count_requests_denials_and_latency() {
 
 #[tokio::test]
 async fn probes_report_readiness_from_the_sync_state() {
-    let w = Arc::new(Webhook::new(Policy::default(), Duration::from_millis(50)));
+    // The grace a broken watch gets: long enough that no pause of a loaded machine between the
+    // break and the next request outlasts it.
+    let grace = Duration::from_secs(3);
+    let w = Arc::new(Webhook::new(Policy::default(), grace));
     let get = |path: &'static str| {
         let w = w.clone();
         async move {
@@ -315,7 +318,7 @@ async fn probes_report_readiness_from_the_sync_state() {
         StatusCode::OK,
         "a short break is tolerated"
     );
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(grace + Duration::from_millis(500)).await;
     assert_eq!(
         get("/readyz").await,
         StatusCode::SERVICE_UNAVAILABLE,
