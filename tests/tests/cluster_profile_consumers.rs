@@ -329,11 +329,18 @@ async fn a_profile_a_consumer_holds_is_deleted_once_on_disconnect_and_goes_when_
         &out.stdout,
         &format!("stays until its consumer removes finalizer {ARGOCD_FINALIZER}"),
     );
-    profile_when(&hub, "prod", "the profile marked for deletion", |p| {
-        !p["metadata"]["deletionTimestamp"].is_null()
-    })
-    .await;
-    let marked = events_of(&watch, "prod");
+    // Once the watch itself has shown the mark: what it shows later is what came after.
+    let marked = Wait::up_to(SETTLE, "the watch showing the profile marked for deletion")
+        .every(Duration::from_millis(300))
+        .until(async || {
+            let events = events_of(&watch, "prod");
+            events
+                .iter()
+                .any(|(_, deleting)| *deleting)
+                .then_some(events)
+        })
+        .await
+        .unwrap();
     let passes = "extcluster_controller_publish_passes";
     let passes_before = controller.metric(passes).await.unwrap_or(0.0);
 
