@@ -221,7 +221,9 @@ async fn a_consumer_built_as_pkg_access_builds_one_reaches_the_cluster_from_a_ku
                 "name",
             ])
             .env("KUBECONFIG", hub.kubeconfig())
-            .env_remove("HOME"),
+            // An empty home: no ~/.kube/config to fall back on, and kubectl's cache out of the
+            // working tree.
+            .env("HOME", dir.path()),
         None,
     )
     .success();
