@@ -284,15 +284,7 @@ pub fn parse_port_range(value: &str) -> Result<(u16, u16), String> {
 
 /// Values go into error messages; a pasted megabyte should not.
 fn shorten(value: &str) -> String {
-    const MAX: usize = 120;
-    if value.len() <= MAX {
-        return value.to_owned();
-    }
-    let mut end = MAX;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &value[..end])
+    crate::text::shorten(value, 120)
 }
 
 #[cfg(test)]

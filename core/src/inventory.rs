@@ -328,7 +328,8 @@ pub fn unverifiable_by_consumers(endpoint: &Endpoint) -> Option<String> {
             "published, but consumers built on cluster-inventory-api's pkg/access (Kueue, \
              multicluster-runtime, Argo CD's integration) ignore tls-server-name: they check the \
              certificate for {host:?}, not {name:?}, and fail unless it also names {host:?}; \
-             register the cluster with a server URL whose host its certificate names"
+             give the hub a kubeconfig whose server URL uses a name the certificate covers \
+             (`kubectl extcluster set-credentials NAME --from-kubeconfig FILE`)"
         ));
     }
     (endpoint.insecure_skip_tls_verify && endpoint.certificate_authority_data.is_none()).then(

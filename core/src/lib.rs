@@ -13,6 +13,7 @@ pub mod node_config;
 pub mod policy;
 pub mod provider;
 pub mod quantity;
+pub mod text;
 pub mod upgrade;
 
 pub mod version;

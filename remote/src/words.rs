@@ -29,15 +29,7 @@ pub fn io_words(e: &std::io::Error) -> String {
 
 /// At most 200 bytes of `s`, cut at a character boundary.
 pub fn shorten(s: &str) -> String {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    extcluster_core::text::shorten(s, 200)
 }
 
 /// Collapses whitespace runs (newlines included) so a message stays on one line.

@@ -423,39 +423,43 @@ impl Plan {
     /// disconnecting, or no longer asking for an export. Each stray is kept with the
     /// registration it stands for (a profile's name; a Secret's annotation).
     fn strays(&self, published: &Published) -> Strays {
-        // What is already being deleted was deleted once: asking again only writes again.
         let profiles = published
             .profiles
             .iter()
             .flat_map(|(s, _)| s.state())
-            .filter(|o| o.metadata.deletion_timestamp.is_none())
             .map(|o| {
-                let target = Target::new(
-                    ExportKind::ClusterProfile,
-                    &o.namespace().unwrap_or_default(),
-                    &o.name_any(),
-                );
-                (target, Some(o.name_any()))
+                let kind = ExportKind::ClusterProfile;
+                let target = Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any());
+                (
+                    target,
+                    Some(o.name_any()),
+                    o.metadata.deletion_timestamp.is_some(),
+                )
             });
         let secrets = published.secrets.iter().flat_map(|(tool, (s, _))| {
             let kind = ExportKind::from(*tool);
-            let live = s.state().into_iter();
-            live.filter(|o| o.metadata.deletion_timestamp.is_none())
-                .map(move |o| {
-                    let target =
-                        Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any());
-                    let registration = o
-                        .annotations()
-                        .get(desired::REGISTRATION_ANNOTATION)
-                        .cloned();
-                    (target, registration)
-                })
+            s.state().into_iter().map(move |o| {
+                let target = Target::new(kind, &o.namespace().unwrap_or_default(), &o.name_any());
+                let registration = o
+                    .annotations()
+                    .get(desired::REGISTRATION_ANNOTATION)
+                    .cloned();
+                (
+                    target,
+                    registration,
+                    o.metadata.deletion_timestamp.is_some(),
+                )
+            })
         });
         let mut strays = Strays {
             unwanted: Vec::new(),
             published: 0,
         };
-        for (target, registration) in profiles.chain(secrets) {
+        for (target, registration, deleting) in profiles.chain(secrets) {
+            // What is already being deleted was deleted once: asking again only writes again.
+            if deleting {
+                continue;
+            }
             strays.published += 1;
             if !self.wanted.contains(&target) {
                 strays.unwanted.push((target, registration));
