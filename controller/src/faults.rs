@@ -1,5 +1,5 @@
 //! `extcluster-controller-faults`: the controller with the test-only fault compiled in (a probe
-//! that panics when its registration asks, see `status::fault_injection`). Built only by
+//! that panics when its registration asks, see `record::fault_injection`). Built only by
 //! `make build` for the tests, never shipped.
 
 #[tokio::main]

@@ -8,10 +8,10 @@ mod lease;
 mod metrics;
 mod probing;
 mod publish;
+mod record;
 mod registrations;
 mod schedule;
 mod serve;
-mod status;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -91,7 +91,7 @@ impl Work {
                 max_backoff: flags.max_backoff,
             },
             rights_interval: flags.rights_interval,
-            recorder: status::Recorder {
+            recorder: record::Recorder {
                 limits: Limits {
                     connect: flags.connect_timeout,
                     whole: flags.probe_timeout,
@@ -106,7 +106,7 @@ impl Work {
                     ),
                     skew_settles_after: signed(flags.skew_settles_after),
                 },
-                writer: status::Writer {
+                writer: record::Writer {
                     instance: self.identity.clone(),
                     client: self.client.clone(),
                     heartbeat: signed(flags.heartbeat),

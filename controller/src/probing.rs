@@ -8,10 +8,10 @@
 //! replica last wrote. Its own status writes trigger reconciles too; one that finds nothing
 //! changed and no probe due only requeues for the time already planned.
 
+use crate::record::{self, Outcome, Written};
 use crate::registrations::{Registrations, Triggers};
 use crate::schedule::Cadence;
 use crate::serve::ReplicaState;
-use crate::status::{self, Outcome, Written};
 use extcluster_core::{ExternalCluster, Phase};
 use extcluster_remote::stored;
 use futures::{FutureExt, StreamExt};
@@ -31,7 +31,7 @@ pub struct Context {
     pub replica: Arc<ReplicaState>,
     pub cadence: Cadence,
     pub rights_interval: Duration,
-    pub recorder: status::Recorder,
+    pub recorder: record::Recorder,
     pub concurrency: u16,
     pub memory: RegistrationMemory,
 }
@@ -75,7 +75,7 @@ pub struct Remembered {
 
 /// What a reconcile does with a registration.
 enum Turn {
-    Probe(status::Probe),
+    Probe(record::Probe),
     Wait(Duration),
 }
 
@@ -153,7 +153,7 @@ async fn reconcile(cluster: Arc<ExternalCluster>, ctx: Arc<Context>) -> Result<A
         Turn::Wait(d) => return Ok(Action::requeue(d)),
         Turn::Probe(p) => p,
     };
-    let outcome = std::panic::AssertUnwindSafe(status::probe_and_record(&ctx.recorder, probe))
+    let outcome = std::panic::AssertUnwindSafe(record::probe_and_record(&ctx.recorder, probe))
         .catch_unwind()
         .await
         .map_err(|panic| Panicked {
@@ -218,7 +218,7 @@ impl Context {
         if known.due > now {
             return Turn::Wait(known.due - now);
         }
-        Turn::Probe(status::Probe {
+        Turn::Probe(record::Probe {
             cluster: with_own_write(cluster.clone(), &mut known.written),
             secret,
             failures: known.failures,

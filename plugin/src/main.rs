@@ -1,8 +1,11 @@
 //! `kubectl extcluster`: register, inspect and disconnect external Kubernetes clusters on a hub.
 
 mod commands;
+mod convert;
+mod detect;
 mod dry_run;
 mod hub;
+mod login;
 mod output;
 mod registration;
 mod template;

@@ -1,16 +1,15 @@
-//! Reaching external Kubernetes clusters: their kubeconfigs ([`kubeconfig`]), a context's own
-//! login ([`login`]), the one client builder ([`client`]), what a cluster shows ([`probe`],
-//! [`detect`]), conversion to a ServiceAccount token ([`convert`]), the kubeconfig the hub stores
-//! for a registration ([`stored`]), a registration's status as each writer applies it
-//! ([`status`]), and the one sentence for a failed request ([`explain`]).
+//! Reaching Kubernetes clusters, what the plugin, the controller and the webhook share: kubeconfigs
+//! ([`kubeconfig`]), the one client builder ([`client`]) and the hub's client and watch ([`hub`]),
+//! what a cluster shows ([`probe`]), the kubeconfig the hub stores for a registration
+//! ([`stored`]) and one probe through it ([`observe`]), a registration's status as each writer
+//! applies it ([`status`]), and the one sentence for a failed request ([`failure`], [`explain`]).
 //!
-//! Used by the kubectl plugin, and by anything else that probes registered clusters through their
-//! stored kubeconfigs. Depends on `extcluster-core` only; no message here quotes a credential.
+//! What only the plugin does with a user's own kubeconfig (logging in with it, detecting
+//! capabilities, converting it to a ServiceAccount token) lives in the plugin. Depends on
+//! `extcluster-core` only; no message here quotes a credential.
 
 pub mod client;
-pub mod convert;
 pub mod credentials;
-pub mod detect;
 pub mod exec;
 pub mod explain;
 pub mod failure;
@@ -18,7 +17,6 @@ pub mod http_log;
 pub mod hub;
 pub mod jwt;
 pub mod kubeconfig;
-pub mod login;
 pub mod observe;
 pub mod probe;
 pub mod status;

@@ -2,6 +2,7 @@
 //! the same core code the webhook uses, written as a JSON Patch that tests every previous value
 //! (or its absence), so two people annotating at once cannot silently overwrite each other.
 
+use crate::detect::{self, Proposal};
 use crate::dry_run::{DryRun, DryRunArg};
 use crate::hub::{Global, Hub, not_found};
 use crate::output::{resource_name, table};
@@ -12,7 +13,6 @@ use extcluster_core::api::MANAGER;
 use extcluster_core::capability::{self, Capability};
 use extcluster_core::exports::{self, Export};
 use extcluster_core::policy::{self, Registration};
-use extcluster_remote::detect::{self, Proposal};
 use extcluster_remote::failure::is_not_found;
 use extcluster_remote::stored;
 use json_patch::jsonptr::PointerBuf;

@@ -3,13 +3,13 @@
 //! works without a browser or a cloud CLI. Progress goes to stderr, so stdout can carry the
 //! kubeconfig.
 
+use crate::convert::{self, Access, Options, TokenKind};
 use crate::hub::Global;
+use crate::login::Target;
 use crate::output::yaml;
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, ValueEnum};
-use extcluster_remote::convert::{self, Access, Options, TokenKind};
 use extcluster_remote::kubeconfig::{self, Entry, Resolved, file, shell_quote};
-use extcluster_remote::login::Target;
 use k8s_openapi::jiff::Timestamp;
 use kube::config::Kubeconfig;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! stored credentials still exist, to remove what convert-kubeconfig made there. Every step finds
 //! what it removes by name, so it works with the operator role, and a retry finishes the job.
 
+use crate::convert;
 use crate::hub::{Global, Hub};
 use crate::output::resource_name;
 use crate::registration::{self, remove_secrets};
@@ -10,7 +11,6 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use extcluster_core::Phase;
 use extcluster_core::api::{DISCONNECT_ANNOTATION, MANAGER};
-use extcluster_remote::convert;
 use extcluster_remote::failure::{Failure, Transport, is_not_found};
 use extcluster_remote::kubeconfig::file::token_of;
 use extcluster_remote::stored::{self, StoredError};

@@ -1,8 +1,10 @@
 //! `register`, `connect`, `import`: from an external kubeconfig to a Running registration, or
 //! nothing at all.
 
+use crate::convert::{self, Options};
 use crate::dry_run::{DryRun, DryRunArg};
 use crate::hub::{Global, Hub};
+use crate::login::Target;
 use crate::output::resource_name;
 use crate::registration::{self, Described, check_name, external_client, failed, from_file};
 use anyhow::{Result, anyhow, bail};
@@ -14,10 +16,8 @@ use extcluster_core::label::{self, DATACENTER_LABEL};
 use extcluster_core::policy::Policy;
 use extcluster_core::version::DEFAULT_ACCEPTED_VERSIONS;
 use extcluster_core::{ExternalCluster, Mode, Operation, Provider, Registration, VersionRange};
-use extcluster_remote::convert::{self, Options};
 use extcluster_remote::explain::FromFile;
 use extcluster_remote::kubeconfig::{self, Minimized, file};
-use extcluster_remote::login::Target;
 use extcluster_remote::probe;
 use extcluster_remote::stored::secret_name;
 use k8s_openapi::api::core::v1::Secret;

@@ -5,8 +5,8 @@ use super::{
     Options, SA_NAME_ANNOTATION, SA_UID_ANNOTATION, TOKEN_SECRET_TYPE, TOKEN_WAIT, TokenKind,
     go_duration, ours, post, wait_failure,
 };
-use crate::Error;
 use crate::login::Target;
+use extcluster_remote::Error;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};

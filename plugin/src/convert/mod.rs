@@ -17,15 +17,14 @@ mod provision;
 mod token;
 mod verify;
 
-pub use cleanup::{Cleanup, cleanup, cleanup_command};
-pub use provision::read_only_rules;
+pub use cleanup::{cleanup, cleanup_command};
 
-use crate::Error;
-use crate::failure::Failure;
-use crate::kubeconfig::{Entry, file};
 use crate::login::Target;
 use extcluster_core::Mode;
 use extcluster_core::api::{MANAGED_BY_LABEL, MANAGER};
+use extcluster_remote::Error;
+use extcluster_remote::failure::Failure;
+use extcluster_remote::kubeconfig::{Entry, file};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
@@ -306,10 +305,10 @@ pub fn go_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::provision::{binding_for, same_binding};
+    use super::provision::{binding_for, read_only_rules, same_binding};
     use super::token::secret_token;
     use super::*;
-    use crate::kubeconfig::file::token_of;
+    use extcluster_remote::kubeconfig::file::token_of;
     use k8s_openapi::api::core::v1::Secret;
 
     /// Builds a token Secret's data in tests.

@@ -1,11 +1,11 @@
 //! The check that the new credentials work before anything is written.
 
 use super::{CHECK_WAIT, Options};
-use crate::Error;
-use crate::failure::Failure;
-use crate::kubeconfig::{Entry, file};
 use crate::login::Target;
-use crate::probe;
+use extcluster_remote::Error;
+use extcluster_remote::failure::Failure;
+use extcluster_remote::kubeconfig::{Entry, file};
+use extcluster_remote::probe;
 use std::time::{Duration, Instant};
 
 /// Asks the cluster, with the new token, whether it has the rights `opts.access` promises. The
@@ -17,7 +17,7 @@ pub(crate) async fn check_credentials(
     opts: &Options,
     entry: &Entry,
 ) -> Result<(), Error> {
-    let client = crate::client::for_kubeconfig(&file::single(entry))
+    let client = extcluster_remote::client::for_kubeconfig(&file::single(entry))
         .await
         .map_err(|f| {
             Error::Cluster(format!(

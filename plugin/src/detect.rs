@@ -4,9 +4,9 @@
 //! Reading ([`observe`]) is separate from deciding ([`propose`]), so every rule is tested without
 //! a cluster.
 
-use crate::failure::{Failure, is_not_found};
 use extcluster_core::Capability;
 use extcluster_core::provider::cloud_load_balancer;
+use extcluster_remote::failure::{Failure, is_not_found};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::networking::v1::IngressClass;
 use kube::Client;

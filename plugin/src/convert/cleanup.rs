@@ -2,7 +2,7 @@
 //! its bindings.
 
 use super::{ours, selector};
-use crate::failure::Failure;
+use extcluster_remote::failure::Failure;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

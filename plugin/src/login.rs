@@ -3,11 +3,11 @@
 //! auth-provider; and saying in one sentence what went wrong when that fails. A plugin's stdout
 //! (where credentials are) is never quoted.
 
-use crate::Error;
-use crate::explain::{self, FromFile, Reach};
-use crate::failure::{Failure, chain};
-use crate::kubeconfig::Resolved;
-use crate::words::{command_base, io_words, last_words};
+use extcluster_remote::Error;
+use extcluster_remote::explain::{self, FromFile, Reach};
+use extcluster_remote::failure::{Failure, chain};
+use extcluster_remote::kubeconfig::Resolved;
+use extcluster_remote::words::{command_base, io_words, last_words};
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::error::Error as StdError;
@@ -43,7 +43,7 @@ impl Target {
                     chain(&e)
                 ))
             })?;
-        crate::exec::log_in(&mut config, exec_timeout)
+        extcluster_remote::exec::log_in(&mut config, exec_timeout)
             .await
             .map_err(|e| {
                 Error::Cluster(format!(
@@ -51,8 +51,10 @@ impl Target {
                     resolved.user_name, resolved.context
                 ))
             })?;
-        let client = crate::client::build(config).map_err(|e| match e {
-            crate::transport::Error::Kube(e) => remote_err(&resolved, path, "log in", &e),
+        let client = extcluster_remote::client::build(config).map_err(|e| match e {
+            extcluster_remote::transport::Error::Kube(e) => {
+                remote_err(&resolved, path, "log in", &e)
+            }
             other => Error::Cluster(format!(
                 "context {:?} in {path} is not usable: {other}",
                 resolved.context

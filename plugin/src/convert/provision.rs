@@ -2,8 +2,8 @@
 //! binding so that removing the binding removes the rest.
 
 use super::{Access, Options, RBAC_GROUP, TokenKind, ours, post, wait_gone};
-use crate::Error;
 use crate::login::Target;
+use extcluster_remote::Error;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
