@@ -59,14 +59,15 @@ fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
     p
 }
 
-/// The files, each with what its error must say.
-fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> {
-    let d = dir;
-    let ca_ok = format!(
-        "{SERVER}    certificate-authority-data: {}\n",
-        b64("not a PEM")
-    );
-    let cases: Vec<(&'static str, PathBuf, Vec<&'static str>)> = vec![
+/// A hostile file, named for the messages, and what its error must say.
+type Case = (&'static str, PathBuf, Vec<&'static str>);
+
+/// A family of hostile files, written into the directory it is given.
+type Family = fn(&Path) -> Vec<Case>;
+
+fn missing_or_empty(d: &Path) -> Vec<Case> {
+    std::fs::create_dir(d.join("a-directory")).unwrap();
+    vec![
         (
             "missing file",
             d.join("nope.kubeconfig"),
@@ -83,12 +84,18 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
             ),
             vec!["no contexts"],
         ),
+    ]
+}
+
+fn broken_references(d: &Path) -> Vec<Case> {
+    let with_token = kubeconfig(SERVER, &token());
+    vec![
         (
             "a context naming a missing cluster",
             write(
                 d,
                 "no-cluster",
-                kubeconfig(SERVER, &token()).replace("cluster: c, user", "cluster: gone, user"),
+                with_token.replace("cluster: c, user", "cluster: gone, user"),
             ),
             vec!["\"gone\"", "does not define"],
         ),
@@ -103,11 +110,7 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
         ),
         (
             "a context naming a missing user",
-            write(
-                d,
-                "no-user",
-                kubeconfig(SERVER, &token()).replace("user: u}", "user: ghost}"),
-            ),
+            write(d, "no-user", with_token.replace("user: u}", "user: ghost}")),
             vec!["\"ghost\"", "does not define"],
         ),
         (
@@ -115,7 +118,7 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
             write(
                 d,
                 "no-current",
-                kubeconfig(SERVER, &token()).replace("current-context: x\n", ""),
+                with_token.replace("current-context: x\n", ""),
             ),
             vec!["--from-context"],
         ),
@@ -128,55 +131,61 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
             ),
             vec!["not https://"],
         ),
+    ]
+}
+
+fn unusable_logins(d: &Path) -> Vec<Case> {
+    let user = |name: &str, body: String| write(d, name, kubeconfig(SERVER, &body));
+    vec![
         (
             "an unknown auth-provider",
-            write(
-                d,
+            user(
                 "auth-provider",
-                kubeconfig(
-                    SERVER,
-                    &format!(
-                        "    auth-provider:\n      name: weird-sso\n      config: {{id-token: {MARKER}, refresh-token: {MARKER}}}\n"
-                    ),
+                format!(
+                    "    auth-provider:\n      name: weird-sso\n      config: {{id-token: {MARKER}, refresh-token: {MARKER}}}\n"
                 ),
             ),
             vec!["auth-provider"],
         ),
         (
             "an exec plugin",
-            write(
-                d,
+            user(
                 "exec",
-                kubeconfig(
-                    SERVER,
-                    &format!(
-                        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: /opt/weird-auth\n      args: [--secret, {MARKER}]\n      env: [{{name: SECRET, value: {MARKER}}}]\n"
-                    ),
+                format!(
+                    "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: /opt/weird-auth\n      args: [--secret, {MARKER}]\n      env: [{{name: SECRET, value: {MARKER}}}]\n"
                 ),
             ),
             vec!["exec plugin"],
         ),
         (
             "basic auth only",
-            write(
-                d,
+            user(
                 "basic",
-                kubeconfig(
-                    SERVER,
-                    &format!("    username: admin\n    password: {MARKER}\n"),
-                ),
+                format!("    username: admin\n    password: {MARKER}\n"),
             ),
             vec!["no client certificate and no token"],
         ),
         (
             "an unknown kind of credential",
-            write(
-                d,
+            user(
                 "unknown-auth",
-                kubeconfig(SERVER, &format!("    quantum-auth: {{key: {MARKER}}}\n")),
+                format!("    quantum-auth: {{key: {MARKER}}}\n"),
             ),
             vec!["no client certificate and no token"],
         ),
+    ]
+}
+
+fn bad_encodings(d: &Path) -> Vec<Case> {
+    let ca_ok = format!(
+        "{SERVER}    certificate-authority-data: {}\n",
+        b64("not a PEM")
+    );
+    let client = |name: &str, cert: String, key: String| {
+        let user = format!("    client-certificate-data: {cert}\n    client-key-data: {key}\n");
+        write(d, name, kubeconfig(&ca_ok, &user))
+    };
+    vec![
         (
             "bad base64 in certificate-authority-data",
             write(
@@ -191,32 +200,12 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
         ),
         (
             "bad base64 in client-key-data",
-            write(
-                d,
-                "bad-key-b64",
-                kubeconfig(
-                    &ca_ok,
-                    &format!(
-                        "    client-certificate-data: {}\n    client-key-data: \"%%{MARKER}%%\"\n",
-                        b64("cert")
-                    ),
-                ),
-            ),
+            client("bad-key-b64", b64("cert"), format!("\"%%{MARKER}%%\"")),
             vec!["base64"],
         ),
         (
             "bad base64 in client-certificate-data",
-            write(
-                d,
-                "bad-cert-b64",
-                kubeconfig(
-                    &ca_ok,
-                    &format!(
-                        "    client-certificate-data: \"%%{MARKER}%%\"\n    client-key-data: {}\n",
-                        b64(MARKER)
-                    ),
-                ),
-            ),
+            client("bad-cert-b64", format!("\"%%{MARKER}%%\""), b64(MARKER)),
             vec!["base64"],
         ),
         (
@@ -235,6 +224,11 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
             ),
             vec!["key"],
         ),
+    ]
+}
+
+fn missing_referenced_files(d: &Path) -> Vec<Case> {
+    vec![
         (
             "a certificate-authority file that does not exist",
             write(
@@ -280,6 +274,15 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
             ),
             vec!["directory"],
         ),
+    ]
+}
+
+fn not_yaml_kubeconfigs(d: &Path) -> Vec<Case> {
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .chain(MARKER.bytes())
+        .collect();
+    vec![
         (
             "wrong types",
             write(
@@ -294,24 +297,17 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
             write(d, "truncated", &kubeconfig(SERVER, &token())[..120]),
             vec![],
         ),
-        (
-            "binary noise",
-            write(d, "noise", {
-                let mut b: Vec<u8> = (0..4096u32)
-                    .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-                    .collect();
-                b.extend_from_slice(MARKER.as_bytes());
-                b
-            }),
-            vec![],
-        ),
+        ("binary noise", write(d, "noise", noise), vec![]),
+    ]
+}
+
+/// 20 MB each: they must not parse for minutes, nor be quoted.
+fn huge_files(d: &Path) -> Vec<Case> {
+    const MB_20: usize = 20 * 1024 * 1024;
+    vec![
         (
             "20 MB of one scalar",
-            write(
-                d,
-                "huge-scalar",
-                MARKER.repeat(20 * 1024 * 1024 / MARKER.len()),
-            ),
+            write(d, "huge-scalar", MARKER.repeat(MB_20 / MARKER.len())),
             vec!["not a valid kubeconfig"],
         ),
         (
@@ -322,8 +318,7 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
                 format!(
                     "{}{}",
                     kubeconfig(SERVER, &token()),
-                    format!("# {MARKER} padding padding padding padding\n")
-                        .repeat(20 * 1024 * 1024 / 64)
+                    format!("# {MARKER} padding padding padding padding\n").repeat(MB_20 / 64)
                 ),
             ),
             vec!["refused"],
@@ -335,14 +330,12 @@ fn hostile_files(dir: &Path) -> Vec<(&'static str, PathBuf, Vec<&'static str>)> 
                 "huge-token",
                 kubeconfig(
                     SERVER,
-                    &format!("    token: {MARKER}{}\n", "t".repeat(20 * 1024 * 1024)),
+                    &format!("    token: {MARKER}{}\n", "t".repeat(MB_20)),
                 ),
             ),
             vec![],
         ),
-    ];
-    std::fs::create_dir(d.join("a-directory")).unwrap();
-    cases
+    ]
 }
 
 /// A hub kubeconfig that is fine (nothing listens behind it): the external one is read first.
@@ -357,11 +350,11 @@ fn hub_kubeconfig(dir: &Path) -> PathBuf {
     )
 }
 
-#[test]
-fn hostile_external_kubeconfigs_are_one_clear_line() {
+/// Each file of `family` as the external cluster's kubeconfig (`--from-kubeconfig`).
+fn refused_as_external(family: Family) {
     let dir = tempfile::tempdir().unwrap();
     let hub = hub_kubeconfig(dir.path());
-    for (case, file, wants) in hostile_files(dir.path()) {
+    for (case, file, wants) in family(dir.path()) {
         let started = std::time::Instant::now();
         let out = extcluster(
             &hub,
@@ -383,15 +376,84 @@ fn hostile_external_kubeconfigs_are_one_clear_line() {
     }
 }
 
-/// The same files as the hub's kubeconfig (`--kubeconfig`).
-#[test]
-fn hostile_hub_kubeconfigs_are_one_clear_line() {
+/// Each file of `family` as the hub's kubeconfig (`--kubeconfig`).
+fn refused_as_hub(family: Family) {
     let dir = tempfile::tempdir().unwrap();
-    for (case, file, _) in hostile_files(dir.path()) {
+    for (case, file, _) in family(dir.path()) {
         for args in [&["list"][..], &["describe", "edge"]] {
             let out = extcluster(&file, args);
             eprintln!("hub {case}, {}: {}", args[0], out.stderr.trim_end());
             refused(&format!("hub {case}, {}", args[0]), &out, &[]);
         }
     }
+}
+
+#[test]
+fn missing_or_empty_external_kubeconfigs_are_one_clear_line() {
+    refused_as_external(missing_or_empty);
+}
+
+#[test]
+fn missing_or_empty_hub_kubeconfigs_are_one_clear_line() {
+    refused_as_hub(missing_or_empty);
+}
+
+#[test]
+fn external_kubeconfigs_with_broken_references_are_one_clear_line() {
+    refused_as_external(broken_references);
+}
+
+#[test]
+fn hub_kubeconfigs_with_broken_references_are_one_clear_line() {
+    refused_as_hub(broken_references);
+}
+
+#[test]
+fn external_kubeconfigs_with_unusable_logins_are_one_clear_line() {
+    refused_as_external(unusable_logins);
+}
+
+#[test]
+fn hub_kubeconfigs_with_unusable_logins_are_one_clear_line() {
+    refused_as_hub(unusable_logins);
+}
+
+#[test]
+fn external_kubeconfigs_with_bad_encodings_are_one_clear_line() {
+    refused_as_external(bad_encodings);
+}
+
+#[test]
+fn hub_kubeconfigs_with_bad_encodings_are_one_clear_line() {
+    refused_as_hub(bad_encodings);
+}
+
+#[test]
+fn external_kubeconfigs_naming_missing_files_are_one_clear_line() {
+    refused_as_external(missing_referenced_files);
+}
+
+#[test]
+fn hub_kubeconfigs_naming_missing_files_are_one_clear_line() {
+    refused_as_hub(missing_referenced_files);
+}
+
+#[test]
+fn external_kubeconfigs_that_are_not_yaml_kubeconfigs_are_one_clear_line() {
+    refused_as_external(not_yaml_kubeconfigs);
+}
+
+#[test]
+fn hub_kubeconfigs_that_are_not_yaml_kubeconfigs_are_one_clear_line() {
+    refused_as_hub(not_yaml_kubeconfigs);
+}
+
+#[test]
+fn huge_external_kubeconfigs_are_one_clear_line() {
+    refused_as_external(huge_files);
+}
+
+#[test]
+fn huge_hub_kubeconfigs_are_one_clear_line() {
+    refused_as_hub(huge_files);
 }
