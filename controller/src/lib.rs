@@ -12,6 +12,7 @@ mod record;
 mod registrations;
 mod schedule;
 mod serve;
+mod tokens;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -112,6 +113,7 @@ impl Work {
                     heartbeat: signed(flags.heartbeat),
                     replica: self.replica.clone(),
                 },
+                tokens: tokens::Tokens::new(self.client.clone()),
             },
             concurrency: u16::try_from(flags.concurrency).unwrap_or(u16::MAX),
             memory: probing::RegistrationMemory::default(),

@@ -274,6 +274,7 @@ impl Context {
             self.replica.metrics.count_phase(k.phase, None);
         }
         self.replica.metrics.record_expiry(name, None);
+        self.recorder.tokens.forget(name);
     }
 }
 

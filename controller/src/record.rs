@@ -71,6 +71,8 @@ pub struct Recorder {
     pub limits: Limits,
     pub settings: Settings,
     pub writer: Writer,
+    /// Federated registrations' tokens.
+    pub tokens: crate::tokens::Tokens,
 }
 
 /// Writes status and events to the hub.
@@ -165,7 +167,10 @@ impl Recorder {
     ) -> health::Observation {
         let name = cluster.metadata.name.as_deref().unwrap_or_default();
         let started = Instant::now();
-        let kubeconfig = stored::from_secret(secret, &stored::secret_ref(cluster));
+        let kubeconfig = match stored::from_secret(secret, &stored::secret_ref(cluster)) {
+            Ok(stored) => self.tokens.kubeconfig(cluster, stored).await,
+            Err(e) => Err(e),
+        };
         let observation = observe(kubeconfig, cluster, check_rights, self.limits).await;
         let metrics = &self.writer.replica.metrics;
         metrics

@@ -74,6 +74,25 @@ pub struct ExternalClusterSpec {
     /// A human-friendly name, shown by `describe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// Set when the cluster trusts the hub's own identity: no credential is stored, and each use
+    /// mints a short-lived token of the hub ServiceAccount `extcluster-system/<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated: Option<Federated>,
+}
+
+/// How the hub's tokens for a federated registration are minted, and how the cluster knows them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Federated {
+    /// The audience of each token: the client ID the cluster's OIDC authenticator expects.
+    #[schemars(length(min = 1))]
+    pub audience: String,
+    /// What the cluster puts before the token's subject to make the username it authorizes.
+    #[serde(default)]
+    pub username_prefix: String,
+    /// Each token's lifetime in seconds; TokenRequest's minimum is 600.
+    #[schemars(range(min = 600))]
+    pub expiration_seconds: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]

@@ -423,6 +423,7 @@ mod tests {
                 kubernetes_version: "v1.30.2".into(),
                 kubeconfig_secret_ref: None,
                 display_name: Some("Production EU".into()),
+                federated: None,
             },
         );
         c.metadata.uid = Some("uid-1".into());

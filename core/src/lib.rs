@@ -6,6 +6,7 @@ pub mod capability;
 pub mod duration;
 pub mod exports;
 pub mod facts;
+pub mod federated;
 pub mod health;
 pub mod inventory;
 pub mod label;
@@ -20,7 +21,7 @@ pub mod version;
 
 pub use api::{
     CredentialsStatus, ExportKind, ExportStatus, ExternalCluster, ExternalClusterSpec,
-    ExternalClusterStatus, KubeletVersion, Mode, NodeSummary, Origin, Phase, Provider,
+    ExternalClusterStatus, Federated, KubeletVersion, Mode, NodeSummary, Origin, Phase, Provider,
     SecretKeyRef,
 };
 pub use capability::{Capability, CapabilityError};

@@ -301,6 +301,7 @@ fn cluster() -> impl Strategy<Value = ExternalCluster> {
                             key: "kubeconfig".into(),
                         }),
                         display_name: display,
+                        federated: None,
                     },
                 );
                 c.metadata.annotations = Some(annotations);
@@ -409,6 +410,7 @@ proptest! {
                     kubernetes_version: "v1.30.0".into(),
                     kubeconfig_secret_ref: None,
                     display_name: None,
+                    federated: None,
                 },
             )
         };

@@ -70,6 +70,8 @@ pub struct Hub {
     /// Whom the hub credentials act as, where they say (`user alice`, `serviceaccount ns/name`),
     /// or whom `--as` names: what a recorded change says was done by.
     pub acting_as: Option<String>,
+    /// How to reach the hub with no credentials at all: what anyone on the network can read.
+    pub anonymous: kube::Config,
 }
 
 impl Hub {
@@ -112,6 +114,8 @@ impl Hub {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
+        let mut anonymous = config.clone();
+        anonymous.auth_info = Default::default();
         let client = extcluster_remote::transport::client(config).map_err(|e| {
             anyhow!(
                 "cannot set up a client for the hub at {server}: {}",
@@ -122,6 +126,7 @@ impl Hub {
             client,
             server,
             acting_as,
+            anonymous,
         })
     }
 

@@ -21,6 +21,18 @@ pub struct Target {
 }
 
 impl Target {
+    /// Context `context` (default: the current one) of the kubeconfig at `path`, logged in.
+    pub async fn from_file(
+        path: &std::path::Path,
+        context: Option<&str>,
+        exec_timeout: std::time::Duration,
+    ) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        let kc = extcluster_remote::kubeconfig::read(path)?;
+        let resolved = extcluster_remote::kubeconfig::resolve(&kc, &shown, context)?;
+        Self::connect(&kc, &shown, resolved, exec_timeout).await
+    }
+
     /// A client for `resolved.context` of `kc`, authenticating as the file says: token,
     /// certificate, exec plugin (run now) or auth-provider.
     /// An exec plugin gets `exec_timeout` to log in.

@@ -5,10 +5,12 @@ mod convert;
 mod detect;
 mod dry_run;
 mod hub;
+mod hub_identity;
 mod login;
 mod output;
 mod registration;
 mod template;
+mod trust_setup;
 
 use clap::Parser;
 use extcluster_remote::words::one_line;

@@ -77,6 +77,8 @@ pub struct Described {
     pub exports: std::collections::BTreeSet<extcluster_core::exports::Export>,
     /// Labels given at registration (`--label`, `--datacenter`), checked already.
     pub labels: BTreeMap<String, String>,
+    /// Set for a federated registration: no credential is stored.
+    pub federated: Option<extcluster_core::Federated>,
 }
 
 /// The ExternalCluster for a cluster registered as `name`.
@@ -96,6 +98,7 @@ pub fn build_cluster(name: &str, described: &Described, facts: &Facts) -> Extern
                 key: SECRET_KEY.into(),
             }),
             display_name: described.display_name.clone(),
+            federated: described.federated.clone(),
         },
     );
     let mut labels = described.labels.clone();
@@ -452,6 +455,7 @@ mod tests {
         };
         let described = Described {
             labels: BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
+            federated: None,
             mode: Mode::Import,
             provider: facts.provider,
             server: "https://x".into(),

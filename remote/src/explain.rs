@@ -16,6 +16,13 @@ pub struct FromFile<'a> {
 pub enum Reach<'a> {
     /// Through the kubeconfig the hub stores for a registration.
     Stored { server: &'a str },
+    /// As the hub's own identity for federated registration `registration`, which the cluster
+    /// knows as `username`.
+    Federated {
+        server: &'a str,
+        registration: &'a str,
+        username: &'a str,
+    },
     /// With the credentials a context of a kubeconfig file holds, to register them.
     Registering(FromFile<'a>),
     /// With a context's own login, as an administrator, to make a ServiceAccount there;
@@ -35,6 +42,36 @@ pub fn sentence(reach: Reach<'_>, doing: &str, failure: &Failure) -> String {
             format!("{server} refused the stored credentials (401 Unauthorized)")
         }
         (Reach::Stored { server }, other) => format!("{server}: {other}"),
+        (Reach::Federated { server, .. }, Failure::Transport(t)) => {
+            format!("cannot reach {server}: {t}")
+        }
+        (
+            Reach::Federated {
+                server,
+                registration,
+                ..
+            },
+            Failure::Status { code: 401, .. },
+        ) => format!(
+            "{server} does not accept the hub's token (401 Unauthorized): it does not trust the \
+             hub's issuer for this audience yet; set it up as `kubectl extcluster trust \
+             {registration}` prints"
+        ),
+        (
+            Reach::Federated {
+                server,
+                registration,
+                username,
+            },
+            Failure::Status {
+                code: 403, message, ..
+            },
+        ) => format!(
+            "{server} knows the hub as {username}, who may not {doing} ({message}); apply the \
+             ClusterRoleBinding `kubectl extcluster trust {registration}` prints, or run it with \
+             --apply"
+        ),
+        (Reach::Federated { server, .. }, other) => format!("{server}: {other}"),
         (Reach::Registering(file), Failure::Transport(t)) => {
             unreachable(file, "the external cluster", "the cluster's own CA", t)
         }

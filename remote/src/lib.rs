@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod exec;
 pub mod explain;
 pub mod failure;
+pub mod federated;
 pub mod http_log;
 pub mod hub;
 pub mod jwt;

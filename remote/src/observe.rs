@@ -41,7 +41,7 @@ pub async fn observe(
         Ok(k) => k,
         Err(e) => return unusable(e.to_string(), CredentialFacts::default()),
     };
-    let credentials = credentials::facts(&kubeconfig);
+    let credentials = credential_facts(&kubeconfig, cluster);
     let client = match client::for_kubeconfig_connecting_within(&kubeconfig, limits.connect).await {
         Ok(c) => c,
         Err(why) => {
@@ -70,11 +70,28 @@ pub async fn observe(
         Err(f) => Observation {
             outcome: Err(ProbeError {
                 kind: kind(&f),
-                message: stored::explain(&cluster.spec.server, &f),
+                message: stored::explain(cluster, &f),
             }),
             missing_rights: None,
             credentials,
         },
+    }
+}
+
+/// What the credentials say of themselves; a federated registration's are minted per use, so
+/// they never expire as far as the registration goes, and name the hub identity.
+fn credential_facts(kubeconfig: &Kubeconfig, cluster: &ExternalCluster) -> CredentialFacts {
+    let Some(federated) = extcluster_core::federated::of(cluster) else {
+        return credentials::facts(kubeconfig);
+    };
+    let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    CredentialFacts {
+        expires: None,
+        identity: Some(format!(
+            "user {}",
+            extcluster_core::federated::username(name, federated)
+        )),
+        proxy: credentials::proxy(kubeconfig),
     }
 }
 

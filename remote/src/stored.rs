@@ -3,12 +3,13 @@
 
 use crate::explain::{self, Reach};
 use crate::failure::Failure;
+use crate::federated::{self, MintError};
 use crate::kubeconfig;
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_core::{ExternalCluster, SecretKeyRef};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::Kubeconfig;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 
 /// The key of the kubeconfig in the Secret registration makes.
 pub const SECRET_KEY: &str = "kubeconfig";
@@ -78,13 +79,32 @@ pub enum StoredError {
         secret: String,
         why: String,
     },
+    /// No token for a federated registration's hub identity.
+    #[error(transparent)]
+    Mint(#[from] MintError),
     /// The cluster itself did not answer as asked: the sentence from [`explain`].
     #[error("{0}")]
     Cluster(String),
 }
 
-/// The kubeconfig the hub stores for a registered cluster, read with `hub`.
+/// The kubeconfig to reach a registered cluster with, read with `hub`: the one the hub stores,
+/// and for a federated registration a token minted now for its hub identity.
 pub async fn kubeconfig(
+    hub: &Client,
+    cluster: &ExternalCluster,
+) -> Result<Kubeconfig, StoredError> {
+    let stored = stored_kubeconfig(hub, cluster).await?;
+    match extcluster_core::federated::of(cluster) {
+        Some(federated) => {
+            let minted = federated::mint(hub, &cluster.name_any(), federated).await?;
+            Ok(federated::with_token(stored, &minted))
+        }
+        None => Ok(stored),
+    }
+}
+
+/// The kubeconfig the hub stores for a registered cluster, as it is.
+async fn stored_kubeconfig(
     hub: &Client,
     cluster: &ExternalCluster,
 ) -> Result<Kubeconfig, StoredError> {
@@ -127,9 +147,20 @@ pub fn from_secret(secret: Option<&Secret>, at: &SecretKeyRef) -> Result<Kubecon
     })
 }
 
-/// The sentence for a failed request to a registered cluster at `server`.
-pub fn explain(server: &str, f: &Failure) -> String {
-    explain::sentence(Reach::Stored { server }, "reach it", f)
+/// The sentence for a failed request to registered cluster `cluster`.
+pub fn explain(cluster: &ExternalCluster, f: &Failure) -> String {
+    let server = cluster.spec.server.as_str();
+    let Some(federated) = extcluster_core::federated::of(cluster) else {
+        return explain::sentence(Reach::Stored { server }, "reach it", f);
+    };
+    let registration = cluster.metadata.name.as_deref().unwrap_or_default();
+    let username = extcluster_core::federated::username(registration, federated);
+    let reach = Reach::Federated {
+        server,
+        registration,
+        username: &username,
+    };
+    explain::sentence(reach, "reach it", f)
 }
 
 /// A client for a registered cluster, through its stored kubeconfig.
@@ -137,5 +168,5 @@ pub async fn client(hub: &Client, cluster: &ExternalCluster) -> Result<Client, S
     let kubeconfig = kubeconfig(hub, cluster).await?;
     crate::client::for_kubeconfig(&kubeconfig)
         .await
-        .map_err(|f| StoredError::Cluster(explain(&cluster.spec.server, &f)))
+        .map_err(|f| StoredError::Cluster(explain(cluster, &f)))
 }

@@ -57,6 +57,12 @@ pub enum Unexportable {
          {name} --from-kubeconfig token.kubeconfig`"
     )]
     Plugin { tool: &'static str, name: String },
+    #[error(
+        "it is federated: the hub stores no credential to hand {tool}, and {tool} cannot mint \
+         the hub's tokens itself; reach it through its ClusterProfile, or register it with a \
+         stored credential to export it to {tool}"
+    )]
+    Federated { tool: &'static str },
 }
 
 /// How consumers reach the cluster: the stored kubeconfig's cluster entry, without credentials.
@@ -101,6 +107,13 @@ pub fn secret(
     stored: &Kubeconfig,
     namespace: &str,
 ) -> Result<Secret, Unexportable> {
+    if cluster.spec.federated.is_some() {
+        let tool = match tool {
+            Export::Argocd => "Argo CD",
+            Export::Flux => "Flux",
+        };
+        return Err(Unexportable::Federated { tool });
+    }
     let entry = kubeconfig::resolve(stored, "the stored kubeconfig", None)
         .map_err(|e| Unexportable::Unusable(e.to_string()))?;
     let name = cluster.metadata.name.clone().unwrap_or_default();
@@ -199,6 +212,7 @@ pub(crate) mod tests {
                 kubernetes_version: "v1.30.0".into(),
                 kubeconfig_secret_ref: None,
                 display_name: None,
+                federated: None,
             },
         );
         c.metadata.uid = Some("u".into());

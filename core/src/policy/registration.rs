@@ -3,7 +3,7 @@
 //! string without escapes); the plugin borrows it from an owned [`ExternalCluster`].
 
 use crate::api::{
-    DISCONNECT_ANNOTATION, ExternalCluster, ExternalClusterSpec, Mode, Origin, Provider,
+    DISCONNECT_ANNOTATION, ExternalCluster, ExternalClusterSpec, Federated, Mode, Origin, Provider,
     SecretKeyRef,
 };
 use serde::Deserialize;
@@ -53,6 +53,19 @@ pub struct Spec<'a> {
     pub kubeconfig_secret_ref: Option<SecretRef<'a>>,
     #[serde(borrow, default, deserialize_with = "optional_str")]
     pub display_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub federated: Option<FederatedView<'a>>,
+}
+
+/// [`Federated`], borrowed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedView<'a> {
+    #[serde(borrow)]
+    pub audience: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub username_prefix: Cow<'a, str>,
+    pub expiration_seconds: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -107,6 +120,7 @@ impl<'a> From<&'a ExternalClusterSpec> for Spec<'a> {
             kubernetes_version,
             kubeconfig_secret_ref,
             display_name,
+            federated,
         } = spec;
         Spec {
             mode: *mode,
@@ -117,6 +131,22 @@ impl<'a> From<&'a ExternalClusterSpec> for Spec<'a> {
             kubernetes_version: Cow::Borrowed(kubernetes_version),
             kubeconfig_secret_ref: kubeconfig_secret_ref.as_ref().map(SecretRef::from),
             display_name: display_name.as_deref().map(Cow::Borrowed),
+            federated: federated.as_ref().map(FederatedView::from),
+        }
+    }
+}
+
+impl<'a> From<&'a Federated> for FederatedView<'a> {
+    fn from(f: &'a Federated) -> Self {
+        let Federated {
+            audience,
+            username_prefix,
+            expiration_seconds,
+        } = f;
+        FederatedView {
+            audience: Cow::Borrowed(audience),
+            username_prefix: Cow::Borrowed(username_prefix),
+            expiration_seconds: *expiration_seconds,
         }
     }
 }

@@ -133,7 +133,7 @@ struct SpecChanges {
     /// Never change: they say which cluster this is and how it came to be.
     identity: [(&'static str, bool); 3],
     /// Do not change while the registration stays Connect (read-only).
-    read_only_while_connected: [(&'static str, bool); 4],
+    read_only_while_connected: [(&'static str, bool); 5],
 }
 
 impl SpecChanges {
@@ -148,6 +148,7 @@ impl SpecChanges {
             kubernetes_version,
             kubeconfig_secret_ref,
             display_name,
+            federated,
         } = new;
         SpecChanges {
             identity: [
@@ -166,6 +167,7 @@ impl SpecChanges {
                     *kubeconfig_secret_ref != old.kubeconfig_secret_ref,
                 ),
                 ("spec.displayName", *display_name != old.display_name),
+                ("spec.federated", *federated != old.federated),
             ],
         }
     }

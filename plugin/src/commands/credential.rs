@@ -1,6 +1,8 @@
 //! `credential [NAME]`: a client-go credential exec plugin. It prints an `ExecCredential` with the
 //! token, or client certificate and key, that the hub stores for a registration, read with the
-//! caller's own hub credentials: the hub's RBAC on the kubeconfig Secret decides who may.
+//! caller's own hub credentials: the hub's RBAC on the kubeconfig Secret decides who may. For a
+//! federated registration it mints a token for the registration's hub identity instead, and no
+//! Secret is read: who may create serviceaccounts/token for that account may have one.
 
 use crate::hub::{Global, Hub};
 use anyhow::{Result, anyhow, bail};
@@ -88,6 +90,18 @@ pub async fn run(global: &Global, args: &CredentialArgs) -> Result<()> {
              {}; point its cluster at that server, or name the registration for {server}",
             cluster.spec.server
         );
+    }
+    if let Some(federated) = &cluster.spec.federated {
+        let minted = extcluster_remote::federated::mint(&hub.client, &name, federated).await?;
+        let status = json!({
+            "token": minted.token.expose_secret(),
+            "expirationTimestamp": minted.expires_at.to_string(),
+        });
+        println!(
+            "{}",
+            json!({"apiVersion": info.api_version, "kind": "ExecCredential", "status": status})
+        );
+        return Ok(());
     }
     let kubeconfig = stored::kubeconfig(&hub.client, &cluster)
         .await

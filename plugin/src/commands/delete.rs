@@ -57,7 +57,7 @@ async fn refuse_while_attached(hub: &Hub, cluster: &ExternalCluster) -> Result<(
         Ok(client) => probe::facts(&client)
             .await
             .map(|f| f.nodes)
-            .map_err(|f| stored::explain(&cluster.spec.server, &f)),
+            .map_err(|f| stored::explain(cluster, &f)),
         Err(why) => Err(why.to_string()),
     };
     let nodes = match nodes {

@@ -55,7 +55,7 @@ async fn live(hub: &Hub, cluster: &ExternalCluster) -> Result<Live, String> {
         .map_err(|e| e.to_string())?;
     let facts = probe::facts(&client)
         .await
-        .map_err(|f| stored::explain(&cluster.spec.server, &f))?;
+        .map_err(|f| stored::explain(cluster, &f))?;
     let warnings = probe::warnings(&client, WARNINGS_SHOWN)
         .await
         .map_err(|f| f.to_string());
@@ -175,9 +175,26 @@ fn recorded(out: &mut String, c: &ExternalCluster, now: Timestamp) {
         ("Server:", s.server.clone()),
         ("Kubernetes Version:", s.kubernetes_version.clone()),
         ("Kubeconfig Secret:", secret),
+        (
+            "Credentials:",
+            credentials_text(m.name.as_deref().unwrap_or_default(), s),
+        ),
     ] {
         let _ = writeln!(out, "  {k:<21}{v}");
     }
+}
+
+/// How the hub holds access: a credential in the Secret, or minted tokens of its own identity.
+fn credentials_text(name: &str, s: &extcluster_core::ExternalClusterSpec) -> String {
+    let Some(f) = &s.federated else {
+        return "stored (in the kubeconfig Secret)".to_owned();
+    };
+    let (namespace, account) = extcluster_core::federated::service_account(name);
+    format!(
+        "federated (hub identity {namespace}/{account}, audience {}, tokens {}m)",
+        f.audience,
+        f.expiration_seconds / 60
+    )
 }
 
 fn status(out: &mut String, st: &ExternalClusterStatus, now: Timestamp) {

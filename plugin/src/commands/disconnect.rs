@@ -67,7 +67,7 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
     // What needs the stored credentials comes first: once the hub side is gone, so are they.
     if cleanup_remote {
         let stored = stored::kubeconfig(&hub.client, &cluster).await;
-        cleanup(name, &cluster.spec.server, stored).await?;
+        cleanup(&cluster, stored).await?;
     }
 
     let params = PatchParams {
@@ -89,11 +89,17 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         Err(e) => return Err(hub.err(&format!("delete ExternalCluster {name:?}"), &e)),
     }
     let removed = remove_secrets(&hub, name, &stored::secret_ref(&cluster)).await?;
-    let secrets = if removed.is_empty() {
+    let mut secrets = if removed.is_empty() {
         "no kubeconfig Secret was left".to_owned()
     } else {
         format!("Secret {} deleted", removed.join(", "))
     };
+    if cluster.spec.federated.is_some() && crate::hub_identity::delete(&hub, name).await? {
+        let (namespace, account) = extcluster_core::federated::service_account(name);
+        secrets += &format!(
+            "; hub identity serviceaccount {namespace}/{account} deleted (no token can be minted for it again)"
+        );
+    }
     if let Some(held) = held_by_finalizers(&hub, name).await? {
         bail!(
             "{name:?} is marked for disconnect and {secrets}, but the registration stays \
@@ -169,10 +175,23 @@ async fn not_registered(hub: &Hub, name: &str, cleanup_remote: bool) -> Result<(
 /// hub side is touched; a failure stops the disconnect with nothing changed on the hub, and says
 /// how to go on.
 async fn cleanup(
-    name: &str,
-    server: &str,
+    cluster: &extcluster_core::ExternalCluster,
     kubeconfig: Result<Kubeconfig, StoredError>,
 ) -> Result<()> {
+    let (name, server) = (
+        cluster.metadata.name.clone().unwrap_or_default(),
+        cluster.spec.server.as_str(),
+    );
+    if cluster.spec.federated.is_some() {
+        println!(
+            "{name:?} is federated: convert-kubeconfig made nothing for it. On the cluster, with an \
+             administrator's kubeconfig, remove clusterrolebinding {}{name} (and the OIDC trust \
+             in its API server set-up, if nothing else uses it); the hub identity cannot mint \
+             tokens once disconnected",
+            extcluster_core::federated::BINDING_PREFIX
+        );
+        return Ok(());
+    }
     let failed = |why: String| {
         anyhow!(
             "nothing was removed in the cluster and {name:?} is still registered: {why}; or \
@@ -198,7 +217,7 @@ async fn cleanup(
         .map_err(|f| {
             failed(format!(
                 "{}; when it answers, run the disconnect again, or remove it with `{by_hand}`",
-                stored::explain(server, &f)
+                stored::explain(cluster, &f)
             ))
         })?;
     let result = tokio::time::timeout(
@@ -234,7 +253,7 @@ async fn cleanup(
         ))),
         Err(f) => Err(failed(format!(
             "{}; when it answers, run the disconnect again, or remove it with `{by_hand}`",
-            stored::explain(server, &f)
+            stored::explain(cluster, &f)
         ))),
     }
 }

@@ -14,6 +14,7 @@ pub mod refresh;
 pub mod register;
 pub mod set_credentials;
 pub mod set_mode;
+pub mod trust;
 pub mod upgrade;
 pub mod version;
 
@@ -37,6 +38,7 @@ pub enum Command {
     Upgrade(upgrade::UpgradeArgs),
     ConvertKubeconfig(convert_kubeconfig::ConvertArgs),
     Credential(credential::CredentialArgs),
+    Trust(trust::TrustArgs),
     Annotate(annotate::AnnotateArgs),
     Capabilities(capabilities::CapabilitiesArgs),
     Delete(delete::DeleteArgs),
@@ -57,6 +59,7 @@ pub async fn run(global: &Global, command: Command) -> Result<()> {
         Command::Disconnect(a) => disconnect::run(g, &a).await,
         Command::ConvertKubeconfig(a) => convert_kubeconfig::run(g, &a).await,
         Command::Credential(a) => credential::run(g, &a).await,
+        Command::Trust(a) => trust::run(g, &a).await,
         Command::Annotate(a) => annotate::run(g, &a).await,
         Command::Capabilities(a) => capabilities::run(&a),
         Command::SetCredentials(a) => set_credentials::run(g, &a).await,

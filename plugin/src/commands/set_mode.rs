@@ -99,12 +99,12 @@ async fn check_rights(hub: &Hub, cluster: &ExternalCluster, to: Mode) -> Result<
     let client = stored::client(&hub.client, cluster).await.map_err(|why| {
         anyhow!("cannot use the credentials stored for {name:?}: {why}; nothing was changed")
     })?;
-    let (server, client) = (&cluster.spec.server, &client);
+    let client = &client;
     let rights = |mode| async move {
         probe::missing_rights(client, mode).await.map_err(|f| {
             anyhow!(
                 "cannot ask the cluster what the stored credentials of {name:?} may do: {}; nothing was changed",
-                stored::explain(server, &f)
+                stored::explain(cluster, &f)
             )
         })
     };

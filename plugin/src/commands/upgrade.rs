@@ -145,7 +145,7 @@ async fn require_plan_api(client: &Client, cluster: &ExternalCluster) -> Result<
         Err(e) if is_not_found(&e) => bail!(missing_controller(server)),
         Err(e) => bail!(
             "cannot ask {server} whether it serves Plans: {}; nothing was changed",
-            stored::explain(server, &Failure::of(&e))
+            stored::explain(cluster, &Failure::of(&e))
         ),
     }
 }

@@ -18,6 +18,7 @@ mod token;
 mod verify;
 
 pub use cleanup::{cleanup, cleanup_command};
+pub use provision::read_only_rules;
 
 use crate::login::Target;
 use extcluster_core::Mode;
@@ -305,7 +306,7 @@ pub fn go_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::provision::{binding_for, read_only_rules, same_binding};
+    use super::provision::{binding_for, same_binding};
     use super::token::secret_token;
     use super::*;
     use extcluster_remote::kubeconfig::file::token_of;

@@ -49,11 +49,16 @@ pub fn single(entry: &Entry) -> Kubeconfig {
     build(std::slice::from_ref(entry), &entry.context)
 }
 
-/// The user the current context of `kubeconfig` authenticates as.
-pub fn current_user(kubeconfig: &Kubeconfig) -> Option<&kube::config::AuthInfo> {
+/// The name of the user entry the current context of `kubeconfig` authenticates as.
+pub fn current_user_name(kubeconfig: &Kubeconfig) -> Option<String> {
     let current = kubeconfig.current_context.as_deref()?;
     let context = kubeconfig.contexts.iter().find(|c| c.name == current)?;
-    let user = context.context.as_ref()?.user.as_deref()?;
+    context.context.as_ref()?.user.clone()
+}
+
+/// The user the current context of `kubeconfig` authenticates as.
+pub fn current_user(kubeconfig: &Kubeconfig) -> Option<&kube::config::AuthInfo> {
+    let user = current_user_name(kubeconfig)?;
     let entry = kubeconfig.auth_infos.iter().find(|u| u.name == user)?;
     entry.auth_info.as_ref()
 }

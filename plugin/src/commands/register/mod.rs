@@ -1,5 +1,7 @@
 //! `register`, `connect`, `import`: from an external kubeconfig to a Running registration, or
-//! nothing at all.
+//! nothing at all. A federated registration (no credential stored) is in [`federated`].
+
+mod federated;
 
 use crate::convert::{self, Options};
 use crate::dry_run::{DryRun, DryRunArg};
@@ -101,6 +103,8 @@ pub struct RegistrationArgs {
     /// connect) and register with that
     #[arg(long)]
     pub convert: bool,
+    #[command(flatten)]
+    pub federated: federated::FederatedArgs,
     /// With --convert: the ServiceAccount to make (or reuse) in kube-system [default:
     /// extcluster-manager for import, extcluster-reader for connect]; one per hub keeps each
     /// hub's token its own
@@ -171,15 +175,15 @@ pub async fn import(global: &Global, args: &ImportArgs) -> Result<()> {
     register(global, &args.registration, Mode::Import).await
 }
 
-/// The registration as the command line describes it, with what the cluster showed.
-fn described(args: &RegistrationArgs, mode: Mode, seen: &Seen) -> Described {
+/// The registration as the command line describes it, with what the cluster at `server` showed.
+fn described(args: &RegistrationArgs, mode: Mode, facts: &Facts, server: &str) -> Described {
     Described {
         mode,
         provider: match args.provider {
-            ProviderChoice::Auto => seen.facts.provider,
+            ProviderChoice::Auto => facts.provider,
             ProviderChoice::Fixed(p) => p,
         },
-        server: seen.server.clone(),
+        server: server.to_owned(),
         display_name: args.display_name.clone(),
         exports: args.exports.iter().copied().collect(),
         labels: args
@@ -192,12 +196,16 @@ fn described(args: &RegistrationArgs, mode: Mode, seen: &Seen) -> Described {
                     .map(|dc| (DATACENTER_LABEL.to_owned(), dc.clone())),
             )
             .collect(),
+        federated: None,
     }
 }
 
 async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result<()> {
     let name = args.name.as_str();
     check_name(name)?;
+    if args.federated.federated {
+        return federated::register(global, args, mode).await;
+    }
     let path = args.from_kubeconfig.display().to_string();
     // The external cluster first: it is only read, and nothing is written before it answered.
     let seen = read_external(args, mode, &path, global.exec_timeout).await?;
@@ -207,7 +215,11 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
             seen.server
         );
     }
-    let cluster = registration::build_cluster(name, &described(args, mode, &seen), &seen.facts);
+    let cluster = registration::build_cluster(
+        name,
+        &described(args, mode, &seen.facts, &seen.server),
+        &seen.facts,
+    );
     // With --convert the kubeconfig does not exist yet: the checks below run with an empty one.
     let kubeconfig_yaml = match &seen.kubeconfig {
         Some(kc) => kubeconfig::to_yaml(kc)?,
@@ -215,17 +227,7 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
     };
     let secret = registration::build_secret(name, &seen.facts.cluster_id, kubeconfig_yaml.into());
 
-    let hub = Hub::connect(global).await?;
-    check_with_hub(
-        &hub,
-        &cluster,
-        &secret,
-        &args.accepted_versions,
-        args.dry_run.dry_run,
-    )
-    .await?;
-    if args.dry_run.dry_run.is_dry() {
-        print!("{}", registration::dry_run_text(&cluster, &secret)?);
+    let Some(hub) = hub_accepting(global, args, &cluster, &secret).await? else {
         if seen.login.is_some() {
             let o = convert_options(args, mode);
             println!(
@@ -234,7 +236,7 @@ async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Resul
             );
         }
         return Ok(());
-    }
+    };
     let secret = match &seen.login {
         Some(target) => {
             let options = convert_options(args, mode);
@@ -364,6 +366,24 @@ async fn converted_secret(
         &seen.facts.cluster_id,
         kubeconfig_yaml.into_bytes(),
     ))
+}
+
+/// The hub, once it would accept the registration; `None` on a dry run, after printing what
+/// would be sent.
+async fn hub_accepting(
+    global: &Global,
+    args: &RegistrationArgs,
+    cluster: &ExternalCluster,
+    secret: &Secret,
+) -> Result<Option<Hub>> {
+    let hub = Hub::connect(global).await?;
+    let dry_run = args.dry_run.dry_run;
+    check_with_hub(&hub, cluster, secret, &args.accepted_versions, dry_run).await?;
+    if dry_run.is_dry() {
+        print!("{}", registration::dry_run_text(cluster, secret)?);
+        return Ok(None);
+    }
+    Ok(Some(hub))
 }
 
 /// The same rules the webhook enforces, locally, then the hub's own verdict on a dry run.

@@ -1,0 +1,204 @@
+//! `register --federated`: the kubeconfig given is used once, to find the cluster (server, CA,
+//! identity) and, with `--trust-apply`, to bind the hub identity there; nothing of its
+//! credentials is stored. The hub gets the registration, a Secret with a kubeconfig that holds no
+//! credential (so every reader finds the endpoint the one way it finds any registration's), and
+//! a ServiceAccount whose minted tokens must pass the same checks as stored credentials before
+//! anything else is written.
+
+use super::{RegistrationArgs, described, hub_accepting};
+use crate::hub::{Global, Hub};
+use crate::login::Target;
+use crate::output::resource_name;
+use crate::registration;
+use crate::{hub_identity, trust_setup};
+use anyhow::{Result, anyhow, bail};
+use clap::Args;
+use extcluster_core::federated::{
+    DEFAULT_USERNAME_PREFIX, MIN_EXPIRATION_SECONDS, default_audience,
+};
+use extcluster_core::{ExternalCluster, Federated, Mode};
+use extcluster_remote::explain::{self, Reach};
+use extcluster_remote::kubeconfig::{self, file};
+use extcluster_remote::{federated as mint, probe};
+
+/// How the hub's tokens for a federated registration are made.
+#[derive(Debug, Clone, Args)]
+pub struct FederatedArgs {
+    /// Store no credential: the cluster trusts the hub's ServiceAccount issuer (see `kubectl
+    /// extcluster trust`) and every use mints a short-lived token of a hub ServiceAccount made
+    /// for this registration
+    #[arg(long, conflicts_with_all = ["convert", "service_account"])]
+    pub federated: bool,
+    /// With --federated: the tokens' audience, the client ID the cluster's OIDC set-up expects
+    /// [default: extcluster.io/<the cluster's kube-system UID>]
+    #[arg(long, value_name = "AUDIENCE", requires = "federated")]
+    pub audience: Option<String>,
+    /// With --federated: what the cluster puts before the hub identity's name
+    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_USERNAME_PREFIX)]
+    pub username_prefix: String,
+    /// With --federated: each token's lifetime (10m at least, TokenRequest's minimum)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = lifetime)]
+    pub token_lifetime: i64,
+    /// With --federated: bind the hub identity on the cluster through the kubeconfig given (a
+    /// cluster administrator's), as `kubectl extcluster trust NAME --apply` does
+    #[arg(long, requires = "federated")]
+    pub trust_apply: bool,
+}
+
+fn lifetime(s: &str) -> Result<i64, String> {
+    let d = extcluster_core::duration::parse(s).map_err(|why| format!("{s:?}: {why}"))?;
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if secs < MIN_EXPIRATION_SECONDS {
+        return Err(format!(
+            "{s:?} is shorter than 10m, which TokenRequest refuses; give 10m or more"
+        ));
+    }
+    Ok(secs)
+}
+
+pub async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> Result<()> {
+    let name = args.name.as_str();
+    let target = login(global, args).await?;
+    let facts = probe::facts(&target.client)
+        .await
+        .map_err(|f| anyhow!("cannot read the cluster at {}: {f}", target.resolved.server))?;
+    let f = &args.federated;
+    let federated = Federated {
+        audience: f
+            .audience
+            .clone()
+            .unwrap_or_else(|| default_audience(&facts.cluster_id)),
+        username_prefix: f.username_prefix.clone(),
+        expiration_seconds: f.token_lifetime,
+    };
+    let mut described = described(args, mode, &facts, &target.resolved.server);
+    described.federated = Some(federated.clone());
+    let cluster = registration::build_cluster(name, &described, &facts);
+    let public = file::single(
+        &target
+            .resolved
+            .with_user(format!("hub@{name}"), Default::default()),
+    );
+    let secret = registration::build_secret(
+        name,
+        &facts.cluster_id,
+        kubeconfig::to_yaml(&public)?.into(),
+    );
+    let Some(hub) = hub_accepting(global, args, &cluster, &secret).await? else {
+        println!(
+            "# --federated: the hub would get serviceaccount {name} in extcluster-system, whose tokens (audience {}) the cluster must accept",
+            federated.audience
+        );
+        return Ok(());
+    };
+    if f.trust_apply {
+        for line in trust_setup::apply(&target.client, name, &federated, mode).await? {
+            eprintln!("  {line}");
+        }
+    }
+    hub_identity::create(&hub, name).await?;
+    let created = match verified(&hub, &cluster, &public, &facts.cluster_id).await {
+        Ok(()) => registration::create(&hub, &cluster, secret, &facts).await,
+        Err(e) => Err(e),
+    };
+    let status = match created {
+        Ok(status) => status,
+        Err(e) => return Err(without_identity(&hub, name, e).await),
+    };
+    if let Err(e) = own(&hub, name).await {
+        eprintln!("warning: {e:#}; disconnect still deletes it");
+    }
+    println!(
+        "{} registered ({mode}, {}, federated): {}, {}, {} nodes",
+        resource_name(name),
+        cluster.spec.provider,
+        registration::phase_text(&status),
+        facts.git_version,
+        facts.nodes.len()
+    );
+    Ok(())
+}
+
+async fn login(global: &Global, args: &RegistrationArgs) -> Result<Target> {
+    let path = args.from_kubeconfig.display().to_string();
+    let context = args.from_context.as_deref();
+    let target = Target::from_file(&args.from_kubeconfig, context, global.exec_timeout).await?;
+    let resolved = &target.resolved;
+    if resolved.cluster.insecure_skip_tls_verify == Some(true) {
+        bail!(
+            "context {:?} in {path} sets insecure-skip-tls-verify: true; a federated registration \
+             needs the cluster's CA (certificate-authority-data), since the hub's tokens would \
+             go to whatever answers at {}",
+            resolved.context,
+            resolved.server
+        );
+    }
+    Ok(target)
+}
+
+/// A token minted for the new hub identity reaches the same cluster, with the rights needed.
+async fn verified(
+    hub: &Hub,
+    cluster: &ExternalCluster,
+    public: &kube::config::Kubeconfig,
+    id: &str,
+) -> Result<()> {
+    let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    let federated = cluster
+        .spec
+        .federated
+        .as_ref()
+        .expect("a federated registration");
+    let minted = mint::mint(&hub.client, name, federated).await?;
+    let client =
+        extcluster_remote::client::for_kubeconfig(&mint::with_token(public.clone(), &minted))
+            .await
+            .map_err(|f| anyhow!("{}", extcluster_remote::stored::explain(cluster, &f)))?;
+    let username = extcluster_core::federated::username(name, federated);
+    let reach = Reach::Federated {
+        server: &cluster.spec.server,
+        registration: name,
+        username: &username,
+    };
+    let seen = probe::facts(&client)
+        .await
+        .map_err(|f| anyhow!("{}", explain::sentence(reach, "read the cluster", &f)))?;
+    if seen.cluster_id != id {
+        bail!(
+            "the hub's token reached a cluster whose kube-system UID is {}, not {id}: {} is \
+             not the cluster the kubeconfig reached",
+            seen.cluster_id,
+            cluster.spec.server
+        );
+    }
+    let missing = probe::missing_rights(&client, cluster.spec.mode)
+        .await
+        .map_err(|f| anyhow!("{}", explain::sentence(reach, "ask for its rights", &f)))?;
+    if !missing.is_empty() {
+        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        bail!(
+            "the cluster knows the hub as {username}, who lacks what {} needs ({}); apply the \
+             ClusterRoleBinding `kubectl extcluster trust {name}` prints, or register with \
+             --trust-apply",
+            cluster.spec.mode,
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn own(hub: &Hub, name: &str) -> Result<()> {
+    let cluster = hub.registration(name).await?;
+    hub_identity::own(hub, &cluster).await
+}
+
+/// `e`, once the hub identity made for the failed registration is gone again.
+async fn without_identity(hub: &Hub, name: &str, e: anyhow::Error) -> anyhow::Error {
+    match hub_identity::delete(hub, name).await {
+        Ok(_) if format!("{e:#}").contains("nothing was left") => e,
+        Ok(_) => anyhow!("{e:#}; nothing was left on the hub"),
+        Err(left) => anyhow!(
+            "{e:#}; the hub identity serviceaccount extcluster-system/{name} is left: {left:#}"
+        ),
+    }
+}
