@@ -149,6 +149,18 @@ impl ControlPlane {
         &self.ca.cert
     }
 
+    /// The file of the CA that signed this API server's serving certificate (and its client
+    /// certificates): what `--oidc-ca-file` names on a cluster that trusts this one's issuer.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir().join("ca.crt")
+    }
+
+    /// The issuer of this cluster's ServiceAccount tokens: its own URL, where it serves
+    /// `/.well-known/openid-configuration` and `/openid/v1/jwks`.
+    pub fn issuer(&self) -> String {
+        self.server()
+    }
+
     /// A kubeconfig at `path` for `user` in `groups`, by a client certificate that expires in
     /// `valid_for`.
     pub fn write_client_kubeconfig(
@@ -186,6 +198,72 @@ impl ControlPlane {
 
     pub async fn client(&self) -> Result<kube::Client> {
         client_for(&self.kubeconfig()).await
+    }
+
+    /// A client that trusts this cluster's CA and presents the bearer `token`, or no credentials
+    /// at all (anonymous) for `None`.
+    pub fn bearer_client(&self, token: Option<&str>) -> Result<kube::Client> {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let mut config = kube::Config::new(self.server().parse()?);
+        let ca = CertificateDer::from_pem_slice(self.ca.cert.as_bytes())?;
+        config.root_cert = Some(vec![ca.to_vec()]);
+        config.auth_info.token = token.map(|t| t.to_owned().into());
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// A token for ServiceAccount `namespace/name` (made, with its namespace, if missing) by
+    /// TokenRequest, for `audiences` (none: the API server's `--api-audiences`), valid for 600 s,
+    /// the least TokenRequest grants.
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[&str],
+    ) -> Result<String> {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+        use kube::api::{Api, PostParams};
+        let client = self.client().await?;
+        let pp = PostParams::default();
+        let meta = |name: &str| kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        };
+        let ns = Namespace {
+            metadata: meta(namespace),
+            ..Default::default()
+        };
+        let sa = ServiceAccount {
+            metadata: meta(name),
+            ..Default::default()
+        };
+        let accounts = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
+        let made = [
+            Api::<Namespace>::all(client)
+                .create(&pp, &ns)
+                .await
+                .map(drop),
+            accounts.create(&pp, &sa).await.map(drop),
+        ];
+        for result in made {
+            match result {
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                other => other.with_context(|| format!("making {namespace}/{name}"))?,
+            }
+        }
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+                expiration_seconds: Some(600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let minted = accounts.create_token_request(name, &pp, &request).await?;
+        minted
+            .status
+            .map(|s| s.token)
+            .ok_or_else(|| anyhow!("TokenRequest for {namespace}/{name} returned no token"))
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {
@@ -234,6 +312,20 @@ impl ControlPlane {
     /// clients see it).
     pub async fn restart_apiserver_reporting(&mut self, version: &str) -> Result<()> {
         self.apiserver_bin = bins::apiserver(Some(version))?;
+        self.start_apiserver().await
+    }
+
+    /// Makes this API server trust an OIDC issuer (another cluster's ServiceAccount issuer, for
+    /// federated trust): restarts it with `flags` (`--oidc-issuer-url=...`, `--oidc-client-id=...`
+    /// and the like, exactly as printed for an admin), which replace any earlier `--oidc-*` flags
+    /// and stay across later restarts. The OIDC authenticator starts in the background: tokens
+    /// of the issuer are refused for a while after this returns.
+    pub async fn trust_issuer(&mut self, flags: &[String]) -> Result<()> {
+        if let Some(other) = flags.iter().find(|f| !f.starts_with("--oidc-")) {
+            return Err(anyhow!("not an --oidc-* flag of kube-apiserver: {other}"));
+        }
+        self.apiserver_args.retain(|a| !a.starts_with("--oidc-"));
+        self.apiserver_args.extend(flags.iter().cloned());
         self.start_apiserver().await
     }
 
@@ -380,7 +472,12 @@ fn apiserver_args(d: &Path, etcd_client: u16, port: u16) -> Vec<String> {
         "--authorization-mode=RBAC",
         &format!("--service-account-key-file={}", p("sa.pub")),
         &format!("--service-account-signing-key-file={}", p("sa.key")),
-        "--service-account-issuer=https://kubernetes.default.svc",
+        // The issuer is this server's own URL, where it serves its discovery documents: another
+        // API server can trust it as an OIDC provider (`trust_issuer`). The keys' URL is named
+        // too: unset, it is derived from the advertised address and port, not from the issuer.
+        &format!("--service-account-issuer=https://127.0.0.1:{port}"),
+        &format!("--service-account-jwks-uri=https://127.0.0.1:{port}/openid/v1/jwks"),
+        // The default audience of requested tokens, as in a real cluster.
         "--api-audiences=https://kubernetes.default.svc",
         &format!("--token-auth-file={}", p("tokens.csv")),
         "--service-cluster-ip-range=10.96.0.0/16",

@@ -127,3 +127,12 @@ pub fn install_publishing(hub: &ControlPlane) {
     apply(hub, "manifests/export-argocd/rbac.yaml");
     apply(hub, "manifests/export-flux/rbac.yaml");
 }
+
+/// The opt-in manifest that lets anyone read the hub's ServiceAccount issuer discovery documents.
+pub const ISSUER_DISCOVERY: &str = "manifests/issuer-discovery/clusterrolebinding.yaml";
+
+/// Opens the hub's issuer discovery documents to anonymous readers, as a hub admin does for
+/// federated trust: external clusters fetch them without credentials.
+pub fn open_issuer_discovery(hub: &ControlPlane) {
+    apply(hub, ISSUER_DISCOVERY);
+}
