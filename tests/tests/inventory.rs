@@ -7,9 +7,11 @@
 use extcluster_tests::bins::workspace_bin;
 use extcluster_tests::controller::{ControllerProcess, FAST};
 use extcluster_tests::plugin::extcluster;
-use extcluster_tests::{ControlPlane, Options, Wait, assert_contains, b64, hub, kubectl, path_str};
+use extcluster_tests::{
+    ControlPlane, Options, Steps, Wait, assert_contains, b64, hub, kubectl, path_str,
+};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A hang guard for a loaded machine.
@@ -159,13 +161,35 @@ async fn labelled_node(ext: &ControlPlane) {
     assert!(out.ok(), "{}", out.stderr);
 }
 
-#[tokio::test]
-async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpublished_with_it() {
+/// `kubectl get` of the registration's ClusterProfile.
+const GET_PROFILE: [&str; 5] = [
+    "get",
+    "clusterprofiles.v1alpha1.multicluster.x-k8s.io",
+    "prod",
+    "-n",
+    INVENTORY,
+];
+const GET_ARGOCD: [&str; 5] = ["get", "secret", "extc-prod", "-n", "argocd"];
+const GET_FLUX: [&str; 5] = ["get", "secret", "extc-prod", "-n", "flux-system"];
+
+/// The external cluster `prod` imported on a hub that publishes to the inventory, Argo CD and Flux.
+struct Published {
+    hub: ControlPlane,
+    ext: ControlPlane,
+    controller: ControllerProcess,
+    /// The hub's admin kubeconfig.
+    hk: PathBuf,
+    dir: tempfile::TempDir,
+    /// The registration's cluster ID.
+    uid: String,
+}
+
+async fn import_prod_exported_to_argocd_and_flux() -> Published {
     let (hub, ext) = tokio::join!(
         hub::start(),
         ControlPlane::start(Options::default().name("prod"))
     );
-    let (hub, mut ext) = (hub.unwrap(), ext.unwrap());
+    let (hub, ext) = (hub.unwrap(), ext.unwrap());
     hub::install_publishing(&hub);
     let flags: Vec<&str> = FAST
         .iter()
@@ -174,8 +198,7 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         .collect();
     let controller = ControllerProcess::start(&hub, "c1", &flags).await.unwrap();
     labelled_node(&ext).await;
-    let hk = hub.kubeconfig();
-    let ek = ext.kubeconfig();
+    let (hk, ek) = (hub.kubeconfig(), ext.kubeconfig());
     let import = [
         "import",
         "prod",
@@ -192,22 +215,89 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
     let uid = hub
         .kubectl(&["get", "extc", "prod", "-o", "jsonpath={.spec.clusterID}"])
         .stdout;
+    let dir = tempfile::tempdir().unwrap();
+    Published {
+        hub,
+        ext,
+        controller,
+        hk,
+        dir,
+        uid,
+    }
+}
 
-    // The ClusterProfile, once the controller has probed the cluster.
-    let get_profile = [
-        "get",
-        "clusterprofiles.v1alpha1.multicluster.x-k8s.io",
-        "prod",
-        "-n",
-        INVENTORY,
-    ];
-    let profile = wait_json(&hub, &get_profile, "a healthy ClusterProfile", |p| {
+fn control_plane_healthy(status: &'static str) -> impl Fn(&Value) -> bool {
+    move |p| {
         p["status"]["conditions"].as_array().is_some_and(|cs| {
             cs.iter()
-                .any(|c| c["type"] == "ControlPlaneHealthy" && c["status"] == "True")
+                .any(|c| c["type"] == "ControlPlaneHealthy" && c["status"] == status)
         })
-    })
+    }
+}
+
+#[tokio::test]
+async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpublished_with_it() {
+    let mut p = import_prod_exported_to_argocd_and_flux().await;
+    let mut step = Steps::start("the ClusterProfile, once the controller has probed the cluster");
+    let profile = wait_json(
+        &p.hub,
+        &GET_PROFILE,
+        "a healthy ClusterProfile",
+        control_plane_healthy("True"),
+    )
     .await;
+    step.check(
+        "the ClusterProfile names its manager, the cluster's version and properties",
+        async { profile_names_manager_version_and_properties(&p, &profile) },
+    )
+    .await;
+    step.check(
+        "the ClusterProfile gives access to the cluster but holds no credential",
+        async { profile_gives_access_without_credential(&p, &profile) },
+    )
+    .await;
+    step.check(
+        "a least-privileged consumer reaches the cluster through the ClusterProfile",
+        a_consumer_reaches_the_cluster(&p),
+    )
+    .await;
+    step.check(
+        "Argo CD's cluster Secret is as documented, and its credentials work",
+        argocd_secret_is_documented_and_works(&p),
+    )
+    .await;
+    step.check("Flux's kubeconfig Secret works", flux_secret_works(&p))
+        .await;
+    step.check(
+        "the registration says where it is published; describe shows it",
+        exports_are_recorded_and_described(&p),
+    )
+    .await;
+    step.check(
+        "settled, the published objects stay as they are while probes go on",
+        no_churn_once_settled(&p),
+    )
+    .await;
+    step.next("new credentials on the hub: the Argo CD Secret follows, and still works");
+    argocd_secret_follows_new_credentials(&p).await;
+    step.next("no longer asking for Flux: its Secret goes, the others stay");
+    dropping_flux_removes_only_its_secret(&p).await;
+    step.next("the cluster goes down: the profile says so");
+    p.ext.stop_apiserver();
+    let down = wait_json(
+        &p.hub,
+        &GET_PROFILE,
+        "ControlPlaneHealthy=False",
+        control_plane_healthy("False"),
+    )
+    .await;
+    assert_eq!(condition(&down, "Joined")["status"], "True");
+    step.next("disconnected: everything published for it is gone");
+    disconnect_unpublishes_everything(&p).await;
+    step.finish();
+}
+
+fn profile_names_manager_version_and_properties(p: &Published, profile: &Value) {
     assert_eq!(
         profile["metadata"]["labels"]["x-k8s.io/cluster-manager"],
         "kubectl-extcluster"
@@ -225,7 +315,8 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         "kubectl-extcluster"
     );
     assert_eq!(profile["spec"]["displayName"], "Production");
-    let observed = hub
+    let observed = p
+        .hub
         .kubectl(&[
             "get",
             "extc",
@@ -239,21 +330,24 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         profile["status"]["version"]["kubernetes"],
         observed.as_str()
     );
-    assert_eq!(condition(&profile, "Joined")["status"], "True");
-    assert_eq!(property(&profile, "cluster.clusterset.k8s.io"), uid);
+    assert_eq!(condition(profile, "Joined")["status"], "True");
+    assert_eq!(property(profile, "cluster.clusterset.k8s.io"), p.uid);
     assert!(
         !profile.to_string().contains("\"id.k8s.io\""),
         "the cluster ID once, under KEP-2149's name"
     );
-    assert_eq!(property(&profile, "extcluster.io/mode"), "Import");
-    assert_eq!(property(&profile, "extcluster.io/region"), "eu-west-1");
-    assert_eq!(property(&profile, "extcluster.io/zones"), "eu-west-1a");
+    assert_eq!(property(profile, "extcluster.io/mode"), "Import");
+    assert_eq!(property(profile, "extcluster.io/region"), "eu-west-1");
+    assert_eq!(property(profile, "extcluster.io/zones"), "eu-west-1a");
+}
+
+fn profile_gives_access_without_credential(p: &Published, profile: &Value) {
     let provider = &profile["status"]["accessProviders"][0];
     assert_eq!(provider["name"], "kubectl-extcluster");
-    assert_eq!(provider["cluster"]["server"], ext.server().as_str());
+    assert_eq!(provider["cluster"]["server"], p.ext.server().as_str());
     assert_eq!(
         provider["cluster"]["certificate-authority-data"],
-        b64(ext.ca_pem()).as_str()
+        b64(p.ext.ca_pem()).as_str()
     );
     assert!(
         profile["status"]["credentialProviders"].is_null(),
@@ -263,13 +357,16 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         !profile.to_string().contains("token"),
         "no credential in a ClusterProfile"
     );
+}
 
-    // A consumer, as the least-privileged hub users: reads the profile with kubectl, writes the
-    // provider's cluster entry and the credential plugin into a kubeconfig, and uses it.
-    let dir = tempfile::tempdir().unwrap();
-    hub::apply(&hub, "manifests/roles.yaml");
-    let viewer = person(&hub, &dir, "viewer", "extcluster-viewer");
-    let operator = person(&hub, &dir, "operator", "extcluster-operator");
+/// A consumer, as the least-privileged hub users: reads the profile with kubectl, writes the
+/// provider's cluster entry and the credential plugin into a kubeconfig, and uses it. A hub user
+/// who may read the inventory but not the stored Secret gets a refusal.
+async fn a_consumer_reaches_the_cluster(p: &Published) {
+    let (hub, dir) = (&p.hub, &p.dir);
+    hub::apply(hub, "manifests/roles.yaml");
+    let viewer = person(hub, dir, "viewer", "extcluster-viewer");
+    let operator = person(hub, dir, "operator", "extcluster-operator");
     let bind = [
         "create",
         "rolebinding",
@@ -280,7 +377,7 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         "--user=operator",
     ];
     assert!(hub.kubectl(&bind).ok());
-    let read = kubectl::run(&viewer, &[&get_profile[..], &["-o", "json"]].concat(), None).success();
+    let read = kubectl::run(&viewer, &[&GET_PROFILE[..], &["-o", "json"]].concat(), None).success();
     let read: Value = serde_json::from_str(&read.stdout).unwrap();
     let cluster = read["status"]["accessProviders"]
         .as_array()
@@ -293,7 +390,6 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         &consumer,
         "through the ClusterProfile and the credential plugin",
     );
-    // A hub user who may read the inventory but not the stored Secret gets a refusal.
     let refused = dir.path().join("refused");
     std::fs::write(&refused, consumer_kubeconfig(&cluster, &viewer)).unwrap();
     let out = kubectl::run(&refused, &["get", "namespace", "kube-system"], None);
@@ -302,22 +398,18 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         &out.stderr,
         "a credential needs get on that Secret on the hub",
     );
+}
 
-    // Argo CD's cluster Secret, as its declarative setup documents it, and its credentials work.
-    let argocd = wait_json(
-        &hub,
-        &["get", "secret", "extc-prod", "-n", "argocd"],
-        "the Argo CD Secret",
-        |_| true,
-    )
-    .await;
+/// Argo CD's cluster Secret, as its declarative setup documents it.
+async fn argocd_secret_is_documented_and_works(p: &Published) {
+    let argocd = wait_json(&p.hub, &GET_ARGOCD, "the Argo CD Secret", |_| true).await;
     assert_eq!(
         argocd["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
         "cluster"
     );
     assert_eq!(
         argocd["metadata"]["labels"]["extcluster.io/cluster-id"],
-        uid.as_str(),
+        p.uid.as_str(),
         "labels copied"
     );
     assert_eq!(
@@ -325,128 +417,108 @@ async fn a_registration_is_published_to_the_inventory_argocd_and_flux_and_unpubl
         "ExternalCluster"
     );
     assert_eq!(secret_text(&argocd, "name"), "prod");
-    assert_eq!(secret_text(&argocd, "server"), ext.server());
+    assert_eq!(secret_text(&argocd, "server"), p.ext.server());
     let config: Value = serde_json::from_str(&secret_text(&argocd, "config")).unwrap();
     assert_eq!(
         config["tlsClientConfig"]["caData"],
-        b64(ext.ca_pem()).as_str()
+        b64(p.ext.ca_pem()).as_str()
     );
     assert_eq!(config["tlsClientConfig"]["insecure"], false);
-    let from_argocd = dir.path().join("argocd");
-    std::fs::write(&from_argocd, argocd_kubeconfig(&ext.server(), &config)).unwrap();
+    let from_argocd = p.dir.path().join("argocd");
+    std::fs::write(&from_argocd, argocd_kubeconfig(&p.ext.server(), &config)).unwrap();
     reaches_kube_system(&from_argocd, "with the Argo CD Secret's credentials");
+}
 
-    // Flux's kubeconfig Secret, under the key spec.kubeConfig.secretRef reads by default.
-    let flux = wait_json(
-        &hub,
-        &["get", "secret", "extc-prod", "-n", "flux-system"],
-        "the Flux Secret",
-        |_| true,
-    )
-    .await;
-    let from_flux = dir.path().join("flux");
+/// Flux's kubeconfig Secret, under the key spec.kubeConfig.secretRef reads by default.
+async fn flux_secret_works(p: &Published) {
+    let flux = wait_json(&p.hub, &GET_FLUX, "the Flux Secret", |_| true).await;
+    let from_flux = p.dir.path().join("flux");
     std::fs::write(&from_flux, secret_text(&flux, "value")).unwrap();
     reaches_kube_system(&from_flux, "with the Flux Secret's kubeconfig");
+}
 
-    // The registration says where it is published; describe shows it.
-    let exports = wait_json(&hub, &["get", "extc", "prod"], "three ready exports", |c| {
-        c["status"]["exports"]
-            .as_array()
-            .is_some_and(|e| e.len() == 3 && e.iter().all(|e| e["ready"] == true))
-    })
+async fn exports_are_recorded_and_described(p: &Published) {
+    let exports = wait_json(
+        &p.hub,
+        &["get", "extc", "prod"],
+        "three ready exports",
+        |c| {
+            c["status"]["exports"]
+                .as_array()
+                .is_some_and(|e| e.len() == 3 && e.iter().all(|e| e["ready"] == true))
+        },
+    )
     .await;
     assert_eq!(
         exports["status"]["exports"][1]["namespace"], "argocd",
         "{exports:#}"
     );
-    let described = extcluster(&hk, &["describe", "prod"]).success().stdout;
+    let described = extcluster(&p.hk, &["describe", "prod"]).success().stdout;
     assert_contains(&described, "Exports (asked: argocd,flux):");
     assert_contains(&described, "argocd/extc-prod");
+}
 
-    // Settled, the published objects stay as they are while probes go on (every 2 s here).
+/// Probes run every 2 s here: four rounds without a write.
+async fn no_churn_once_settled(p: &Published) {
     let version = |args: &[&str]| {
         let mut full = args.to_vec();
         full.extend(["-o", "jsonpath={.metadata.resourceVersion}"]);
-        hub.kubectl(&full).stdout
+        p.hub.kubectl(&full).stdout
     };
-    let argocd_secret = ["get", "secret", "extc-prod", "-n", "argocd"];
-    let before = (version(&get_profile), version(&argocd_secret));
+    let before = (version(&GET_PROFILE), version(&GET_ARGOCD));
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(
-        (version(&get_profile), version(&argocd_secret)),
+        (version(&GET_PROFILE), version(&GET_ARGOCD)),
         before,
         "no churn"
     );
+}
 
-    // New credentials on the hub (set-credentials): the Argo CD Secret follows, and still works.
-    let rotated = dir.path().join("rotated");
-    ext.write_client_kubeconfig(
-        &rotated,
-        "rotated-admin",
-        &["system:masters"],
-        time::Duration::days(1),
-    )
-    .unwrap();
-    extcluster(
-        &hk,
-        &[
-            "set-credentials",
-            "prod",
-            "--from-kubeconfig",
-            path_str(&rotated),
-        ],
-    )
-    .success();
+/// New credentials on the hub (set-credentials): the Argo CD Secret follows, and still works.
+async fn argocd_secret_follows_new_credentials(p: &Published) {
+    let argocd = wait_json(&p.hub, &GET_ARGOCD, "the Argo CD Secret", |_| true).await;
     let old_config = secret_text(&argocd, "config");
-    let renewed = wait_json(&hub, &argocd_secret, "the Argo CD Secret renewed", |s| {
+    let rotated = p.dir.path().join("rotated");
+    p.ext
+        .write_client_kubeconfig(
+            &rotated,
+            "rotated-admin",
+            &["system:masters"],
+            time::Duration::days(1),
+        )
+        .unwrap();
+    let set = [
+        "set-credentials",
+        "prod",
+        "--from-kubeconfig",
+        path_str(&rotated),
+    ];
+    extcluster(&p.hk, &set).success();
+    let renewed = wait_json(&p.hub, &GET_ARGOCD, "the Argo CD Secret renewed", |s| {
         s["data"]["config"].is_string() && secret_text(s, "config") != old_config
     })
     .await;
     let config: Value = serde_json::from_str(&secret_text(&renewed, "config")).unwrap();
-    std::fs::write(&from_argocd, argocd_kubeconfig(&ext.server(), &config)).unwrap();
+    let from_argocd = p.dir.path().join("argocd-renewed");
+    std::fs::write(&from_argocd, argocd_kubeconfig(&p.ext.server(), &config)).unwrap();
     reaches_kube_system(
         &from_argocd,
         "with the renewed Argo CD Secret's credentials",
     );
+}
 
-    // No longer asking for Flux: its Secret goes, the others stay.
-    extcluster(&hk, &["annotate", "prod", "--export", "argocd"]).success();
-    wait_gone(
-        &hub,
-        &["get", "secret", "extc-prod", "-n", "flux-system"],
-        "the Flux Secret removed",
-    )
-    .await;
-    assert!(
-        hub.kubectl(&["get", "secret", "extc-prod", "-n", "argocd"])
-            .ok()
-    );
+async fn dropping_flux_removes_only_its_secret(p: &Published) {
+    extcluster(&p.hk, &["annotate", "prod", "--export", "argocd"]).success();
+    wait_gone(&p.hub, &GET_FLUX, "the Flux Secret removed").await;
+    assert!(p.hub.kubectl(&GET_ARGOCD).ok());
+}
 
-    // The cluster goes down: the profile says so after the controller's failures.
-    ext.stop_apiserver();
-    let down = wait_json(&hub, &get_profile, "ControlPlaneHealthy=False", |p| {
-        p["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "ControlPlaneHealthy" && c["status"] == "False")
-        })
-    })
-    .await;
-    assert_eq!(condition(&down, "Joined")["status"], "True");
-
-    // Disconnected: everything published for it is gone.
-    extcluster(&hk, &["disconnect", "prod", "--yes"]).success();
-    wait_gone(&hub, &get_profile, "the ClusterProfile removed").await;
-    wait_gone(
-        &hub,
-        &["get", "secret", "extc-prod", "-n", "argocd"],
-        "the Argo CD Secret removed",
-    )
-    .await;
-    assert!(
-        !controller.log().contains("cannot publish"),
-        "{}",
-        controller.log()
-    );
+async fn disconnect_unpublishes_everything(p: &Published) {
+    extcluster(&p.hk, &["disconnect", "prod", "--yes"]).success();
+    wait_gone(&p.hub, &GET_PROFILE, "the ClusterProfile removed").await;
+    wait_gone(&p.hub, &GET_ARGOCD, "the Argo CD Secret removed").await;
+    let log = p.controller.log();
+    assert!(!log.contains("cannot publish"), "{log}");
 }
 
 #[tokio::test]
