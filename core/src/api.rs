@@ -88,7 +88,6 @@ pub struct Federated {
     #[schemars(length(min = 1))]
     pub audience: String,
     /// What the cluster puts before the token's subject to make the username it authorizes.
-    #[serde(default)]
     pub username_prefix: String,
     /// Each token's lifetime in seconds; TokenRequest's minimum is 600.
     #[schemars(range(min = 600))]

@@ -23,32 +23,49 @@ const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub struct Issuer {
     pub url: String,
     pub jwks_uri: String,
+    /// The algorithms the hub signs tokens with; an OIDC authenticator accepts RS256 only
+    /// unless told otherwise.
+    pub signing_algs: Vec<String>,
     /// `None`: readable without credentials; else why not.
     pub anonymous_refusal: Option<String>,
     /// The CA that verifies the hub's serving certificate, PEM, when the kubeconfig names one.
     pub ca_pem: Option<String>,
 }
 
-/// Reads the hub's issuer, with the caller's credentials and then with none.
+/// Reads the hub's issuer as a cluster would, without credentials; with the caller's when that
+/// is refused, to say what is missing.
 pub async fn issuer(hub: &Hub) -> Result<Issuer> {
-    let document = get_json(&hub.client, DISCOVERY).await.map_err(|why| {
-        anyhow!(
-            "cannot read the hub's issuer discovery document ({DISCOVERY}): {why}; a federated \
-             registration needs the hub's ServiceAccount issuer discovery (Kubernetes 1.21+, or \
-             1.18-1.20 with ServiceAccountIssuerDiscovery on)"
-        )
-    })?;
-    let field = |k: &str| document[k].as_str().unwrap_or_default().to_owned();
     let anonymous = extcluster_remote::transport::client(hub.anonymous.clone()).map_err(|e| {
         anyhow!(
             "cannot set up an anonymous client for the hub: {}",
             e.failure()
         )
     })?;
-    let anonymous_refusal = get_json(&anonymous, DISCOVERY).await.err();
+    let (document, anonymous_refusal) = match get_json(&anonymous, DISCOVERY).await {
+        Ok(document) => (document, None),
+        Err(refusal) => {
+            let document = get_json(&hub.client, DISCOVERY).await.map_err(|why| {
+                anyhow!(
+                    "cannot read the hub's issuer discovery document ({DISCOVERY}) without \
+                     credentials ({refusal}) nor with yours ({why}); a federated registration \
+                     needs it readable by anyone: on the hub, bind \
+                     system:service-account-issuer-discovery to system:unauthenticated \
+                     (manifests/issuer-discovery)"
+                )
+            })?;
+            (document, Some(refusal))
+        }
+    };
+    let field = |k: &str| document[k].as_str().unwrap_or_default().to_owned();
     Ok(Issuer {
         url: field("issuer"),
         jwks_uri: field("jwks_uri"),
+        signing_algs: document["id_token_signing_alg_values_supported"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
         anonymous_refusal,
         ca_pem: hub.anonymous.root_cert.as_ref().map(|certs| pem(certs)),
     })
@@ -182,7 +199,7 @@ pub fn instructions(s: &Trusting<'_>, issuer: &Issuer) -> Result<String> {
         None => "readable without credentials (checked from here)".to_owned(),
         Some(why) => format!(
             "NOT readable without credentials ({why}); on the hub, bind \
-             system:service-account-issuer-discovery to system:unauthenticated (manifests/issuer-discovery.yaml)"
+             system:service-account-issuer-discovery to system:unauthenticated (manifests/issuer-discovery)"
         ),
     };
     let mut out = format!(
@@ -197,6 +214,9 @@ pub fn instructions(s: &Trusting<'_>, issuer: &Issuer) -> Result<String> {
         "\nSelf-managed API servers (kube-apiserver flags):\n  --oidc-issuer-url={url}\n  \
          --oidc-client-id={aud}\n  --oidc-username-claim=sub\n  --oidc-username-prefix={prefix}\n"
     );
+    if !issuer.signing_algs.is_empty() {
+        out += &format!("  --oidc-signing-algs={}\n", issuer.signing_algs.join(","));
+    }
     if issuer.ca_pem.is_some() {
         out += "  --oidc-ca-file=FILE   (FILE holding the hub's CA, below)\n";
     }

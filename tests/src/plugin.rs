@@ -70,3 +70,32 @@ pub fn final_error_line(out: impl std::borrow::Borrow<Output>, wants: &[&str]) -
     }
     last
 }
+
+/// A consumer's kubeconfig for registration `registration` of `ext`: the cluster's endpoint and
+/// CA, and the credential plugin as its user, asking the hub through `hub_kubeconfig`, by name
+/// or (`by_extension`) through the cluster's exec extension.
+pub fn consumer_kubeconfig(
+    ext: &crate::ControlPlane,
+    hub_kubeconfig: &Path,
+    registration: &str,
+    by_extension: bool,
+) -> String {
+    let bin = bins::workspace_bin("kubectl-extcluster").expect("the plugin builds");
+    let (name_arg, extension) = if by_extension {
+        (
+            String::new(),
+            format!(
+                "    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension:\n        registration: {registration}\n"
+            ),
+        )
+    } else {
+        (format!("      - {registration}\n"), String::new())
+    };
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: {registration}\nclusters:\n- name: {registration}\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\n{extension}contexts:\n- name: {registration}\n  context: {{cluster: {registration}, user: {registration}}}\nusers:\n- name: {registration}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {bin}\n      args:\n      - credential\n{name_arg}      - --kubeconfig\n      - {hub}\n      interactiveMode: Never\n      provideClusterInfo: true\n",
+        server = ext.server(),
+        ca = crate::b64(ext.ca_pem()),
+        bin = bin.display(),
+        hub = hub_kubeconfig.display(),
+    )
+}

@@ -4,30 +4,11 @@
 
 use extcluster_tests::bins::workspace_bin;
 use extcluster_tests::plugin::extcluster;
-use extcluster_tests::{
-    ControlPlane, Options, assert_contains, b64, hub, kubectl, path_str, repo_root,
-};
+use extcluster_tests::{ControlPlane, Options, assert_contains, hub, kubectl, path_str, repo_root};
 use std::path::Path;
 
-/// A consumer's kubeconfig: the external cluster's endpoint and CA, and the credential plugin as
-/// its user, asking the hub through `hub_kubeconfig`.
 fn consumer_kubeconfig(ext: &ControlPlane, hub_kubeconfig: &Path, by_extension: bool) -> String {
-    let bin = workspace_bin("kubectl-extcluster").unwrap();
-    let (name_arg, extension) = if by_extension {
-        (
-            String::new(),
-            "    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension:\n        registration: prod\n".to_owned(),
-        )
-    } else {
-        ("      - prod\n".to_owned(), String::new())
-    };
-    format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: prod\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\n{extension}contexts:\n- name: prod\n  context: {{cluster: prod, user: prod}}\nusers:\n- name: prod\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {bin}\n      args:\n      - credential\n{name_arg}      - --kubeconfig\n      - {hub}\n      interactiveMode: Never\n      provideClusterInfo: true\n",
-        server = ext.server(),
-        ca = b64(ext.ca_pem()),
-        bin = bin.display(),
-        hub = hub_kubeconfig.display(),
-    )
+    extcluster_tests::plugin::consumer_kubeconfig(ext, hub_kubeconfig, "prod", by_extension)
 }
 
 #[tokio::test]

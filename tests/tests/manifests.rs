@@ -1065,10 +1065,17 @@ fn roles_for_people_keep_secrets_apart() {
         role["metadata"]["namespace"], SYSTEM_NAMESPACE,
         "Role extcluster-operator must live in {SYSTEM_NAMESPACE}, where kubeconfig Secrets are"
     );
+    let hub_identities = triples("", "serviceaccounts", &["get", "create", "patch", "delete"])
+        .into_iter()
+        .chain(triples("", "serviceaccounts/token", &["create"]));
     assert_eq!(
         grants(role, "Role extcluster-operator"),
-        triples("", "secrets", &["get", "create", "patch", "delete"]),
-        "Role extcluster-operator must grant exactly get, create, patch, delete on secrets"
+        triples("", "secrets", &["get", "create", "patch", "delete"])
+            .into_iter()
+            .chain(hub_identities)
+            .collect::<BTreeSet<_>>(),
+        "Role extcluster-operator must grant exactly get, create, patch, delete on secrets, and \
+         on serviceaccounts with create on their tokens (federated registrations' hub identities)"
     );
 
     let people = ["extcluster-viewer", "extcluster-operator"];
