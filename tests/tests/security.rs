@@ -92,38 +92,98 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
     .await
     .unwrap();
     webhook.register_and_wait(&hub).await.unwrap();
-
     let dir = tempfile::tempdir().unwrap();
     let kcs = Kubeconfigs::write(dir.path(), &hub, &ext);
     let secrets = every_secret(&kcs, &hub, &ext, &eks);
+    let (hk, mut t) = (hub.kubeconfig(), Transcript::default());
 
-    let hk = hub.kubeconfig();
-    let mut step = Steps::start("the whole life of a registration, the usual failures, an outage");
-    let mut outputs: Vec<(String, Output)> = Vec::new();
-    let mut run = |hub_kc: &Path, args: &[&str]| -> usize {
+    let mut step = Steps::start("a token registration's whole life");
+    let mut oks = the_life_of_a_token_registration(&mut t, &hk, &kcs);
+    step.next("the usual failures");
+    let failures = the_usual_failures(&mut t, &hk, &kcs, &eks.kubeconfig(), &mut oks);
+    step.next("the external cluster goes away: refresh and describe say so");
+    ext.stop_apiserver();
+    let unreachable = t.run(&hk, &["refresh", "onprem"]);
+    oks.push(t.run(&hk, &["describe", "onprem"]));
+    ext.start_apiserver().await.unwrap();
+    oks.push(t.run(&hk, &["disconnect", "onprem", "--yes"]));
+    step.next("a client-certificate registration: the same life");
+    let cert = [
+        "import",
+        "onprem-cert",
+        "--from-kubeconfig",
+        path(&kcs.cert_kc),
+    ];
+    oks.push(t.run(&hk, &cert));
+    oks.push(t.run(&hk, &["describe", "onprem-cert"]));
+    oks.push(t.run(&hk, &["refresh", "onprem-cert"]));
+    oks.push(t.run(&hk, &["disconnect", "onprem-cert", "--yes"]));
+    step.check("each command succeeded or failed as it should", async {
+        each_succeeded_or_failed_as_it_should(&t, &oks, &failures, unreachable)
+    })
+    .await;
+
+    step.next("raw kubectl meets the webhook");
+    let raw = hub.kubectl_stdin(
+        &["create", "-f", "-"],
+        &cluster_yaml("raw", "raw-id", "v1.10.0", &[]),
+    );
+    let log = webhook.log();
+    step.check(
+        "raw kubectl is denied; the webhook logs at debug level",
+        async {
+            assert_contains(&raw.stderr, "denied the request");
+            assert!(
+                log.contains("DEBUG"),
+                "the webhook logged at debug level:\n{log}"
+            );
+            assert_contains(&log, "denied");
+        },
+    )
+    .await;
+    t.outputs.push(("kubectl create".into(), raw));
+    step.next("no secret in any output or in the webhook's log");
+    assert_no_secret_in(t.outputs, log, &secrets);
+    step.finish();
+}
+
+/// What a run printed: each command with its output.
+#[derive(Default)]
+struct Transcript {
+    outputs: Vec<(String, Output)>,
+}
+
+impl Transcript {
+    /// Runs `kubectl extcluster ARGS` against the hub of `hub_kc`; returns where its output is.
+    fn run(&mut self, hub_kc: &Path, args: &[&str]) -> usize {
         let out = tokio::task::block_in_place(|| extcluster(hub_kc, args));
-        outputs.push((format!("kubectl extcluster {}", args.join(" ")), out));
-        outputs.len() - 1
-    };
+        let what = format!("kubectl extcluster {}", args.join(" "));
+        self.outputs.push((what, out));
+        self.outputs.len() - 1
+    }
+}
 
-    // Token kubeconfig: the whole life of a registration.
-    let i = run(
-        &hk,
-        &[
-            "register",
-            "onprem",
-            "--from-kubeconfig",
-            path(&kcs.token_kc),
-            "--mode",
-            "import",
-            "--dry-run",
-        ],
-    );
-    let i2 = run(
-        &hk,
-        &["import", "onprem", "--from-kubeconfig", path(&kcs.token_kc)],
-    );
-    let mut oks = vec![i, i2];
+/// Registered with a token kubeconfig, shown every way, refreshed; and a hub reached with a
+/// token. Returns where the outputs are, every one of a command that must succeed.
+fn the_life_of_a_token_registration(
+    t: &mut Transcript,
+    hk: &Path,
+    kcs: &Kubeconfigs,
+) -> Vec<usize> {
+    let import = ["import", "onprem", "--from-kubeconfig", path(&kcs.token_kc)];
+    let dry_run = [
+        "register",
+        "onprem",
+        "--from-kubeconfig",
+        path(&kcs.token_kc),
+    ];
+    let mut oks = vec![
+        t.run(
+            hk,
+            &[&dry_run[..], &["--mode", "import", "--dry-run"]].concat(),
+        ),
+        t.run(hk, &import),
+    ];
     for args in [
         &["list"][..],
         &["list", "-o", "wide"],
@@ -134,88 +194,75 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
         &["refresh", "onprem"],
         &["refresh", "--all"],
     ] {
-        oks.push(run(&hk, args));
+        oks.push(t.run(hk, args));
     }
-    // A hub reached with a token.
-    oks.push(run(&kcs.hub_token_kc, &["list"]));
-    // The usual failures.
-    let reimport = run(
-        &hk,
-        &[
-            "import",
-            "onprem-again",
-            "--from-kubeconfig",
-            path(&kcs.cert_kc),
-        ],
-    );
-    let wrong_ca = run(
-        &hk,
-        &[
-            "import",
-            "onprem-ca",
-            "--from-kubeconfig",
-            path(&kcs.wrong_ca_kc),
-        ],
-    );
-    let down = run(
-        &hk,
-        &[
-            "import",
-            "onprem-down",
-            "--from-kubeconfig",
-            path(&kcs.down_kc),
-        ],
-    );
-    let denied = run(
-        &hk,
-        &[
-            "import",
-            "eks",
-            "--from-kubeconfig",
-            path(&eks.kubeconfig()),
-        ],
-    );
+    oks.push(t.run(&kcs.hub_token_kc, &["list"]));
+    oks
+}
+
+/// The usual failures of a run, by where their outputs are.
+struct Failures {
+    reimport: usize,
+    wrong_ca: usize,
+    down: usize,
+    denied: usize,
+    denied_dry: usize,
+    bad_hub: usize,
+}
+
+/// The usual failures, and one dry run that passes (added to `oks`).
+fn the_usual_failures(
+    t: &mut Transcript,
+    hk: &Path,
+    kcs: &Kubeconfigs,
+    eks_kc: &Path,
+    oks: &mut Vec<usize>,
+) -> Failures {
+    fn import<'a>(name: &'a str, from: &'a Path) -> [&'a str; 4] {
+        ["import", name, "--from-kubeconfig", path(from)]
+    }
+    let reimport = t.run(hk, &import("onprem-again", &kcs.cert_kc));
+    let wrong_ca = t.run(hk, &import("onprem-ca", &kcs.wrong_ca_kc));
+    let down = t.run(hk, &import("onprem-down", &kcs.down_kc));
+    let denied = t.run(hk, &import("eks", eks_kc));
     // The same, dry: checked here it passes (the plugin's range is wider than this webhook's);
     // sent to the hub as a server-side dry run, the webhook refuses it.
-    let eks_kc = eks.kubeconfig();
-    let import_eks = |dry: &'static str| ["import", "eks", "--from-kubeconfig", path(&eks_kc), dry];
-    oks.push(run(&hk, &import_eks("--dry-run=client")));
-    let denied_dry = run(&hk, &import_eks("--dry-run=server"));
-    let bad_hub = run(&kcs.hub_bad_token_kc, &["list"]);
-    // The external cluster goes away: refresh and describe say so.
-    ext.stop_apiserver();
-    let unreachable = run(&hk, &["refresh", "onprem"]);
-    oks.push(run(&hk, &["describe", "onprem"]));
-    ext.start_apiserver().await.unwrap();
-    oks.push(run(&hk, &["disconnect", "onprem", "--yes"]));
-    // Client-certificate kubeconfig: the same life.
-    oks.push(run(
-        &hk,
-        &[
-            "import",
-            "onprem-cert",
-            "--from-kubeconfig",
-            path(&kcs.cert_kc),
-        ],
+    oks.push(t.run(
+        hk,
+        &[&import("eks", eks_kc)[..], &["--dry-run=client"]].concat(),
     ));
-    oks.push(run(&hk, &["describe", "onprem-cert"]));
-    oks.push(run(&hk, &["refresh", "onprem-cert"]));
-    oks.push(run(&hk, &["disconnect", "onprem-cert", "--yes"]));
+    let denied_dry = t.run(
+        hk,
+        &[&import("eks", eks_kc)[..], &["--dry-run=server"]].concat(),
+    );
+    let bad_hub = t.run(&kcs.hub_bad_token_kc, &["list"]);
+    Failures {
+        reimport,
+        wrong_ca,
+        down,
+        denied,
+        denied_dry,
+        bad_hub,
+    }
+}
 
-    step.next("each command succeeded or failed as it should");
-    for i in &oks {
-        let (what, out) = &outputs[*i];
+fn each_succeeded_or_failed_as_it_should(
+    t: &Transcript,
+    oks: &[usize],
+    failures: &Failures,
+    unreachable: usize,
+) {
+    let out = |i: usize| &t.outputs[i].1;
+    for i in oks {
+        let (what, out) = &t.outputs[*i];
         assert!(out.ok(), "{what} failed:\n{}\n{}", out.stdout, out.stderr);
     }
-    one_line_error(&outputs[reimport].1, &["re-import"]);
-    one_line_error(&outputs[wrong_ca].1, &["not trusted"]);
-    one_line_error(&outputs[down].1, &["refused"]);
-    one_line_error(
-        &outputs[unreachable].1,
-        &["not healthy", "onprem (Unreachable)"],
-    );
+    one_line_error(out(failures.reimport), &["re-import"]);
+    one_line_error(out(failures.wrong_ca), &["not trusted"]);
+    one_line_error(out(failures.down), &["refused"]);
+    one_line_error(out(unreachable), &["not healthy", "onprem (Unreachable)"]);
     let denial = one_line_error(
-        &outputs[denied].1,
+        out(failures.denied),
         &[
             "outside the accepted range",
             "<1.29.0",
@@ -223,29 +270,12 @@ async fn no_credential_in_any_output_or_log_of_a_full_run() {
         ],
     );
     one_line_error(
-        &outputs[denied_dry].1,
+        out(failures.denied_dry),
         &["outside the accepted range", "denied the request"],
     );
     // A policy denial, not a missing right: no RBAC advice.
     assert!(!denial.contains("for that right"), "{denial}");
-    one_line_error(&outputs[bad_hub].1, &["401"]);
-
-    step.next("raw kubectl meets the webhook, which logs at debug level");
-    let raw = hub.kubectl_stdin(
-        &["create", "-f", "-"],
-        &cluster_yaml("raw", "raw-id", "v1.10.0", &[]),
-    );
-    assert_contains(&raw.stderr, "denied the request");
-    outputs.push(("kubectl create".into(), raw));
-
-    let log = webhook.log();
-    assert!(
-        log.contains("DEBUG"),
-        "the webhook logged at debug level:\n{log}"
-    );
-    assert_contains(&log, "denied");
-    step.next("no secret in any output or in the webhook's log");
-    assert_no_secret_in(outputs, log, &secrets);
+    one_line_error(out(failures.bad_hub), &["401"]);
 }
 
 /// The kubeconfigs of a full run: the external cluster by token and by client certificate, one
