@@ -6,7 +6,8 @@ use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::control_plane::User;
 use extcluster_tests::path_str as path;
 use extcluster_tests::plugin::{extcluster, one_line_error};
-use extcluster_tests::{ControlPlane, Options, Steps, Wait, assert_contains, hub};
+use extcluster_tests::{ControlPlane, Options, Output, Steps, Wait, assert_contains, hub};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const EKS: &str = "v1.29.3-eks-adc7111";
@@ -25,54 +26,85 @@ fn stored_kubeconfig(hub: &ControlPlane, name: &str) -> String {
     .stdout
 }
 
+/// The external cluster `prod`, registered with a ServiceAccount token kubeconfig.
+struct Registered {
+    hub: ControlPlane,
+    ext: ControlPlane,
+    /// Another cluster, whose kubeconfig set-credentials must refuse.
+    other: ControlPlane,
+    /// The hub's admin kubeconfig.
+    hk: PathBuf,
+    dir: tempfile::TempDir,
+    /// The first token's kubeconfig, registered; and the second, after rotation.
+    first: PathBuf,
+    second: PathBuf,
+}
+
+impl Registered {
+    /// `convert-kubeconfig` from the cluster's admin kubeconfig, with `extra` arguments.
+    fn convert(&self, extra: &[&str]) {
+        let admin = self.ext.kubeconfig();
+        let mut args = vec!["convert-kubeconfig", "--from-kubeconfig", path(&admin)];
+        args.extend(extra);
+        extcluster(&self.hk, &args).success();
+    }
+
+    fn set_credentials(&self, name: &str, from: &Path) -> Output {
+        let args = ["set-credentials", name, "--from-kubeconfig", path(from)];
+        extcluster(&self.hk, &args)
+    }
+}
+
 #[tokio::test]
 async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted() {
-    let hub = hub::start().await.unwrap();
-    let hk = hub.kubeconfig();
-    let ext = ControlPlane::start(
-        Options::default()
-            .name("eks")
-            .version(EKS)
-            .controller_manager(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (first, second) = (
-        dir.path().join("first.kubeconfig"),
-        dir.path().join("second.kubeconfig"),
+    let eks = Options::default()
+        .name("eks")
+        .version(EKS)
+        .controller_manager();
+    let (hub, ext, other) = tokio::join!(
+        hub::start(),
+        ControlPlane::start(eks),
+        ControlPlane::start(Options::default().name("other")),
     );
-
+    let (hub, dir) = (hub.unwrap(), tempfile::tempdir().unwrap());
+    let r = Registered {
+        hk: hub.kubeconfig(),
+        first: dir.path().join("first.kubeconfig"),
+        second: dir.path().join("second.kubeconfig"),
+        hub,
+        ext: ext.unwrap(),
+        other: other.unwrap(),
+        dir,
+    };
     let mut step = Steps::start("a ServiceAccount token kubeconfig, registered");
-    let admin = ext.kubeconfig();
-    extcluster(
-        &hk,
-        &[
-            "convert-kubeconfig",
-            "--from-kubeconfig",
-            path(&admin),
-            "-o",
-            path(&first),
-        ],
-    )
-    .success();
-    extcluster(&hk, &["import", "prod", "--from-kubeconfig", path(&first)]).success();
-    let before = stored_kubeconfig(&hub, "prod");
-
+    r.convert(&["-o", path(&r.first)]);
+    let import = ["import", "prod", "--from-kubeconfig", path(&r.first)];
+    extcluster(&r.hk, &import).success();
+    let before = stored_kubeconfig(&r.hub, "prod");
     step.next("the token is rotated: refresh says the hub's copy stopped working");
-    extcluster(
-        &hk,
-        &[
-            "convert-kubeconfig",
-            "--from-kubeconfig",
-            path(&admin),
-            "--rotate",
-            "-o",
-            path(&second),
-        ],
+    r.convert(&["--rotate", "-o", path(&r.second)]);
+    refresh_says_the_token_is_refused(&r.hk).await;
+    step.check("a kubeconfig for another cluster is refused", async {
+        another_cluster_is_refused(&r)
+    })
+    .await;
+    step.check(
+        "credentials the hub cannot use, or no such registration: refused",
+        async { unusable_credentials_are_refused(&r) },
     )
-    .success();
-    // The API server caches a token it accepted for about ten seconds: poll for the refusal.
+    .await;
+    step.check("a refusal changes nothing", async {
+        let after = stored_kubeconfig(&r.hub, "prod");
+        assert_eq!(after, before, "a refusal changes nothing");
+    })
+    .await;
+    step.next("the new token is accepted, stored, and the registration runs again");
+    the_new_token_is_accepted(&r, &before);
+    step.finish();
+}
+
+/// The API server caches a token it accepted for about ten seconds: polls for the refusal.
+async fn refresh_says_the_token_is_refused(hk: &Path) {
     let started = std::time::Instant::now();
     let mut last = String::new();
     let refused = Wait::up_to(
@@ -81,7 +113,7 @@ async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted()
     )
     .every(Duration::from_millis(500))
     .until(async || {
-        let refreshed = extcluster(&hk, &["refresh", "prod"]);
+        let refreshed = extcluster(hk, &["refresh", "prod"]);
         last = refreshed.stdout.clone();
         if last.contains("CredentialsRejected") {
             refreshed.failure();
@@ -96,103 +128,58 @@ async fn a_rotated_token_is_given_back_to_the_hub_and_nothing_else_is_accepted()
         "the rotated token was refused after {:?}",
         started.elapsed()
     );
+}
 
-    step.next("what set-credentials refuses, changing nothing");
-    // Refused, and nothing changed: a kubeconfig for another cluster...
-    let other = ControlPlane::start(Options::default().name("other"))
-        .await
-        .unwrap();
+fn another_cluster_is_refused(r: &Registered) {
     let err = one_line_error(
-        extcluster(
-            &hk,
-            &[
-                "set-credentials",
-                "prod",
-                "--from-kubeconfig",
-                path(&other.kubeconfig()),
-            ],
-        ),
+        r.set_credentials("prod", &r.other.kubeconfig()),
         &["registered for cluster", "reaches cluster"],
     );
     assert_contains(&err, "register this one under a name of its own");
-    // ...credentials without the rights import needs (a token with no rights at all)...
-    let nobody = dir.path().join("nobody.kubeconfig");
-    ext.write_kubeconfig(&nobody, &User::Token("not-a-real-token".into()))
+}
+
+/// Credentials without the rights import needs (a token with no rights at all), a login through
+/// a plugin (which the hub could not use), and a registration that does not exist.
+fn unusable_credentials_are_refused(r: &Registered) {
+    let nobody = r.dir.path().join("nobody.kubeconfig");
+    r.ext
+        .write_kubeconfig(&nobody, &User::Token("not-a-real-token".into()))
         .unwrap();
     one_line_error(
-        extcluster(
-            &hk,
-            &[
-                "set-credentials",
-                "prod",
-                "--from-kubeconfig",
-                path(&nobody),
-            ],
-        ),
+        r.set_credentials("prod", &nobody),
         &["refused the credentials", "401"],
     );
-    // ...a login through a plugin, which the hub could not use...
-    let exec = dir.path().join("exec.kubeconfig");
-    ext.write_kubeconfig(
-        &exec,
-        &User::Exec {
-            command: "aws".into(),
-            args: vec!["eks".into(), "get-token".into()],
-        },
-    )
-    .unwrap();
+    let exec = r.dir.path().join("exec.kubeconfig");
+    let login = User::Exec {
+        command: "aws".into(),
+        args: vec!["eks".into(), "get-token".into()],
+    };
+    r.ext.write_kubeconfig(&exec, &login).unwrap();
+    one_line_error(r.set_credentials("prod", &exec), &["convert-kubeconfig"]);
     one_line_error(
-        extcluster(
-            &hk,
-            &["set-credentials", "prod", "--from-kubeconfig", path(&exec)],
-        ),
-        &["convert-kubeconfig"],
-    );
-    // ...and a registration that does not exist.
-    one_line_error(
-        extcluster(
-            &hk,
-            &[
-                "set-credentials",
-                "nope",
-                "--from-kubeconfig",
-                path(&second),
-            ],
-        ),
+        r.set_credentials("nope", &r.second),
         &["no external cluster named \"nope\""],
     );
-    assert_eq!(
-        stored_kubeconfig(&hub, "prod"),
-        before,
-        "a refusal changes nothing"
-    );
+}
 
-    step.next("the new token is accepted, stored, and the registration runs again");
-    let out = extcluster(
-        &hk,
-        &[
-            "set-credentials",
-            "prod",
-            "--from-kubeconfig",
-            path(&second),
-        ],
-    )
-    .success();
+/// Stored in place of `before`, never printed; refresh finds the cluster running.
+fn the_new_token_is_accepted(r: &Registered, before: &str) {
+    let out = r.set_credentials("prod", &r.second).success();
     assert!(
         out.stdout.contains("credentials replaced") && out.stdout.contains("Running"),
         "{}",
         out.stdout
     );
-    assert_ne!(stored_kubeconfig(&hub, "prod"), before);
-    let refreshed = extcluster(&hk, &["refresh", "prod"]).success();
+    assert_ne!(stored_kubeconfig(&r.hub, "prod"), before);
+    let refreshed = extcluster(&r.hk, &["refresh", "prod"]).success();
     assert_contains(&refreshed.stdout, "Running");
-    let secret_text = format!("{}{}", out.stdout, out.stderr);
-    let token = std::fs::read_to_string(&second).unwrap();
-    let token = token
+    let printed = format!("{}{}", out.stdout, out.stderr);
+    let second = std::fs::read_to_string(&r.second).unwrap();
+    let token = second
         .lines()
         .find_map(|l| l.trim().strip_prefix("token: "))
         .unwrap();
-    assert!(!secret_text.contains(token), "the token is never printed");
+    assert!(!printed.contains(token), "the token is never printed");
 }
 
 /// Read access to everything, as a read-only team has it.
