@@ -201,12 +201,15 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
     webhook.register_and_wait(&hub).await.unwrap();
 
     let mut step = Steps::start("dry runs go through the webhook");
-    let DryRunLoad {
-        stop,
-        attempts,
-        loops,
-    } = dry_runs_in_a_loop(&hub);
-    let oks = || attempts.lock().unwrap().iter().filter(|a| a.ok).count();
+    let load = dry_runs_in_a_loop(&hub);
+    let oks = || {
+        load.attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.ok)
+            .count()
+    };
     Wait::up_to(
         Duration::from_secs(30),
         "dry runs to go through before the kill",
@@ -214,9 +217,37 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
     .until(async || (oks() >= 6).then_some(()))
     .await
     .unwrap();
-
     step.next("SIGKILL the webhook");
-    // SIGKILL the webhook itself (not its watchdog): no graceful anything.
+    let killed = sigkill(&mut webhook).await;
+    step.check(
+        "real writes while it is down are refused",
+        writes_while_down_are_refused(&hub),
+    )
+    .await;
+    let elapsed = killed.elapsed();
+    if elapsed < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_secs(3) - elapsed).await;
+    }
+    step.next("restarted, it listens, turns ready and allows reviews");
+    let restart = restart_timed(&mut webhook).await;
+    let attempts = first_dry_run_through_then_stop(load, restart.spawned).await;
+    step.check(
+        "restarted, it listens, turns ready and allows reviews, in that order",
+        async { came_back_in_order(&restart, &attempts) },
+    )
+    .await;
+    step.check(
+        "every dry run during the outage was refused as a failed webhook call",
+        async { assert_outage_refused(&attempts, killed, restart.spawned) },
+    )
+    .await;
+    step.next("nothing from the outage was stored, and the webhook decides again");
+    nothing_stored_and_decisions_again(&hub);
+    step.finish();
+}
+
+/// SIGKILLs the webhook itself (not its watchdog): no graceful anything. Returns when.
+async fn sigkill(webhook: &mut WebhookProcess) -> Instant {
     let pid = webhook.pid().expect("the webhook runs");
     let killed = Instant::now();
     nix::sys::signal::kill(
@@ -235,16 +266,19 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
         .await
         .unwrap();
     webhook.stop();
+    killed
+}
 
-    step.next("real writes while it is down are refused");
-    // Real writes while it is down: none slips through unchecked.
+/// Real writes while it is down: none slips through unchecked. Through the plugin: one sentence
+/// that sends the user to the webhook, not to RBAC.
+async fn writes_while_down_are_refused(hub: &ControlPlane) {
     let outage_writes: Vec<(String, Output)> = tokio::task::block_in_place(|| {
         ["v1.10.0", "v1.18.20", "v1.99.0", "v1.30.0"]
             .iter()
             .enumerate()
             .map(|(j, v)| {
                 let name = format!("outage-{j}");
-                let out = create(&hub, &cluster_yaml(&name, &format!("{name}-id"), v, &[]));
+                let out = create(hub, &cluster_yaml(&name, &format!("{name}-id"), v, &[]));
                 (name, out)
             })
             .collect()
@@ -257,12 +291,9 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
             out.stderr
         );
     }
-    // Through the plugin: one sentence that sends the user to the webhook, not to RBAC.
     let hk = hub.kubeconfig();
-    let out = extcluster_tests::plugin::extcluster(
-        &hk,
-        &["import", "itself", "--from-kubeconfig", path_str(&hk)],
-    );
+    let import = ["import", "itself", "--from-kubeconfig", path_str(&hk)];
+    let out = tokio::task::block_in_place(|| extcluster_tests::plugin::extcluster(&hk, &import));
     extcluster_tests::plugin::one_line_error(
         &out,
         &[
@@ -272,25 +303,18 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
         ],
     );
     assert!(!out.stderr.contains("for that right"), "{}", out.stderr);
-    let elapsed = killed.elapsed();
-    if elapsed < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_secs(3) - elapsed).await;
-    }
+}
 
-    step.next("restarted, it listens, turns ready and allows reviews, in that order");
-    let Restart {
-        spawned,
-        listening,
-        ready,
-        allowed,
-    } = restart_timed(&mut webhook).await;
+/// Waits for a dry run through the hub begun after `spawned` to go through, stops the load, and
+/// returns every attempt.
+async fn first_dry_run_through_then_stop(load: DryRunLoad, spawned: Instant) -> Vec<Attempt> {
     Wait::up_to(
         Duration::from_secs(20),
         "a dry run through the restarted webhook",
     )
     .every(Duration::from_millis(10))
     .until(async || {
-        let attempts = attempts.lock().unwrap();
+        let attempts = load.attempts.lock().unwrap();
         attempts
             .iter()
             .any(|a| a.ok && a.started > spawned)
@@ -298,29 +322,34 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
     })
     .await
     .unwrap();
-    let through_hub = spawned.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    tokio::task::block_in_place(|| loops.into_iter().for_each(|l| l.join().unwrap()));
+    eprintln!(
+        "a dry run through the hub went through, seen {:?} after spawn",
+        spawned.elapsed()
+    );
+    load.stop.store(true, Ordering::Relaxed);
+    tokio::task::block_in_place(|| load.loops.into_iter().for_each(|l| l.join().unwrap()));
+    std::mem::take(&mut *load.attempts.lock().unwrap())
+}
+
+/// How fast it comes back is `make bench`'s to measure; here it must come back at all, and in
+/// order: ready only once it listens, a dry run through the hub only once it is ready.
+fn came_back_in_order(restart: &Restart, attempts: &[Attempt]) {
     let first_dry_run = attempts
-        .lock()
-        .unwrap()
         .iter()
-        .filter(|a| a.ok && a.started > spawned)
+        .filter(|a| a.ok && a.started > restart.spawned)
         .map(|a| a.ended)
         .min()
         .unwrap();
-
-    let since = |t: Instant| t.saturating_duration_since(spawned);
+    let since = |t: Instant| t.saturating_duration_since(restart.spawned);
+    let (listening, ready, allowed) = (restart.listening, restart.ready, restart.allowed);
     eprintln!(
         "restart: listening after {:?}, /readyz 200 after {:?}, first allowed review after {:?}, \
-         first allowed kubectl dry run after {:?} (seen {through_hub:?} after spawn)",
+         first allowed kubectl dry run after {:?}",
         since(listening),
         since(ready),
         since(allowed),
         since(first_dry_run),
     );
-    // How fast it comes back is `make bench`'s to measure; here it must come back at all, and in
-    // order: ready only once it listens, a dry run through the hub only once it is ready.
     let generous = Duration::from_secs(30);
     assert!(
         since(ready) < generous,
@@ -334,19 +363,18 @@ async fn webhook_killed_under_load_refuses_writes_then_serves_within_a_second() 
         since(allowed),
         since(first_dry_run)
     );
-    step.next("every dry run during the outage was refused as a failed webhook call");
-    assert_outage_refused(&attempts.lock().unwrap(), killed, spawned);
+}
 
-    step.next("nothing from the outage was stored, and the webhook decides again");
+fn nothing_stored_and_decisions_again(hub: &ControlPlane) {
     let stored = hub.kubectl(&["get", "extc", "-o", "name"]).success().stdout;
     assert!(stored.trim().is_empty(), "stored: {stored}");
     let out = create(
-        &hub,
+        hub,
         &cluster_yaml("old-after", "old-after-id", "v1.10.0", &[]),
     );
     assert_denied(&out, &["v1.10.0", "outside the accepted range"]);
     create(
-        &hub,
+        hub,
         &cluster_yaml("ok-after", "ok-after-id", "v1.30.0", &[]),
     )
     .success();
