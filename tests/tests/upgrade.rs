@@ -5,10 +5,11 @@
 //! Plans out, so progress is set on the Plan and the nodes the way the controller sets it.
 
 use extcluster_tests::plugin::{extcluster, one_line_error};
-use extcluster_tests::{ControlPlane, Steps, assert_contains, hub, path_str, table_row};
+use extcluster_tests::{ControlPlane, Output, Steps, assert_contains, hub, path_str, table_row};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 
 /// system-upgrade-controller's Plan API: namespaced, v1, with a status subresource.
 const PLAN_API: &str = r#"
@@ -84,6 +85,24 @@ fn plan(ext: &ControlPlane, name: &str) -> Value {
     serde_json::from_str(&out.stdout).unwrap()
 }
 
+/// The K3s cluster `edge`, connected by an operator.
+struct Edge {
+    ext: ControlPlane,
+    /// The operator's hub kubeconfig.
+    op: PathBuf,
+    _hub: ControlPlane,
+    _dir: tempfile::TempDir,
+}
+
+impl Edge {
+    /// `kubectl extcluster upgrade edge` with `extra` arguments, as the operator.
+    fn upgrade(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["upgrade", "edge"];
+        args.extend(extra);
+        extcluster(&self.op, &args)
+    }
+}
+
 #[tokio::test]
 async fn servers_then_agents_through_plans_and_every_refusal_first() {
     let (hub, ext) = hub::and_external("edge").await.unwrap();
@@ -91,77 +110,101 @@ async fn servers_then_agents_through_plans_and_every_refusal_first() {
     k3s_node(&ext, "agent-1", false).await;
     k3s_node(&ext, "agent-2", false).await;
     let dir = tempfile::tempdir().unwrap();
-    let op = hub::operator_kubeconfig(&hub, dir.path());
-    let upgrade = |extra: &[&str]| {
-        let mut args = vec!["upgrade", "edge"];
-        args.extend(extra);
-        extcluster(&op, &args)
+    let e = Edge {
+        op: hub::operator_kubeconfig(&hub, dir.path()),
+        ext,
+        _hub: hub,
+        _dir: dir,
     };
-    let ext_kubeconfig = ext.kubeconfig();
-    let register = [
-        "connect",
-        "edge",
-        "--from-kubeconfig",
-        path_str(&ext_kubeconfig),
-        "--provider",
-        "K3s",
-    ];
-    extcluster(&op, &register).success();
+    let ek = e.ext.kubeconfig();
+    let connect = ["connect", "edge", "--from-kubeconfig", path_str(&ek)];
+    extcluster(&e.op, &[&connect[..], &["--provider", "K3s"]].concat()).success();
 
-    let mut step =
-        Steps::start("refused while read-only, and for each version that is not a next step");
+    let mut step = Steps::start("refused while read-only");
     one_line_error(
-        upgrade(&["--to", TO]),
+        e.upgrade(&["--to", TO]),
         &["read-only", "set-mode edge import"],
     );
-    extcluster(&op, &["set-mode", "edge", "import"]).success();
+    extcluster(&e.op, &["set-mode", "edge", "import"]).success();
+    step.check("refused for each version that is not a next step", async {
+        refused_for_versions_that_are_not_a_next_step(&e)
+    })
+    .await;
+    step.check(
+        "refused without system-upgrade-controller, saying how to install it",
+        async {
+            let wants = [
+                "system-upgrade-controller",
+                "crd.yaml",
+                "nothing was changed",
+            ];
+            one_line_error(e.upgrade(&["--to", TO]), &wants);
+        },
+    )
+    .await;
+    step.next("with the Plan API: a dry run writes nothing, then the two Plans");
+    dry_runs_write_nothing_then_two_plans(&e);
+    step.check(
+        "servers first, one at a time, cordoned; then agents, drained",
+        async { the_plans_take_servers_then_agents(&e.ext) },
+    )
+    .await;
+    step.next("--status follows each node as the controller moves it");
+    status_follows_each_node(&e).await;
+    step.check("describe shows each node's upgrade", async {
+        describe_shows_the_upgrade(&e)
+    })
+    .await;
+    step.finish();
+}
+
+fn refused_for_versions_that_are_not_a_next_step(e: &Edge) {
     for (to, says) in [
         ("v1.21.14", "such as v1.30.4+k3s1"),
         ("v1.19.16+k3s1", "not downgraded"),
         ("v1.22.17+k3s1", "one minor at a time"),
     ] {
-        one_line_error(upgrade(&["--to", to]), &[says, "nothing was changed"]);
+        one_line_error(e.upgrade(&["--to", to]), &[says, "nothing was changed"]);
     }
     one_line_error(
-        upgrade(&["--to", TO, "--accepted-versions", ">=1.19.0, <1.21.0"]),
+        e.upgrade(&["--to", TO, "--accepted-versions", ">=1.19.0, <1.21.0"]),
         &["outside the versions the hub accepts"],
     );
+}
 
-    step.next("refused without system-upgrade-controller, saying how to install it");
-    one_line_error(
-        upgrade(&["--to", TO]),
-        &[
-            "system-upgrade-controller",
-            "crd.yaml",
-            "nothing was changed",
-        ],
-    );
-
-    step.next("with the Plan API: a dry run writes nothing, then the two Plans");
-    ext.kubectl_stdin(&["apply", "-f", "-"], PLAN_API).success();
-    ext.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/plans.upgrade.cattle.io",
-        "--timeout=60s",
-    ])
-    .success();
+fn dry_runs_write_nothing_then_two_plans(e: &Edge) {
+    e.ext
+        .kubectl_stdin(&["apply", "-f", "-"], PLAN_API)
+        .success();
+    e.ext
+        .kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/plans.upgrade.cattle.io",
+            "--timeout=60s",
+        ])
+        .success();
+    let upgrade = ["--to", TO, "--worker-concurrency", "2"];
     for dry in ["--dry-run", "--dry-run=server"] {
-        let out = upgrade(&["--to", TO, "--worker-concurrency", "2", dry]).success();
+        let out = e.upgrade(&[&upgrade[..], &[dry]].concat()).success();
         assert_contains(&out.stdout, "dry run)");
     }
-    let none = ext
+    let none = e
+        .ext
         .kubectl(&["get", "plans", "-n", "system-upgrade", "-o", "name"])
         .success();
     assert_eq!(none.stdout, "", "dry runs wrote nothing");
-    let out = upgrade(&["--to", TO, "--worker-concurrency", "2", "--drain"]).success();
+    let out = e.upgrade(&[&upgrade[..], &["--drain"]].concat()).success();
     assert_contains(
         &out.stdout,
         &format!(
             "plan system-upgrade/k3s-agent: {TO} on agent nodes once the servers are done, 2 at a time, drained"
         ),
     );
-    let server = plan(&ext, "k3s-server");
+}
+
+fn the_plans_take_servers_then_agents(ext: &ControlPlane) {
+    let server = plan(ext, "k3s-server");
     assert_eq!(server["spec"]["version"], TO);
     assert_eq!(server["spec"]["concurrency"], 1);
     assert_eq!(server["spec"]["cordon"], true);
@@ -170,7 +213,7 @@ async fn servers_then_agents_through_plans_and_every_refusal_first() {
         server["spec"]["nodeSelector"]["matchExpressions"],
         json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "In", "values": ["true"]}])
     );
-    let agent = plan(&ext, "k3s-agent");
+    let agent = plan(ext, "k3s-agent");
     assert_eq!(agent["spec"]["concurrency"], 2);
     assert_eq!(agent["spec"]["drain"]["force"], true);
     assert_eq!(
@@ -181,9 +224,12 @@ async fn servers_then_agents_through_plans_and_every_refusal_first() {
         agent["spec"]["nodeSelector"]["matchExpressions"],
         json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"}])
     );
+}
 
-    step.next("--status follows each node as the controller moves it");
-    let status = upgrade(&["--status"]).success().stdout;
+/// Waiting, then upgrading (the Plan's status names the node), then upgraded (its kubelet
+/// reports the new version), while the agents wait.
+async fn status_follows_each_node(e: &Edge) {
+    let status = e.upgrade(&["--status"]).success().stdout;
     assert_eq!(
         table_row(&status, "server-1"),
         ["server-1", "k3s-server", TO, FROM, "waiting"]
@@ -193,26 +239,30 @@ async fn servers_then_agents_through_plans_and_every_refusal_first() {
         ["agent-2", "k3s-agent", TO, FROM, "waiting"]
     );
     let applying = json!({"status": {"applying": ["server-1"]}}).to_string();
-    ext.kubectl(&[
-        "patch",
-        "plan",
-        "k3s-server",
-        "-n",
-        "system-upgrade",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &applying,
-    ])
-    .success();
-    let status = upgrade(&["--status"]).success().stdout;
+    e.ext
+        .kubectl(&[
+            "patch",
+            "plan",
+            "k3s-server",
+            "-n",
+            "system-upgrade",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &applying,
+        ])
+        .success();
+    let status = e.upgrade(&["--status"]).success().stdout;
     assert_eq!(table_row(&status, "server-1")[4], "upgrading", "{status}");
-    let nodes: Api<Node> = Api::all(ext.client().await.unwrap());
+    let nodes: Api<Node> = Api::all(e.ext.client().await.unwrap());
     set_kubelet(&nodes, "server-1", TO).await;
-    let status = upgrade(&["--status"]).success().stdout;
+    let status = e.upgrade(&["--status"]).success().stdout;
     assert_eq!(table_row(&status, "server-1")[4], "upgraded", "{status}");
     assert_eq!(table_row(&status, "agent-1")[4], "waiting", "{status}");
-    let describe = extcluster(&op, &["describe", "edge"]).success().stdout;
+}
+
+fn describe_shows_the_upgrade(e: &Edge) {
+    let describe = extcluster(&e.op, &["describe", "edge"]).success().stdout;
     assert_contains(
         &describe,
         "Upgrade (live, system-upgrade-controller Plans):",
