@@ -301,41 +301,37 @@ fn not_yaml_kubeconfigs(d: &Path) -> Vec<Case> {
     ]
 }
 
-/// 20 MB each: they must not parse for minutes, nor be quoted.
-fn huge_files(d: &Path) -> Vec<Case> {
-    const MB_20: usize = 20 * 1024 * 1024;
-    vec![
-        (
-            "20 MB of one scalar",
-            write(d, "huge-scalar", MARKER.repeat(MB_20 / MARKER.len())),
-            vec!["not a valid kubeconfig"],
+/// The size of the huge files: they must not parse for minutes, nor be quoted.
+const MB_20: usize = 20 * 1024 * 1024;
+
+fn huge_scalar(d: &Path) -> Vec<Case> {
+    vec![(
+        "20 MB of one scalar",
+        write(d, "huge-scalar", MARKER.repeat(MB_20 / MARKER.len())),
+        vec!["not a valid kubeconfig"],
+    )]
+}
+
+fn huge_comments(d: &Path) -> Vec<Case> {
+    let padding = format!("# {MARKER} padding padding padding padding\n").repeat(MB_20 / 64);
+    vec![(
+        "20 MB of comments around a real kubeconfig",
+        write(
+            d,
+            "huge-comments",
+            format!("{}{padding}", kubeconfig(SERVER, &token())),
         ),
-        (
-            "20 MB of comments around a real kubeconfig",
-            write(
-                d,
-                "huge-comments",
-                format!(
-                    "{}{}",
-                    kubeconfig(SERVER, &token()),
-                    format!("# {MARKER} padding padding padding padding\n").repeat(MB_20 / 64)
-                ),
-            ),
-            vec!["refused"],
-        ),
-        (
-            "a 20 MB token",
-            write(
-                d,
-                "huge-token",
-                kubeconfig(
-                    SERVER,
-                    &format!("    token: {MARKER}{}\n", "t".repeat(MB_20)),
-                ),
-            ),
-            vec![],
-        ),
-    ]
+        vec!["refused"],
+    )]
+}
+
+fn huge_token(d: &Path) -> Vec<Case> {
+    let token = format!("    token: {MARKER}{}\n", "t".repeat(MB_20));
+    vec![(
+        "a 20 MB token",
+        write(d, "huge-token", kubeconfig(SERVER, &token)),
+        vec![],
+    )]
 }
 
 /// A hub kubeconfig that is fine (nothing listens behind it): the external one is read first.
@@ -448,12 +444,34 @@ fn hub_kubeconfigs_that_are_not_yaml_kubeconfigs_are_one_clear_line() {
     refused_as_hub(not_yaml_kubeconfigs);
 }
 
+// The 20 MB files take longest: one test each, named to be started first.
+
 #[test]
-fn huge_external_kubeconfigs_are_one_clear_line() {
-    refused_as_external(huge_files);
+fn external_kubeconfig_of_one_20_mb_scalar_is_one_clear_line() {
+    refused_as_external(huge_scalar);
 }
 
 #[test]
-fn huge_hub_kubeconfigs_are_one_clear_line() {
-    refused_as_hub(huge_files);
+fn hub_kubeconfig_of_one_20_mb_scalar_is_one_clear_line() {
+    refused_as_hub(huge_scalar);
+}
+
+#[test]
+fn external_kubeconfig_in_20_mb_of_comments_is_one_clear_line() {
+    refused_as_external(huge_comments);
+}
+
+#[test]
+fn hub_kubeconfig_in_20_mb_of_comments_is_one_clear_line() {
+    refused_as_hub(huge_comments);
+}
+
+#[test]
+fn external_kubeconfig_with_a_20_mb_token_is_one_clear_line() {
+    refused_as_external(huge_token);
+}
+
+#[test]
+fn hub_kubeconfig_with_a_20_mb_token_is_one_clear_line() {
+    refused_as_hub(huge_token);
 }
