@@ -38,7 +38,7 @@ stop_on_failure() {
 }
 trap stop_on_failure EXIT
 
-say "Starting the sandbox: a hub, external clusters eks-prod (v1.29.3-eks-adc7111) and legacy (v1.18.20), the webhook, the controller"
+say "Starting the sandbox: a hub, external clusters eks-prod (v1.29.3-eks-adc7111), legacy (v1.18.20) and edge (trusting the hub's own identity), the webhook, the controller"
 "$target/debug/sandbox" down --dir "$dir" >/dev/null 2>&1 || true
 "$target/debug/sandbox" up --dir "$dir"
 
@@ -46,8 +46,10 @@ export KUBECONFIG="$dir/hub.kubeconfig"
 export PATH="$target/debug:$(dirname "$(bash hack/kube-bins.sh kubectl)"):$PATH"
 ext="$dir/eks-prod.kubeconfig"
 legacy="$dir/legacy.kubeconfig"
+edge="$dir/edge.kubeconfig"
 show_ext=${ext#"$root/"}
 show_legacy=${legacy#"$root/"}
+show_edge=${edge#"$root/"}
 
 # Prints a command as it would be typed: arguments with spaces or shell characters quoted.
 show() {
@@ -107,6 +109,15 @@ echo
 say "Disconnect it: the registration and its kubeconfig Secret go; the cluster itself is untouched"
 run kubectl extcluster disconnect prod-eks --yes
 run kubectl --kubeconfig "$show_ext" get nodes
+
+say "Federated: edge trusts the hub's own ServiceAccount issuer (the sandbox gave its API server the flags this prints)"
+run kubectl extcluster trust edge --from-kubeconfig "$show_edge"
+
+say "Register it with no credential stored: each use mints a 10-minute token of the hub identity extcluster-system/edge"
+run kubectl extcluster register edge --federated --from-kubeconfig "$show_edge" --trust-apply
+run kubectl extcluster describe edge
+show kubectl get secret edge-kubeconfig -n extcluster-system -o jsonpath='{.data.kubeconfig}' '|' base64 -d
+kubectl get secret edge-kubeconfig -n extcluster-system -o jsonpath='{.data.kubeconfig}' | base64 -d
 
 say "Register it again, so there is something to play with"
 run kubectl extcluster import prod-eks --from-kubeconfig "$show_ext"

@@ -113,7 +113,10 @@ impl Work {
                     heartbeat: signed(flags.heartbeat),
                     replica: self.replica.clone(),
                 },
-                tokens: tokens::Tokens::new(self.client.clone()),
+                tokens: tokens::Tokens::new(
+                    self.client.clone(),
+                    self.replica.metrics.tokens_minted.clone(),
+                ),
             },
             concurrency: u16::try_from(flags.concurrency).unwrap_or(u16::MAX),
             memory: probing::RegistrationMemory::default(),

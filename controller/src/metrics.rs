@@ -37,6 +37,7 @@ pub struct Metrics {
     pub probe_panics: Counter<u64, AtomicU64>,
     pub deletes_held: Counter<u64, AtomicU64>,
     pub publish_passes: Counter<u64, AtomicU64>,
+    pub tokens_minted: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -53,6 +54,7 @@ impl Default for Metrics {
             probe_panics: Counter::default(),
             deletes_held: Counter::default(),
             publish_passes: Counter::default(),
+            tokens_minted: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -105,6 +107,12 @@ impl Default for Metrics {
             "publish_passes",
             "Passes of the publisher (each compares everything published with what should be)",
             m.publish_passes.clone(),
+        );
+        registry.register(
+            "tokens_minted",
+            "Tokens minted for federated registrations' hub identities (one per registration \
+             per two thirds of its token lifetime)",
+            m.tokens_minted.clone(),
         );
         Self { registry, ..m }
     }

@@ -10,12 +10,15 @@ use extcluster_remote::federated::{Minted, mint, with_token};
 use extcluster_remote::stored::StoredError;
 use kube::Client;
 use kube::config::Kubeconfig;
+use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 pub struct Tokens {
     hub: Client,
     held: Mutex<HashMap<String, Held>>,
+    minted: Counter<u64, AtomicU64>,
 }
 
 struct Held {
@@ -26,10 +29,12 @@ struct Held {
 }
 
 impl Tokens {
-    pub fn new(hub: Client) -> Self {
+    /// Tokens minted with `hub`, each counted in `minted`.
+    pub fn new(hub: Client, minted: Counter<u64, AtomicU64>) -> Self {
         Self {
             hub,
             held: Mutex::default(),
+            minted,
         }
     }
 
@@ -49,6 +54,7 @@ impl Tokens {
             return Ok(with_token(stored, &minted));
         }
         let minted = mint(&self.hub, &name, f).await?;
+        self.minted.inc();
         let held = Held {
             uid,
             audience: f.audience.clone(),

@@ -75,8 +75,19 @@ pub fn path_str(p: &std::path::Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
 
-/// GET on a plain-HTTP port on loopback (the webhook's probe port): (status code, body).
+/// GET on a plain-HTTP port on loopback (the webhook's probe port): (status code, body). A
+/// server that does not answer within 10 s (a stopped process: the kernel still accepts the
+/// connection) is an error, not a hang.
 pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        http_get_unbounded(port, path),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer on 127.0.0.1:{port}{path} within 10 s"))?
+}
+
+async fn http_get_unbounded(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())

@@ -99,3 +99,29 @@ pub fn consumer_kubeconfig(
         hub = hub_kubeconfig.display(),
     )
 }
+
+/// The `--oidc-*` flags `kubectl extcluster trust` printed (`printed`), with the hub's CA it
+/// printed written to `ca_file` and named by `--oidc-ca-file`: what an admin gives a
+/// self-managed kube-apiserver.
+pub fn trust_flags(printed: &str, ca_file: &Path) -> Vec<String> {
+    let ca: String = printed
+        .lines()
+        .skip_while(|l| *l != "The hub's CA:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        ca.contains("-----END CERTIFICATE-----"),
+        "no CA in:\n{printed}"
+    );
+    std::fs::write(ca_file, ca).expect("writing the hub's CA");
+    let mut flags: Vec<String> = printed
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("--oidc-") && !l.starts_with("--oidc-ca-file"))
+        .map(str::to_owned)
+        .collect();
+    flags.push(format!("--oidc-ca-file={}", ca_file.display()));
+    flags
+}

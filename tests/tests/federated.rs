@@ -6,7 +6,7 @@
 
 use extcluster_core::api::SYSTEM_NAMESPACE;
 use extcluster_tests::controller::{ControllerProcess, FAST};
-use extcluster_tests::plugin::{consumer_kubeconfig, extcluster, final_error_line};
+use extcluster_tests::plugin::{consumer_kubeconfig, extcluster, final_error_line, trust_flags};
 use extcluster_tests::step::Steps;
 use extcluster_tests::{ControlPlane, Output, Wait, assert_contains, hub, kubectl, path_str};
 use std::path::{Path, PathBuf};
@@ -72,24 +72,8 @@ async fn printed_trust(s: &Scenario) -> Vec<String> {
     assert_contains(&out, "readable without credentials (checked from here)");
     assert_contains(&out, "kind: AuthenticationConfiguration");
     assert_contains(&out, "aws eks associate-identity-provider-config");
-    let printed_ca: String = out
-        .lines()
-        .skip_while(|l| *l != "The hub's CA:")
-        .skip(1)
-        .take_while(|l| !l.is_empty())
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert_contains(&printed_ca, "-----END CERTIFICATE-----");
-    let ca = s.dir.path().join("hub-ca.crt");
-    std::fs::write(&ca, printed_ca).unwrap();
-    let mut flags: Vec<String> = out
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("--oidc-") && !l.starts_with("--oidc-ca-file"))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(flags.len(), 5, "{out}");
-    flags.push(format!("--oidc-ca-file={}", ca.display()));
+    let flags = trust_flags(&out, &s.dir.path().join("hub-ca.crt"));
+    assert_eq!(flags.len(), 6, "{out}");
     flags
 }
 
@@ -359,4 +343,87 @@ async fn a_federated_registration_stores_no_credential_and_every_reader_mints_on
     the_controller_probes_it(&s).await;
     step.next("disconnect revokes");
     disconnect_revokes(&s, &allowed);
+}
+
+/// Registered (with its RBAC applied) once the cluster's OIDC authenticator has started.
+async fn registered_once_trusted(s: &Scenario) {
+    Wait::up_to(Duration::from_secs(120), "the OIDC authenticator to accept")
+        .every(Duration::from_secs(2))
+        .until(async || s.register(&["--trust-apply"]).ok().then_some(()))
+        .await
+        .unwrap();
+}
+
+/// What the credential plugin hands a consumer: the token and when it expires.
+fn consumer_token(s: &Scenario) -> (String, k8s_openapi::jiff::Timestamp) {
+    let hub = s.dir.path().join("app-hub");
+    let out = extcluster(&hub, &["credential", "prod"]).success().stdout;
+    let credential: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let status = &credential["status"];
+    let expires = status["expirationTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (status["token"].as_str().unwrap().to_owned(), expires)
+}
+
+async fn answer_code(s: &Scenario, token: &str) -> u16 {
+    let client = s.ext.bearer_client(Some(token)).unwrap();
+    let api = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client);
+    match api.get("kube-system").await {
+        Ok(_) => 200,
+        Err(kube::Error::Api(e)) => e.code,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// TokenRequest's least lifetime (10 minutes) waited out: the consumer's token is refused after
+/// it, the plugin hands out a new one, and the controller, probing every 2 s throughout, renews
+/// its own before it expires and never fails a probe.
+#[tokio::test]
+async fn a_minted_token_is_refused_after_its_lifetime_and_the_controller_renews_its_own() {
+    let mut s = scenario().await;
+    let flags = printed_trust(&s).await;
+    s.ext.trust_issuer(&flags).await.unwrap();
+    registered_once_trusted(&s).await;
+    let (allowed, _) = consumers(&s);
+    let controller = ControllerProcess::start(&s.hub, "replica-a", FAST)
+        .await
+        .unwrap();
+    let (token, expires) = consumer_token(&s);
+    assert_eq!(answer_code(&s, &token).await, 200);
+    let lifetime = expires.duration_since(k8s_openapi::jiff::Timestamp::now());
+    assert!(lifetime.as_secs() <= 600, "{lifetime:?}");
+    tokio::time::sleep(Duration::try_from(lifetime).unwrap() + Duration::from_secs(5)).await;
+    assert_eq!(
+        answer_code(&s, &token).await,
+        401,
+        "a token past its lifetime"
+    );
+    let out = kubectl::run(
+        &allowed,
+        &["get", "namespace", "kube-system", "-o", "name"],
+        None,
+    );
+    assert!(out.ok(), "a new token from the plugin: {}", out.stderr);
+    const PROBES: &str = "extcluster_controller_probe_duration_seconds_count";
+    let probes = controller.metric(PROBES).await.unwrap();
+    let failures = controller
+        .metric("extcluster_controller_probe_failures_total")
+        .await;
+    let minted = controller
+        .metric("extcluster_controller_tokens_minted_total")
+        .await
+        .unwrap();
+    eprintln!("in 10 min: {probes} probes, {minted} tokens minted");
+    assert!(
+        probes >= 100.0,
+        "the controller probed throughout: {probes}"
+    );
+    assert_eq!(failures.unwrap_or(0.0), 0.0, "{}", controller.log());
+    assert!(
+        (2.0..=3.0).contains(&minted),
+        "renewed once or twice, not per probe: {minted}"
+    );
 }

@@ -30,6 +30,8 @@ fn make_demo_tells_the_whole_story_and_demo_down_stops_everything() {
         "cannot be deleted from the hub",
         "capabilities.extcluster.io/pspEnabled",
         "the cluster itself is left untouched",
+        "registered (Connect, Generic, federated): Running",
+        "federated (hub identity extcluster-system/edge",
         "Stop everything: make demo-down",
     ] {
         assert_contains(&text, expected);

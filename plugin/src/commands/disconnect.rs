@@ -65,7 +65,9 @@ pub async fn run(global: &Global, args: &DisconnectArgs) -> Result<()> {
         confirm(name)?;
     }
     // What needs the stored credentials comes first: once the hub side is gone, so are they.
-    if cleanup_remote {
+    if cleanup_remote && cluster.spec.federated.is_some() {
+        println!("{}", federated_cleanup(name));
+    } else if cleanup_remote {
         let stored = stored::kubeconfig(&hub.client, &cluster).await;
         cleanup(&cluster, stored).await?;
     }
@@ -171,6 +173,18 @@ async fn not_registered(hub: &Hub, name: &str, cleanup_remote: bool) -> Result<(
     Ok(())
 }
 
+/// What is left to remove on a federated registration's cluster: convert-kubeconfig made
+/// nothing there, and the binding is not the hub's to remove with its own (read-only) identity.
+fn federated_cleanup(name: &str) -> String {
+    format!(
+        "{name:?} is federated: convert-kubeconfig made nothing for it. On the cluster, with an \
+         administrator's kubeconfig, remove clusterrolebinding {}{name} (and the OIDC trust in \
+         its API server set-up, if nothing else uses it); the hub identity cannot mint tokens \
+         once disconnected",
+        extcluster_core::federated::BINDING_PREFIX
+    )
+}
+
 /// Removes what convert-kubeconfig made for the account the stored token belongs to, before the
 /// hub side is touched; a failure stops the disconnect with nothing changed on the hub, and says
 /// how to go on.
@@ -182,16 +196,6 @@ async fn cleanup(
         cluster.metadata.name.clone().unwrap_or_default(),
         cluster.spec.server.as_str(),
     );
-    if cluster.spec.federated.is_some() {
-        println!(
-            "{name:?} is federated: convert-kubeconfig made nothing for it. On the cluster, with an \
-             administrator's kubeconfig, remove clusterrolebinding {}{name} (and the OIDC trust \
-             in its API server set-up, if nothing else uses it); the hub identity cannot mint \
-             tokens once disconnected",
-            extcluster_core::federated::BINDING_PREFIX
-        );
-        return Ok(());
-    }
     let failed = |why: String| {
         anyhow!(
             "nothing was removed in the cluster and {name:?} is still registered: {why}; or \

@@ -1,5 +1,5 @@
-//! The local sandbox behind `make demo`: a real hub, two real external clusters and the webhook
-//! enforcing, all on loopback.
+//! The local sandbox behind `make demo`: a real hub, three real external clusters and the
+//! webhook enforcing, all on loopback.
 //!
 //!   sandbox up      [--dir .sandbox]   start everything in the background; returns when ready
 //!   sandbox down    [--dir .sandbox]   stop everything it started
@@ -7,7 +7,9 @@
 //!   sandbox recover [--dir .sandbox]   start it again
 //!
 //! `up` leaves in DIR: hub.kubeconfig, eks-prod.kubeconfig (reports v1.29.3-eks-adc7111, in
-//! range), legacy.kubeconfig (reports v1.18.20, out of range), sandbox.pid and sandbox.log.
+//! range), legacy.kubeconfig (reports v1.18.20, out of range), edge.kubeconfig (its API server
+//! trusts the hub's ServiceAccount issuer, set up as `kubectl extcluster trust` prints),
+//! sandbox.pid and sandbox.log.
 
 use anyhow::{Context, Result, anyhow, bail};
 use extcluster_tests::controller::ControllerProcess;
@@ -183,6 +185,8 @@ fn serve(dir: &Path) -> Result<()> {
         let legacy =
             ControlPlane::start(Options::default().name("legacy").version("v1.18.20")).await?;
         add_nodes(&legacy, &["legacy-node-1"], "").await?;
+        step("starting external cluster edge, its API server trusting the hub's own identity");
+        let edge = federated_edge(&hub, dir).await?;
         step("starting extcluster-webhook and registering it with the hub");
         let webhook = WebhookProcess::start(&hub, &[]).await?;
         webhook.register_and_wait(&hub).await?;
@@ -204,6 +208,7 @@ fn serve(dir: &Path) -> Result<()> {
         std::fs::copy(hub.kubeconfig(), dir.join("hub.kubeconfig"))?;
         std::fs::copy(eks.kubeconfig(), dir.join("eks-prod.kubeconfig"))?;
         std::fs::copy(legacy.kubeconfig(), dir.join("legacy.kubeconfig"))?;
+        std::fs::copy(edge.kubeconfig(), dir.join("edge.kubeconfig"))?;
         std::fs::write(
             dir.join("webhook.log.path"),
             webhook.log_path().display().to_string(),
@@ -219,9 +224,26 @@ fn serve(dir: &Path) -> Result<()> {
         step("stopping");
         drop(controller);
         drop(webhook);
-        drop((legacy, eks, hub));
+        drop((edge, legacy, eks, hub));
         Ok(())
     })
+}
+
+/// An external cluster whose API server trusts the hub's ServiceAccount issuer with the flags
+/// `kubectl extcluster trust` prints (the hub's discovery opened to anonymous readers first).
+async fn federated_edge(hub: &ControlPlane, dir: &Path) -> Result<ControlPlane> {
+    let mut edge = ControlPlane::start(Options::default().name("edge")).await?;
+    hub::open_issuer_discovery(hub);
+    let edge_kubeconfig = edge.kubeconfig();
+    let args = ["trust", "edge", "--from-kubeconfig"];
+    let args = [&args[..], &[extcluster_tests::path_str(&edge_kubeconfig)]].concat();
+    let printed = extcluster_tests::plugin::extcluster(&hub.kubeconfig(), &args);
+    if !printed.ok() {
+        bail!("kubectl extcluster trust edge: {}", printed.stderr);
+    }
+    let flags = extcluster_tests::plugin::trust_flags(&printed.stdout, &dir.join("hub-ca.crt"));
+    edge.trust_issuer(&flags).await?;
+    Ok(edge)
 }
 
 async fn add_nodes(cp: &ControlPlane, names: &[&str], provider_prefix: &str) -> Result<()> {

@@ -1,11 +1,13 @@
 //! `make bench`: the webhook, the plugin and the controller measured on this machine, printed as
-//! a table. `--only controller` measures the controller alone.
+//! a table. `--only controller` measures the controller alone, `--only federated` what minting
+//! tokens for federated registrations costs.
 //!
 //! The webhook (release build) is pinned to CPU 0; load generators (wrk from Debian, oha from
 //! crates.io) run pinned to CPU 1. The registry comes from a real hub's watch.
 
 mod controller;
 mod controls;
+mod federated;
 mod hub_load;
 mod instructions;
 mod load_generators;
@@ -166,6 +168,9 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
     if std::env::args().any(|a| a == "controller") {
         return controller::rows(&bins.controller, quick).await;
     }
+    if std::env::args().any(|a| a == "federated") {
+        return federated::rows(quick).await;
+    }
     let reference = reference::build();
     let reviews = Reviews::write()?;
     let counted = instructions::rows(&bins.review_cost, &reviews)?;
@@ -199,6 +204,7 @@ async fn run(quick: bool) -> Result<Vec<Row>> {
     let controller = bench.bins.controller.clone();
     drop(bench);
     rows.extend(controller::rows(&controller, quick).await?);
+    rows.extend(federated::rows(quick).await?);
     Ok(rows)
 }
 
