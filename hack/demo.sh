@@ -159,7 +159,7 @@ ${bold}The sandbox keeps running.${off} To keep playing:
   kubectl extcluster describe prod-eks
   kubectl extcluster refresh --all
 
-External clusters: $dir/eks-prod.kubeconfig, $dir/legacy.kubeconfig
+External clusters: $dir/eks-prod.kubeconfig, $dir/legacy.kubeconfig, $dir/edge.kubeconfig
 Webhook log: $(cat "$dir/webhook.log.path")
 Controller log: $(cat "$dir/controller.log.path")
 Stop everything: make demo-down

@@ -304,7 +304,7 @@ pub async fn create(
         return Err(with_rollback(err, rollback(hub, &name).await));
     }
     let credentials = stored::from_secret(Some(&secret), &stored::secret_ref(&created))
-        .map(|k| extcluster_remote::credentials::facts(&k))
+        .map(|k| extcluster_remote::observe::credential_facts(&k, &created))
         .unwrap_or_default();
     let new_status = probed_status(&created, facts, credentials);
     if let Err(e) = record_status(hub, &name, &new_status).await {

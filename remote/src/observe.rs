@@ -80,7 +80,7 @@ pub async fn observe(
 
 /// What the credentials say of themselves; a federated registration's are minted per use, so
 /// they never expire as far as the registration goes, and name the hub identity.
-fn credential_facts(kubeconfig: &Kubeconfig, cluster: &ExternalCluster) -> CredentialFacts {
+pub fn credential_facts(kubeconfig: &Kubeconfig, cluster: &ExternalCluster) -> CredentialFacts {
     let Some(federated) = extcluster_core::federated::of(cluster) else {
         return credentials::facts(kubeconfig);
     };

@@ -168,6 +168,10 @@ async fn plugin_commands_reach_it(s: &Scenario) {
             "federated (hub identity extcluster-system/prod, audience extcluster.io/{id}, tokens 10m)"
         ),
     );
+    assert_contains(
+        &described,
+        "user extcluster:system:serviceaccount:extcluster-system:prod",
+    );
     let refreshed = extcluster(&s.operator, &["refresh", "prod", "-v", "9"]).success();
     assert_contains(&refreshed.stdout, "Running");
     assert!(

@@ -243,7 +243,40 @@ async fn federated_edge(hub: &ControlPlane, dir: &Path) -> Result<ControlPlane> 
     }
     let flags = extcluster_tests::plugin::trust_flags(&printed.stdout, &dir.join("hub-ca.crt"));
     edge.trust_issuer(&flags).await?;
+    accepted(hub, &edge, &printed.stdout).await?;
     Ok(edge)
+}
+
+/// Waits until `edge` takes a token the hub mints for the audience `printed` names (its OIDC
+/// authenticator starts in the background, polling the issuer every 10 s): the sandbox is not
+/// ready before a federated registration could be.
+async fn accepted(hub: &ControlPlane, edge: &ControlPlane, printed: &str) -> Result<()> {
+    let audience = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("audience:"))
+        .map(str::trim)
+        .ok_or_else(|| anyhow!("trust printed no audience"))?;
+    let namespace = extcluster_core::api::SYSTEM_NAMESPACE;
+    let token = hub
+        .service_account_token(namespace, "sandbox-trust-check", &[audience])
+        .await?;
+    let client = edge.bearer_client(Some(&token))?;
+    let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client);
+    Wait::up_to(Duration::from_secs(120), "edge to accept the hub's tokens")
+        .every(Duration::from_secs(1))
+        .until(async || match namespaces.get("kube-system").await {
+            Err(kube::Error::Api(e)) if e.code == 401 => None,
+            _ => Some(()),
+        })
+        .await?;
+    hub.kubectl(&[
+        "delete",
+        "serviceaccount",
+        "sandbox-trust-check",
+        "-n",
+        namespace,
+    ]);
+    Ok(())
 }
 
 async fn add_nodes(cp: &ControlPlane, names: &[&str], provider_prefix: &str) -> Result<()> {
