@@ -172,6 +172,17 @@ async fn plugin_commands_reach_it(s: &Scenario) {
         &described,
         "user extcluster:system:serviceaccount:extcluster-system:prod",
     );
+    let status = s
+        .hub
+        .kubectl(&["get", "externalcluster", "prod", "-o", "yaml"])
+        .success();
+    let events = s
+        .hub
+        .kubectl(&["get", "events", "-A", "-o", "yaml"])
+        .success();
+    for (what, text) in [("status", &status.stdout), ("events", &events.stdout)] {
+        assert!(!text.contains("eyJ"), "a token in the {what}:\n{text}");
+    }
     let refreshed = extcluster(&s.operator, &["refresh", "prod", "-v", "9"]).success();
     assert_contains(&refreshed.stdout, "Running");
     assert!(

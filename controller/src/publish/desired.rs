@@ -300,6 +300,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_federated_registration_is_not_exported_even_with_no_user_at_all() {
+        let mut federated = cluster();
+        federated.spec.federated = Some(extcluster_core::Federated {
+            audience: "extcluster.io/uid".into(),
+            username_prefix: "extcluster:".into(),
+            expiration_seconds: 600,
+        });
+        let no_user = stored(json!({}));
+        for (tool, name) in [(Export::Argocd, "Argo CD"), (Export::Flux, "Flux")] {
+            let e = secret(tool, &federated, &no_user, "ns")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("federated") && e.contains(name), "{e}");
+            assert!(e.contains("ClusterProfile"), "{e}");
+        }
+    }
+
+    #[test]
     fn long_names_are_cut_and_kept_apart() {
         let (a, b) = ("a".repeat(253), format!("{}b", "a".repeat(252)));
         let (na, nb) = (secret_name(&a), secret_name(&b));
