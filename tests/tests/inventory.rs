@@ -458,15 +458,32 @@ async fn exports_are_recorded_and_described(p: &Published) {
     assert_contains(&described, "argocd/extc-prod");
 }
 
-/// Probes run every 2 s here: four rounds without a write.
+/// Probes run every 2 s here: four rounds without a write, while the controller is shown to
+/// probe and publish in that window (a stalled one would write nothing too).
 async fn no_churn_once_settled(p: &Published) {
     let version = |args: &[&str]| {
         let mut full = args.to_vec();
         full.extend(["-o", "jsonpath={.metadata.resourceVersion}"]);
         p.hub.kubectl(&full).stdout
     };
+    const PROBES: &str = "extcluster_controller_probe_duration_seconds_count";
+    const PASSES: &str = "extcluster_controller_publish_passes_total";
+    let active = async || {
+        let c = &p.controller;
+        (
+            c.metric(PROBES).await.unwrap_or(0.0),
+            c.metric(PASSES).await.unwrap_or(0.0),
+        )
+    };
     let before = (version(&GET_PROFILE), version(&GET_ARGOCD));
+    let (probes, passes) = active().await;
     tokio::time::sleep(Duration::from_secs(8)).await;
+    let (probes_after, passes_after) = active().await;
+    assert!(
+        probes_after >= probes + 2.0 && passes_after > passes,
+        "the controller was not at work in the window: probes {probes} -> {probes_after}, \
+         publish passes {passes} -> {passes_after}"
+    );
     assert_eq!(
         (version(&GET_PROFILE), version(&GET_ARGOCD)),
         before,
