@@ -5,7 +5,8 @@
 
 use crate::api::{ExternalCluster, Federated, SYSTEM_NAMESPACE};
 
-/// TokenRequest refuses lifetimes under 10 minutes; it is also the default.
+/// TokenRequest refuses lifetimes under 10 minutes (any token, not only a federated one's); it
+/// is also a federated registration's default.
 pub const MIN_EXPIRATION_SECONDS: i64 = 600;
 /// Set before the token's subject by the cluster, so hub identities cannot collide with names
 /// the cluster gives its own users (`system:...`).

@@ -4,7 +4,7 @@
 //! settings for each way clusters are run, and the RBAC for that username, which can be applied
 //! through a kubeconfig given once.
 
-use crate::convert::read_only_rules;
+use crate::convert::{RBAC_GROUP, read_only_rules};
 use crate::hub::Hub;
 use anyhow::{Result, anyhow};
 use extcluster_core::federated::{BINDING_PREFIX, username};
@@ -126,12 +126,12 @@ pub fn rbac(
     let binding = ClusterRoleBinding {
         metadata: meta(&format!("{BINDING_PREFIX}{name}")),
         role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
+            api_group: RBAC_GROUP.into(),
             kind: "ClusterRole".into(),
             name: role_name.into(),
         },
         subjects: Some(vec![Subject {
-            api_group: Some("rbac.authorization.k8s.io".into()),
+            api_group: Some(RBAC_GROUP.into()),
             kind: "User".into(),
             name: username(name, federated),
             ..Default::default()
@@ -261,16 +261,16 @@ fn rbac_yaml(s: &Trusting<'_>) -> Result<String> {
     let (role, binding) = rbac(s.name, s.federated, s.mode);
     let mut out = String::new();
     if let Some(role) = role {
-        out += &typed_yaml("ClusterRole", &role)?;
+        out += &typed_yaml(&role)?;
     }
-    out += &typed_yaml("ClusterRoleBinding", &binding)?;
+    out += &typed_yaml(&binding)?;
     Ok(out)
 }
 
-fn typed_yaml<T: serde::Serialize>(kind: &str, object: &T) -> Result<String> {
+fn typed_yaml<T: serde::Serialize + k8s_openapi::Resource>(object: &T) -> Result<String> {
     let mut value = serde_json::to_value(object)?;
-    value["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
-    value["kind"] = kind.into();
+    value["apiVersion"] = T::API_VERSION.into();
+    value["kind"] = T::KIND.into();
     Ok(format!(
         "---\n{}",
         extcluster_remote::yaml::to_string(&value)?

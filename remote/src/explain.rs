@@ -37,13 +37,11 @@ pub enum Reach<'a> {
 /// as `reach` says.
 pub fn sentence(reach: Reach<'_>, doing: &str, failure: &Failure) -> String {
     match (reach, failure) {
-        (Reach::Stored { server }, Failure::Transport(t)) => format!("cannot reach {server}: {t}"),
+        (Reach::Stored { server } | Reach::Federated { server, .. }, Failure::Transport(t)) => {
+            format!("cannot reach {server}: {t}")
+        }
         (Reach::Stored { server }, Failure::Status { code: 401, .. }) => {
             format!("{server} refused the stored credentials (401 Unauthorized)")
-        }
-        (Reach::Stored { server }, other) => format!("{server}: {other}"),
-        (Reach::Federated { server, .. }, Failure::Transport(t)) => {
-            format!("cannot reach {server}: {t}")
         }
         (
             Reach::Federated {
@@ -71,7 +69,9 @@ pub fn sentence(reach: Reach<'_>, doing: &str, failure: &Failure) -> String {
              ClusterRoleBinding `kubectl extcluster trust {registration}` prints, or run it with \
              --apply"
         ),
-        (Reach::Federated { server, .. }, other) => format!("{server}: {other}"),
+        (Reach::Stored { server } | Reach::Federated { server, .. }, other) => {
+            format!("{server}: {other}")
+        }
         (Reach::Registering(file), Failure::Transport(t)) => {
             unreachable(file, "the external cluster", "the cluster's own CA", t)
         }

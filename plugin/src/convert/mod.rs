@@ -47,7 +47,8 @@ pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// How long the token controller gets to fill a token Secret.
 pub const TOKEN_WAIT: Duration = Duration::from_secs(30);
 /// The API server's shortest TokenRequest lifetime.
-pub const MIN_BOUND_DURATION: Duration = Duration::from_secs(600);
+pub const MIN_BOUND_DURATION: Duration =
+    Duration::from_secs(extcluster_core::federated::MIN_EXPIRATION_SECONDS.unsigned_abs());
 /// How long the new credentials get to start working (the API server's caches catch up).
 pub(crate) const CHECK_WAIT: Duration = Duration::from_secs(20);
 

@@ -17,8 +17,8 @@ use extcluster_core::federated::{
     DEFAULT_USERNAME_PREFIX, MIN_EXPIRATION_SECONDS, default_audience,
 };
 use extcluster_core::{ExternalCluster, Federated, Mode};
-use extcluster_remote::explain::{self, Reach};
 use extcluster_remote::kubeconfig::{self, file};
+use extcluster_remote::observe::{Limits, observe};
 use extcluster_remote::{federated as mint, probe};
 
 /// How the hub's tokens for a federated registration are made.
@@ -97,13 +97,13 @@ pub async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> R
         }
     }
     hub_identity::create(&hub, name).await?;
-    let created = match verified(&hub, &cluster, &public, &facts.cluster_id).await {
-        Ok(()) => registration::create(&hub, &cluster, secret, &facts).await,
-        Err(e) => Err(e),
-    };
-    let status = match created {
+    if let Err(e) = verified(&hub, &cluster, &public, &facts.cluster_id).await {
+        return Err(without_identity(&hub, name, e, true).await);
+    }
+    // create removes what it wrote when it fails, and says so.
+    let status = match registration::create(&hub, &cluster, secret, &facts).await {
         Ok(status) => status,
-        Err(e) => return Err(without_identity(&hub, name, e).await),
+        Err(e) => return Err(without_identity(&hub, name, e, false).await),
     };
     if let Err(e) = own(&hub, name).await {
         eprintln!("warning: {e:#}; disconnect still deletes it");
@@ -120,23 +120,21 @@ pub async fn register(global: &Global, args: &RegistrationArgs, mode: Mode) -> R
 }
 
 async fn login(global: &Global, args: &RegistrationArgs) -> Result<Target> {
-    let path = args.from_kubeconfig.display().to_string();
     let context = args.from_context.as_deref();
     let target = Target::from_file(&args.from_kubeconfig, context, global.exec_timeout).await?;
     let resolved = &target.resolved;
-    if resolved.cluster.insecure_skip_tls_verify == Some(true) {
-        bail!(
-            "context {:?} in {path} sets insecure-skip-tls-verify: true; a federated registration \
-             needs the cluster's CA (certificate-authority-data), since the hub's tokens would \
-             go to whatever answers at {}",
-            resolved.context,
-            resolved.server
-        );
-    }
+    registration::refuse_unverified_tls(
+        resolved.cluster.insecure_skip_tls_verify == Some(true),
+        args.insecure_skip_tls_verify,
+        &resolved.context,
+        &resolved.server,
+        &target.path,
+    )?;
     Ok(target)
 }
 
-/// A token minted for the new hub identity reaches the same cluster, with the rights needed.
+/// A token minted for the new hub identity reaches the same cluster, with the rights needed:
+/// one look as the controller takes it, so its refusals are the sentences the status would show.
 async fn verified(
     hub: &Hub,
     cluster: &ExternalCluster,
@@ -150,19 +148,9 @@ async fn verified(
         .as_ref()
         .expect("a federated registration");
     let minted = mint::mint(&hub.client, name, federated).await?;
-    let client =
-        extcluster_remote::client::for_kubeconfig(&mint::with_token(public.clone(), &minted))
-            .await
-            .map_err(|f| anyhow!("{}", extcluster_remote::stored::explain(cluster, &f)))?;
-    let username = extcluster_core::federated::username(name, federated);
-    let reach = Reach::Federated {
-        server: &cluster.spec.server,
-        registration: name,
-        username: &username,
-    };
-    let seen = probe::facts(&client)
-        .await
-        .map_err(|f| anyhow!("{}", explain::sentence(reach, "read the cluster", &f)))?;
+    let kubeconfig = Ok(mint::with_token(public.clone(), &minted));
+    let looked = observe(kubeconfig, cluster, true, Limits::default()).await;
+    let seen = looked.outcome.map_err(|e| anyhow!("{}", e.message))?;
     if seen.cluster_id != id {
         bail!(
             "the hub's token reached a cluster whose kube-system UID is {}, not {id}: {} is \
@@ -171,15 +159,13 @@ async fn verified(
             cluster.spec.server
         );
     }
-    let missing = probe::missing_rights(&client, cluster.spec.mode)
-        .await
-        .map_err(|f| anyhow!("{}", explain::sentence(reach, "ask for its rights", &f)))?;
+    let missing = looked.missing_rights.unwrap_or_default();
     if !missing.is_empty() {
-        let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
         bail!(
-            "the cluster knows the hub as {username}, who lacks what {} needs ({}); apply the \
+            "the cluster knows the hub as {}, who lacks what {} needs ({}); apply the \
              ClusterRoleBinding `kubectl extcluster trust {name}` prints, or register with \
              --trust-apply",
+            extcluster_core::federated::username(name, federated),
             cluster.spec.mode,
             missing.join(", ")
         );
@@ -192,11 +178,12 @@ async fn own(hub: &Hub, name: &str) -> Result<()> {
     hub_identity::own(hub, &cluster).await
 }
 
-/// `e`, once the hub identity made for the failed registration is gone again.
-async fn without_identity(hub: &Hub, name: &str, e: anyhow::Error) -> anyhow::Error {
+/// `e`, once the hub identity made for the failed registration is gone again; `only_it`: it was
+/// all that was written (else `e` already says what the rest of the rollback left).
+async fn without_identity(hub: &Hub, name: &str, e: anyhow::Error, only_it: bool) -> anyhow::Error {
     match hub_identity::delete(hub, name).await {
-        Ok(_) if format!("{e:#}").contains("nothing was left") => e,
-        Ok(_) => anyhow!("{e:#}; nothing was left on the hub"),
+        Ok(_) if only_it => anyhow!("{e:#}; nothing was left on the hub"),
+        Ok(_) => e,
         Err(left) => anyhow!(
             "{e:#}; the hub identity serviceaccount extcluster-system/{name} is left: {left:#}"
         ),
